@@ -1,0 +1,6 @@
+"""The ``astroagent`` command line. Each command lives in its own module and registers on ``cli``."""
+
+from astroagent.cli._app import cli, emit_json, fail, main
+from astroagent.cli import config_cmd as _config_cmd  # noqa: F401  (registers commands)
+
+__all__ = ["cli", "main", "emit_json", "fail"]

@@ -1,0 +1,54 @@
+"""Where things live: the workspace, the one data directory, and the log folders below it.
+
+Everything astroagent writes goes below ``data_dir()``: ``--data-dir`` on the command line
+sets ``ASTROAGENT_DATA_DIR`` for the process and its children; without it a workspace's own
+``data/`` is used, else ``./data``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "WORKSPACE_FILE",
+    "find_workspace",
+    "data_dir",
+    "agent_log_dir",
+    "lab_technician_dir",
+]
+
+WORKSPACE_FILE = "astroagent.yaml"
+DATA_DIR_ENV = "ASTROAGENT_DATA_DIR"
+WORKSPACE_ENV = "ASTROAGENT_WORKSPACE"
+
+
+def find_workspace(start: Path | None = None) -> Path | None:
+    """The research workspace: ``ASTROAGENT_WORKSPACE``, else the nearest folder upwards
+    holding ``astroagent.yaml``; None when there is none."""
+    env = os.environ.get(WORKSPACE_ENV)
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / WORKSPACE_FILE).is_file():
+            return folder
+    return None
+
+
+def data_dir(workspace: Path | None = None) -> Path:
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).resolve()
+    ws = workspace if workspace is not None else find_workspace()
+    if ws is not None:
+        return (ws / "data").resolve()
+    return (Path.cwd() / "data").resolve()
+
+
+def agent_log_dir(agent: str, root: Path | None = None) -> Path:
+    return (root or data_dir()) / "logs" / agent
+
+
+def lab_technician_dir(root: Path | None = None) -> Path:
+    return agent_log_dir("lab_technician", root)

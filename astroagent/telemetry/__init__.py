@@ -1,0 +1,31 @@
+"""Telemetry: write the log contract (``docs/log-format.md``) from any Python program."""
+
+from astroagent.telemetry.code_version import code_version, package_code_version
+from astroagent.telemetry.instrument import (
+    Execution,
+    Span,
+    Telemetry,
+    args_digest,
+    current_execution,
+    error_location,
+    instrument,
+)
+from astroagent.telemetry.metrics import MetricsRecorder, atomic_write_bytes, merge_metrics
+from astroagent.telemetry.writer import EventWriter, utcnow
+
+__all__ = [
+    "Telemetry",
+    "Execution",
+    "Span",
+    "instrument",
+    "current_execution",
+    "args_digest",
+    "error_location",
+    "code_version",
+    "package_code_version",
+    "EventWriter",
+    "MetricsRecorder",
+    "merge_metrics",
+    "atomic_write_bytes",
+    "utcnow",
+]

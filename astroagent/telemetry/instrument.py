@@ -1,0 +1,255 @@
+"""Instrument code so it writes the log contract: executions, timed methods, errors.
+
+    tel = Telemetry("experimenter", data_dir, code_roots=[workspace / "experimenter"])
+    with tel.execution(code_version=package_code_version(...)) as run:
+        with run.span("fetch_data"):
+            ...
+
+    @instrument                      # times the call when an execution is active,
+    def fetch(url): ...              # a plain call (no cost but a lookup) otherwise
+
+A failed span writes ``method_failed`` with ``error_type``, ``error``, ``location`` (the
+innermost frame inside the instrumented code) and a bounded ``traceback``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import os
+import resource
+import sys
+import sysconfig
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import orjson
+
+from astroagent.telemetry.metrics import MetricsRecorder
+from astroagent.telemetry.writer import EventWriter, utcnow
+
+__all__ = [
+    "Telemetry",
+    "Execution",
+    "Span",
+    "instrument",
+    "current_execution",
+    "args_digest",
+    "error_location",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_ACTIVE: ContextVar["Execution | None"] = ContextVar("astroagent_execution", default=None)
+_LOGGED_ATTR = "__astroagent_logged__"
+_MAX_TRACEBACK = 8000
+_TELEMETRY_DIR = str(Path(__file__).resolve().parent)
+_LIB_DIRS = tuple({str(Path(p).resolve()) for p in (
+    sysconfig.get_paths().get("stdlib"), sysconfig.get_paths().get("purelib"),
+    sysconfig.get_paths().get("platlib")) if p})
+
+
+def args_digest(*args: Any, **kwargs: Any) -> str:
+    """A stable hash of call arguments: equal arguments give equal digests across processes."""
+    payload = orjson.dumps([args, sorted(kwargs.items())], default=repr,
+                           option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+    return hashlib.blake2b(payload, digest_size=8).hexdigest()
+
+
+def _is_under(filename: str, roots: tuple[str, ...]) -> bool:
+    return any(filename == root or filename.startswith(root + os.sep) for root in roots)
+
+
+def error_location(exc: BaseException, code_roots: tuple[str, ...] = (),
+                   base: str | None = None) -> dict[str, Any] | None:
+    """``{file, function, line}`` of the innermost frame of ``exc`` in the instrumented code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return None
+    resolved = [(os.path.realpath(f.filename), f) for f in frames]
+    chosen = None
+    if code_roots:
+        chosen = next((item for item in reversed(resolved) if _is_under(item[0], code_roots)), None)
+    if chosen is None:
+        chosen = next((item for item in reversed(resolved)
+                       if not _is_under(item[0], _LIB_DIRS) and not item[0].startswith(_TELEMETRY_DIR)), None)
+    filename, frame = chosen or resolved[-1]
+    if base and _is_under(filename, (base,)):
+        filename = os.path.relpath(filename, base)
+    return {"file": filename, "function": frame.name, "line": frame.lineno}
+
+
+def _format_tb(exc: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-30))
+    return text if len(text) <= _MAX_TRACEBACK else "..." + text[-_MAX_TRACEBACK:]
+
+
+class Span:
+    """Times one method call; writes ``method_complete`` or ``method_failed``."""
+
+    __slots__ = ("_execution", "method", "digest", "_start")
+
+    def __init__(self, execution: "Execution", method: str, digest: str | None = None):
+        self._execution = execution
+        self.method = method
+        self.digest = digest
+
+    def __enter__(self) -> "Span":
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        duration = time.perf_counter() - self._start
+        run = self._execution
+        if exc is None:
+            data: dict[str, Any] = {"method": self.method, "duration": duration, "success": True}
+            if self.digest is not None:
+                data["args_digest"] = self.digest
+            run.telemetry.writer.write(run.id, "method_complete", data)
+            run.telemetry.metrics.record(self.method, duration, True)
+            return
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: not the method's fault
+            return
+        if getattr(exc, _LOGGED_ATTR, None) is None:
+            run.telemetry.record_error(run.id, self.method, exc, duration=duration, digest=self.digest)
+        else:
+            run.telemetry.metrics.record(self.method, duration, False)
+
+
+class Execution:
+    """One execution: ``execution_start`` … ``execution_complete``; the active one is in a ContextVar."""
+
+    def __init__(self, telemetry: "Telemetry", execution_id: str):
+        self.telemetry = telemetry
+        self.id = execution_id
+        self.failure: str | None = None
+        self.failure_type: str | None = None
+
+    def span(self, method: str, *, args_digest: str | None = None) -> Span:
+        return Span(self, method, args_digest)
+
+    def event(self, event_type: str, **data: Any) -> None:
+        self.telemetry.writer.write(self.id, event_type, data)
+
+    def fail(self, message: str, failure_type: str = "ExecutionFailed") -> None:
+        """Mark the execution failed without raising (e.g. a result that did not validate)."""
+        self.failure, self.failure_type = message, failure_type
+
+
+class _ExecutionScope:
+    def __init__(self, telemetry: "Telemetry", execution_id: str, data: dict[str, Any]):
+        self._run = Execution(telemetry, execution_id)
+        self._data = data
+
+    def __enter__(self) -> Execution:
+        self._start = time.perf_counter()
+        self._cpu = time.process_time()
+        self._token = _ACTIVE.set(self._run)
+        self._run.event("execution_start", **self._data)
+        return self._run
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        run, tel = self._run, self._run.telemetry
+        _ACTIVE.reset(self._token)
+        duration = time.perf_counter() - self._start
+        if exc is not None:
+            if getattr(exc, _LOGGED_ATTR, None) is None and isinstance(exc, Exception):
+                tel.record_error(run.id, "execution", exc, duration=duration, event_type="execution_error")
+            run.failure = run.failure or f"{type(exc).__name__}: {exc}"
+            run.failure_type = run.failure_type or type(exc).__name__
+        data: dict[str, Any] = {"success": run.failure is None, "duration": duration}
+        if run.failure is not None:
+            data.update(failure_type=run.failure_type, failure=run.failure[:2000])
+        run.event("execution_complete", **data)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        tel.metrics.record_usage(peak_rss_mb=peak_rss_mb, cpu_seconds=time.process_time() - self._cpu,
+                                 executions=1)
+        try:
+            tel.metrics.flush()
+        except OSError:
+            pass  # metrics are a summary; the event log already holds the truth
+
+
+class Telemetry:
+    """Writes one agent's events to ``<data_dir>/logs/<agent>/`` and its daily metrics file."""
+
+    def __init__(self, agent: str, data_dir: Path, *, code_roots: Iterable[Path] = (),
+                 location_base: Path | None = None, clock: Callable[[], datetime] = utcnow):
+        self.agent = agent
+        self.log_dir = Path(data_dir) / "logs" / agent
+        self.writer = EventWriter(self.log_dir, clock=clock)
+        self.metrics = MetricsRecorder(self.log_dir, clock=clock)
+        self.code_roots = tuple(os.path.realpath(p) for p in code_roots)
+        self.location_base = os.path.realpath(location_base) if location_base else None
+
+    def execution(self, execution_id: str | None = None, *, code_version: str | None = None,
+                  **data: Any) -> _ExecutionScope:
+        payload = {"agent": self.agent, "code_version": code_version, "pid": os.getpid(), **data}
+        return _ExecutionScope(self, execution_id or uuid.uuid4().hex, payload)
+
+    def record_error(self, execution_id: str, method: str, exc: BaseException, *, duration: float,
+                     digest: str | None = None, event_type: str = "method_failed") -> None:
+        data: dict[str, Any] = {
+            "method": method,
+            "duration": duration,
+            "error_type": type(exc).__name__,
+            "error": f"{type(exc).__name__}: {exc}"[:2000],
+            "location": error_location(exc, self.code_roots, self.location_base),
+            "traceback": _format_tb(exc),
+        }
+        if digest is not None:
+            data["args_digest"] = digest
+        self.writer.write(execution_id, event_type, data)
+        self.metrics.record(method, duration, False)
+        try:
+            setattr(exc, _LOGGED_ATTR, method)
+        except (AttributeError, TypeError):
+            pass
+
+    def close(self) -> None:
+        try:
+            self.metrics.flush()
+        finally:
+            self.writer.close()
+
+
+def current_execution() -> Execution | None:
+    return _ACTIVE.get()
+
+
+def _qualified(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", getattr(func, "__name__", "call")).replace(".<locals>", "")
+
+
+def instrument(func: F | None = None, *, name: str | None = None, digest_args: bool = False) -> Any:
+    """Decorator: time each call and record success or the error, inside the active execution."""
+
+    def decorate(target: F) -> F:
+        method = name or _qualified(target)
+        skip_self = "self" in inspect.signature(target).parameters or "cls" in inspect.signature(target).parameters
+
+        @functools.wraps(target)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = _ACTIVE.get()
+            if run is None:
+                return target(*args, **kwargs)
+            digest = None
+            if digest_args:
+                digest = args_digest(*(args[1:] if skip_self else args), **kwargs)
+            with Span(run, method, digest):
+                return target(*args, **kwargs)
+
+        wrapper.__astroagent_instrumented__ = True  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(func) if func is not None else decorate

@@ -1,0 +1,109 @@
+"""Append events to the daily execution log, one whole JSON line per ``write(2)``.
+
+The file is opened with ``O_APPEND`` and each event is a single ``os.write`` of one
+complete line, so lines from many processes never interleave and every event has reached
+the operating system before the call returns (a crash of the process loses nothing that
+was already logged).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["EventWriter", "utcnow", "MAX_LINE_BYTES", "log_file_name"]
+
+MAX_LINE_BYTES = 256 * 1024
+_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def log_file_name(day: datetime) -> str:
+    return f"execution_{day:%Y%m%d}.jsonl"
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return repr(value)
+
+
+class EventWriter:
+    """Writes ``<log_dir>/execution_YYYYMMDD.jsonl`` (UTC date of each event)."""
+
+    def __init__(self, log_dir: Path, *, clock: Callable[[], datetime] = utcnow):
+        self.log_dir = Path(log_dir)
+        self._clock = clock
+        self._fd: int | None = None
+        self._day: str | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def _fd_for(self, stamp: datetime) -> int:
+        day = f"{stamp:%Y%m%d}"
+        if self._fd is None or day != self._day or self._pid != os.getpid():
+            self._close()
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            path = self.log_dir / f"execution_{day}.jsonl"
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._day, self._pid = day, os.getpid()
+        return self._fd
+
+    def write(self, execution_id: str, event_type: str, event_data: dict[str, Any] | None = None,
+              *, timestamp: datetime | None = None) -> None:
+        stamp = timestamp or self._clock()
+        record = {"timestamp": stamp, "execution_id": execution_id, "event_type": event_type,
+                  "event_data": event_data or {}}
+        line = orjson.dumps(record, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
+        if len(line) > MAX_LINE_BYTES:
+            line = self._shrink(record)
+        with self._lock:
+            fd = self._fd_for(stamp)
+            view = memoryview(line)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+
+    @staticmethod
+    def _shrink(record: dict[str, Any]) -> bytes:
+        """Keep an oversized event a valid line: long strings are cut, the rest kept."""
+        data = dict(record["event_data"])
+        for key, value in list(data.items()):
+            if isinstance(value, str) and len(value) > 4096:
+                data[key] = value[:2048] + f"... [{len(value) - 4096} chars cut] ..." + value[-2048:]
+            elif not isinstance(value, (str, int, float, bool, type(None))):
+                text = orjson.dumps(value, default=_fallback)
+                if len(text) > 16384:
+                    data[key] = f"<{type(value).__name__} of {len(text)} bytes cut>"
+        data["truncated"] = True
+        shrunk = {**record, "event_data": data}
+        return orjson.dumps(shrunk, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
+
+    def _close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._fd = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        try:
+            self._close()
+        except Exception:
+            pass
