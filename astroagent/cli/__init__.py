@@ -1,6 +1,7 @@
 """The ``astroagent`` command line. Each command lives in its own module and registers on ``cli``."""
 
 from astroagent.cli._app import cli, emit_json, fail, main
-from astroagent.cli import config_cmd as _config_cmd  # noqa: F401  (registers commands)
+from astroagent.cli import config_cmd as _config_cmd  # noqa: F401  (each import registers commands)
+from astroagent.cli import labtech as _labtech  # noqa: F401
 
 __all__ = ["cli", "main", "emit_json", "fail"]
