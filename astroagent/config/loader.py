@@ -89,6 +89,20 @@ def _env_layer(env: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     return layers
 
 
+def _origin_of(loc: tuple[str, ...], origins: dict[tuple, str], order: list[str]) -> str | None:
+    """The source that set ``loc`` (or an ancestor); for a whole-section error, the latest
+    source that set anything below it."""
+    for i in range(len(loc), 0, -1):
+        if loc[:i] in origins:
+            found = origins[loc[:i]]
+            below = [origins[k] for k in origins if k[: len(loc)] == loc and len(k) > len(loc)]
+            if i == len(loc) and below:
+                return max(below + [found], key=order.index)
+            return found
+    below = [origins[k] for k in origins if k[: len(loc)] == loc]
+    return max(below, key=order.index) if below else None
+
+
 def _describe(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
@@ -124,7 +138,7 @@ def load_config(workspace: Path | None = None, *, env: Mapping[str, str] | None 
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(str(p) for p in first.get("loc", ()))
-        origin = next((origins[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in origins), str(packaged))
+        origin = _origin_of(loc, origins, [name for name, _ in sources]) or str(packaged)
         key = ".".join(loc) or "(top level)"
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{origin}: {key}: {_describe(first)}{more}") from None

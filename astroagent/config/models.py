@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "AstroAgentConfig",
@@ -38,12 +38,13 @@ class ImprovementPreferences(_Section):
     prioritize_performance: bool = True
     allowed_fixes: tuple[str, ...] = FIX_TYPES
 
-    @model_validator(mode="after")
-    def _known_fixes(self) -> "ImprovementPreferences":
-        unknown = [f for f in self.allowed_fixes if f not in FIX_TYPES]
+    @field_validator("allowed_fixes")
+    @classmethod
+    def _known_fixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in value if f not in FIX_TYPES]
         if unknown:
             raise ValueError(f"unknown fix {unknown[0]!r}; known: {', '.join(FIX_TYPES)}")
-        return self
+        return value
 
 
 class SafetyConstraints(_Section):
