@@ -109,20 +109,10 @@ class Span:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         duration = time.perf_counter() - self._start
-        run = self._execution
         if exc is None:
-            data: dict[str, Any] = {"method": self.method, "duration": duration, "success": True}
-            if self.digest is not None:
-                data["args_digest"] = self.digest
-            run.telemetry.writer.write(run.id, "method_complete", data)
-            run.telemetry.metrics.record(self.method, duration, True)
-            return
-        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: not the method's fault
-            return
-        if getattr(exc, _LOGGED_ATTR, None) is None:
-            run.telemetry.record_error(run.id, self.method, exc, duration=duration, digest=self.digest)
-        else:
-            run.telemetry.metrics.record(self.method, duration, False)
+            self._execution.telemetry.record_success(self._execution.id, self.method, duration, self.digest)
+        elif isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: not the method's fault
+            self._execution.telemetry.record_failure(self._execution.id, self.method, exc, duration, self.digest)
 
 
 class Execution:
@@ -197,6 +187,21 @@ class Telemetry:
         payload = {"agent": self.agent, "code_version": code_version, "pid": os.getpid(), **data}
         return _ExecutionScope(self, execution_id or uuid.uuid4().hex, payload)
 
+    def record_success(self, execution_id: str, method: str, duration: float, digest: str | None = None) -> None:
+        data: dict[str, Any] = {"method": method, "duration": duration, "success": True}
+        if digest is not None:
+            data["args_digest"] = digest
+        self.writer.write(execution_id, "method_complete", data)
+        self.metrics.record(method, duration, True)
+
+    def record_failure(self, execution_id: str, method: str, exc: BaseException, duration: float,
+                       digest: str | None = None) -> None:
+        """A failed call; an exception already logged by an inner span only counts in the metrics."""
+        if getattr(exc, _LOGGED_ATTR, None) is None:
+            self.record_error(execution_id, method, exc, duration=duration, digest=digest)
+        else:
+            self.metrics.record(method, duration, False)
+
     def record_error(self, execution_id: str, method: str, exc: BaseException, *, duration: float,
                      digest: str | None = None, event_type: str = "method_failed") -> None:
         data: dict[str, Any] = {
@@ -238,16 +243,22 @@ def instrument(func: F | None = None, *, name: str | None = None, digest_args: b
         method = name or _qualified(target)
         skip_self = "self" in inspect.signature(target).parameters or "cls" in inspect.signature(target).parameters
 
+        perf_counter = time.perf_counter
+
         @functools.wraps(target)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             run = _ACTIVE.get()
             if run is None:
                 return target(*args, **kwargs)
-            digest = None
-            if digest_args:
-                digest = args_digest(*(args[1:] if skip_self else args), **kwargs)
-            with Span(run, method, digest):
-                return target(*args, **kwargs)
+            digest = args_digest(*(args[1:] if skip_self else args), **kwargs) if digest_args else None
+            start = perf_counter()
+            try:
+                result = target(*args, **kwargs)
+            except Exception as exc:
+                run.telemetry.record_failure(run.id, method, exc, perf_counter() - start, digest)
+                raise
+            run.telemetry.record_success(run.id, method, perf_counter() - start, digest)
+            return result
 
         wrapper.__astroagent_instrumented__ = True  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]

@@ -18,7 +18,7 @@ import fcntl
 import os
 import tempfile
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -119,14 +119,11 @@ class MetricsRecorder:
         self._reset()
 
     def _reset(self) -> None:
-        self._times: dict[str, list[float]] = defaultdict(list)
-        self._counts: dict[str, dict[str, int]] = defaultdict(lambda: {"success": 0, "error": 0})
+        self._samples: deque[tuple[str, float, bool]] = deque()
         self._usage: dict[str, float] = {}
 
     def record(self, method: str, duration: float, success: bool) -> None:
-        with self._lock:
-            self._times[method].append(round(duration, 6))
-            self._counts[method]["success" if success else "error"] += 1
+        self._samples.append((method, duration, success))  # deque.append is atomic: no lock on the hot path
 
     def record_usage(self, **values: float) -> None:
         with self._lock:
@@ -141,11 +138,16 @@ class MetricsRecorder:
 
     def flush(self) -> Path | None:
         with self._lock:
-            if not self._times and not self._counts and not self._usage:
+            times: dict[str, list[float]] = defaultdict(list)
+            counts: dict[str, dict[str, int]] = defaultdict(lambda: {"success": 0, "error": 0})
+            for _ in range(len(self._samples)):
+                method, duration, success = self._samples.popleft()
+                times[method].append(round(duration, 6))
+                counts[method]["success" if success else "error"] += 1
+            usage, self._usage = self._usage, {}
+            if not times and not usage:
                 return None
-            delta = {"method_execution_times": dict(self._times), "error_counts": dict(self._counts),
-                     "resource_usage": dict(self._usage)}
-            self._reset()
+            delta = {"method_execution_times": dict(times), "error_counts": dict(counts), "resource_usage": usage}
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
         path = self.path_for(self._clock())
         with open(self.metrics_dir / ".metrics.lock", "a+b") as lock:

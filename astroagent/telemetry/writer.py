@@ -8,10 +8,11 @@ was already logged).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,15 @@ MAX_LINE_BYTES = 256 * 1024
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
 
 
+_PID = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_now_utc = functools.partial(datetime.now, UTC)  # utcnow without a Python frame: this is the hot path
 
 
 def log_file_name(day: datetime) -> str:
@@ -44,36 +52,43 @@ class EventWriter:
 
     def __init__(self, log_dir: Path, *, clock: Callable[[], datetime] = utcnow):
         self.log_dir = Path(log_dir)
-        self._clock = clock
+        self._clock = _now_utc if clock is utcnow else clock
         self._fd: int | None = None
-        self._day: str | None = None
-        self._pid = os.getpid()
+        self._day_start = self._day_end = datetime.min.replace(tzinfo=UTC)
+        self._pid = _PID[0]
         self._lock = threading.Lock()
 
-    def _fd_for(self, stamp: datetime) -> int:
-        day = f"{stamp:%Y%m%d}"
-        if self._fd is None or day != self._day or self._pid != os.getpid():
-            self._close()
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            path = self.log_dir / f"execution_{day}.jsonl"
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            self._day, self._pid = day, os.getpid()
+    def _open_for(self, stamp: datetime) -> int:
+        """Open the day's file (a new day, a first write, or a forked child)."""
+        self._close()
+        stamp = stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self.log_dir / log_file_name(stamp)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._day_start = stamp.replace(hour=0, minute=0, second=0, microsecond=0)
+        self._day_end = self._day_start + timedelta(days=1)
+        self._pid = _PID[0]
         return self._fd
 
     def write(self, execution_id: str, event_type: str, event_data: dict[str, Any] | None = None,
               *, timestamp: datetime | None = None) -> None:
         stamp = timestamp or self._clock()
+        if stamp.tzinfo is None:  # a naive time is UTC
+            stamp = stamp.replace(tzinfo=UTC)
         record = {"timestamp": stamp, "execution_id": execution_id, "event_type": event_type,
                   "event_data": event_data or {}}
         line = orjson.dumps(record, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
         if len(line) > MAX_LINE_BYTES:
             line = self._shrink(record)
         with self._lock:
-            fd = self._fd_for(stamp)
-            view = memoryview(line)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            fd = self._fd
+            if fd is None or self._pid != _PID[0] or not (self._day_start <= stamp < self._day_end):
+                fd = self._open_for(stamp)
+            written = os.write(fd, line)
+            if written != len(line):  # a short write on a regular file: disk full or a signal
+                view = memoryview(line)[written:]
+                while view:
+                    view = view[os.write(fd, view):]
 
     @staticmethod
     def _shrink(record: dict[str, Any]) -> bytes:
@@ -91,7 +106,7 @@ class EventWriter:
         return orjson.dumps(shrunk, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
 
     def _close(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None and self._pid == _PID[0]:
             try:
                 os.close(self._fd)
             except OSError:
