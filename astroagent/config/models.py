@@ -108,6 +108,8 @@ class PipelineConfig(_Section):
     restart_backoff_seconds: float = Field(1.0, ge=0)
     max_restart_backoff_seconds: float = Field(60.0, ge=0)
     shutdown_deadline_seconds: float = Field(20.0, gt=0)
+    lab_technician_timeout_seconds: float = Field(900.0, gt=0)
+    min_experiments_between_lab: int = Field(1, ge=0)
     research_areas: tuple[str, ...] = ("stellar_evolution", "exoplanets")
 
     @model_validator(mode="after")
