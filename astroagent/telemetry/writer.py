@@ -57,10 +57,22 @@ class EventWriter:
         self._day_start = self._day_end = datetime.min.replace(tzinfo=UTC)
         self._pid = _PID[0]
         self._lock = threading.Lock()
+        self._retired: list[int] = []
 
     def _open_for(self, stamp: datetime) -> int:
-        """Open the day's file (a new day, a first write, or a forked child)."""
-        self._close()
+        """Open the day's file (a new day, a first write, or a forked child).
+
+        The previous day's descriptor is retired, not closed at once: another thread may be
+        writing to it without the lock, and a closed number could be reused by another file."""
+        if self._fd is not None and self._pid == _PID[0]:
+            self._retired.append(self._fd)
+            while len(self._retired) > 2:
+                try:
+                    os.close(self._retired.pop(0))
+                except OSError:
+                    pass
+        elif self._pid != _PID[0]:
+            self._retired = []
         stamp = stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         path = self.log_dir / log_file_name(stamp)
@@ -80,15 +92,17 @@ class EventWriter:
         line = orjson.dumps(record, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
         if len(line) > MAX_LINE_BYTES:
             line = self._shrink(record)
-        with self._lock:
-            fd = self._fd
-            if fd is None or self._pid != _PID[0] or not (self._day_start <= stamp < self._day_end):
-                fd = self._open_for(stamp)
-            written = os.write(fd, line)
-            if written != len(line):  # a short write on a regular file: disk full or a signal
-                view = memoryview(line)[written:]
-                while view:
-                    view = view[os.write(fd, view):]
+        fd = self._fd
+        if fd is None or self._pid != _PID[0] or not (self._day_start <= stamp < self._day_end):
+            with self._lock:
+                fd = self._fd
+                if fd is None or self._pid != _PID[0] or not (self._day_start <= stamp < self._day_end):
+                    fd = self._open_for(stamp)
+        written = os.write(fd, line)  # one whole line per write(2) on an O_APPEND file
+        if written != len(line):  # a short write on a regular file: disk full or a signal
+            view = memoryview(line)[written:]
+            while view:
+                view = view[os.write(fd, view):]
 
     @staticmethod
     def _shrink(record: dict[str, Any]) -> bytes:
@@ -106,12 +120,13 @@ class EventWriter:
         return orjson.dumps(shrunk, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
 
     def _close(self) -> None:
-        if self._fd is not None and self._pid == _PID[0]:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-        self._fd = None
+        if self._pid == _PID[0]:
+            for fd in [*self._retired, *([self._fd] if self._fd is not None else [])]:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._fd, self._retired = None, []
 
     def close(self) -> None:
         with self._lock:
