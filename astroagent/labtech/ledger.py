@@ -1,0 +1,157 @@
+"""The ledger: every change the Lab Technician made or proposed, its evidence, diff and verdict.
+
+An append-only JSON-lines file (``data/logs/lab_technician/ledger.jsonl``): a ``change`` line
+records a change, ``update`` lines record later state (verdict, rollback). Each line is one
+``os.write`` on an ``O_APPEND`` descriptor followed by ``fsync``, so a kill loses at most the line
+being written and never corrupts the ones before; a torn last line is skipped when read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from astroagent.paths import lab_technician_dir
+from astroagent.telemetry.writer import utcnow
+
+__all__ = ["Ledger", "new_change_id", "LEDGER_FILE", "STATUSES", "VERDICTS"]
+
+LEDGER_FILE = "ledger.jsonl"
+STATUSES = ("applied", "rejected", "rolled_back", "proposed")
+VERDICTS = ("pending", "kept", "rolled_back")
+_OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def new_change_id() -> str:
+    return f"chg-{uuid.uuid4().hex[:8]}"
+
+
+def _iso(stamp: datetime | None) -> str:
+    return (stamp or utcnow()).isoformat().replace("+00:00", "Z")
+
+
+class Ledger:
+    """Reads and appends ``ledger.jsonl`` below ``data_dir``; every query folds the whole file."""
+
+    def __init__(self, data_dir: Path):
+        self.path = lab_technician_dir(Path(data_dir)) / LEDGER_FILE
+
+    # ---- writing -------------------------------------------------------------------------------
+    def _append(self, line: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = orjson.dumps(line, default=str, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                payload = b"\n" + payload        # a torn line from a kill stays isolated
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def record_change(self, record: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        """Append a new change (needs ``id``); returns the record as stored."""
+        if not record.get("id"):
+            raise ValueError("a ledger change needs an id")
+        line = {"event": "change", "event_id": event_id or uuid.uuid4().hex, **record}
+        line.setdefault("created_at", _iso(None))
+        line.setdefault("updated_at", line["created_at"])
+        self._append(line)
+        return record
+
+    def update(self, change_id: str, *, event_id: str | None = None, now: datetime | None = None,
+               **fields: Any) -> None:
+        """Append new values for some fields of a change (status, verdict, evidence, …)."""
+        self._append({"event": "update", "event_id": event_id or uuid.uuid4().hex, "id": change_id,
+                      "updated_at": _iso(now), **fields})
+
+    def append_event(self, line: dict[str, Any]) -> None:
+        """Append a line prepared earlier (what the apply journal replays after a crash)."""
+        self._append(line)
+
+    # ---- reading -------------------------------------------------------------------------------
+    def _lines(self) -> Iterable[dict[str, Any]]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        for chunk in raw.split(b"\n"):
+            if not chunk.strip():
+                continue
+            try:
+                line = orjson.loads(chunk)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(line, dict) and isinstance(line.get("id"), str):
+                yield line
+
+    def _fold(self) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        changes: dict[str, dict[str, Any]] = {}
+        events: set[str] = set()
+        for line in self._lines():
+            if line.get("event_id") in events:
+                continue                       # a replayed line after recovery counts once
+            events.add(line.get("event_id", ""))
+            fields = {k: v for k, v in line.items() if k not in ("event", "event_id")}
+            if line.get("event") == "change":
+                changes[line["id"]] = fields
+            elif line.get("event") == "update" and line["id"] in changes:
+                changes[line["id"]].update(fields)
+        return changes, events
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every change, oldest first, with its current state."""
+        return list(self._fold()[0].values())
+
+    def get(self, change_id: str) -> dict[str, Any] | None:
+        return self._fold()[0].get(change_id)
+
+    def has_event(self, event_id: str) -> bool:
+        return event_id in self._fold()[1]
+
+    def already_tried(self, signature: str, fix: str | None) -> bool:
+        """True when ``fix`` was applied (kept or rolled back) for ``signature``, or a rule fix was
+        rejected for it (a codemod gives the same answer every time)."""
+        for change in self.history():
+            if change.get("signature") != signature or change.get("fix") != fix:
+                continue
+            status = change.get("status")
+            if status in ("applied", "rolled_back"):
+                return True
+            if status == "rejected" and change.get("engine") == "rules":
+                return True
+        return False
+
+    def last_applied(self) -> dict[str, Any] | None:
+        """The most recent change still in place."""
+        applied = [c for c in self.history() if c.get("status") == "applied"]
+        return applied[-1] if applied else None
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Applied changes still waiting for a verdict."""
+        return [c for c in self.history() if c.get("status") == "applied" and c.get("verdict") == "pending"]
+
+    def version_updates(self, package: str | None, version: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Update lines telling every change still in ``package`` that ``version`` contains it
+        (verdicts judge a change on every code version that includes it)."""
+        lines = []
+        for change in self.history():
+            if change.get("status") != "applied" or change.get("package") != package:
+                continue
+            versions = list(change.get("code_versions_after") or [])
+            if version not in versions:
+                lines.append({"event": "update", "event_id": uuid.uuid4().hex, "id": change["id"],
+                              "code_versions_after": [*versions, version], "updated_at": _iso(now)})
+        return lines
+
+    def applied_to(self, rel_path: str) -> list[dict[str, Any]]:
+        return [c for c in self.history() if c.get("status") == "applied" and c.get("file") == rel_path]

@@ -1,0 +1,155 @@
+"""Validate a proposed file in a scratch copy of the workspace: compile, import, run the pinned tests.
+
+The workspace itself is never touched: the target's package, the tests and the config are
+copied to a temporary folder, the proposal is written there, and every check runs in a fresh
+process group that is killed whole on timeout (DESIGN section 5, rule 3).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+__all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command"]
+
+_COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
+_TAIL_CHARS = 1500
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """``ok`` or the first stage that failed (copy | compile | import | tests) and why."""
+
+    ok: bool
+    stage: str
+    detail: str
+    duration: float
+
+
+def module_name_for(rel_path: str) -> str:
+    """``experimenter/fetch.py`` → ``experimenter.fetch``; a package's ``__init__.py`` → the package."""
+    parts = list(PurePosixPath(rel_path).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if not parts:
+        raise ValueError(f"{rel_path}: not a module path")
+    return ".".join(parts)
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _TAIL_CHARS else "..." + text[-_TAIL_CHARS:]
+
+
+def run_command(argv: list[str] | str, *, cwd: Path, env: dict[str, str], timeout: float,
+                shell: bool = False) -> tuple[int | None, str]:
+    """Run in a new session; on timeout kill the whole process group. Returns (code or None, output)."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, shell=shell, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, _ = proc.communicate()
+        return None, out.decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:  # pragma: no cover - interrupted from outside
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def _has_tests(tests_dir: Path) -> bool:
+    return tests_dir.is_dir() and (any(tests_dir.rglob("test_*.py")) or any(tests_dir.rglob("*_test.py")))
+
+
+def _make_scratch(workspace: Path, rel_path: str, scratch: Path) -> None:
+    top = PurePosixPath(rel_path).parts[0]
+    source_top = workspace / top
+    if source_top.is_dir():
+        shutil.copytree(source_top, scratch / top, ignore=_IGNORE, symlinks=False)
+    if (workspace / "tests").is_dir() and top != "tests":
+        shutil.copytree(workspace / "tests", scratch / "tests", ignore=_IGNORE, symlinks=False)
+    for name in _COPY_FILES:
+        if (workspace / name).is_file():
+            shutil.copy2(workspace / name, scratch / name)
+    if not (workspace / top).is_dir():  # a top-level module
+        shutil.copy2(workspace / rel_path, scratch / rel_path)
+    (scratch / "data").mkdir(exist_ok=True)
+
+
+def _env(scratch: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(scratch), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["ASTROAGENT_DATA_DIR"] = str(scratch / "data")   # whatever the checks log stays in the scratch
+    env["ASTROAGENT_WORKSPACE"] = str(scratch)
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_command: str | None = None,
+                    import_timeout: float = 30.0, test_timeout: float = 120.0, require_tests: bool = True,
+                    python: str | None = None) -> ValidationResult:
+    """Check ``new_source`` as the new ``workspace/rel_path`` without touching the workspace."""
+    start = time.perf_counter()
+    workspace = Path(workspace).resolve()
+    python = python or sys.executable
+
+    def result(ok: bool, stage: str, detail: str) -> ValidationResult:
+        return ValidationResult(ok, stage, detail, round(time.perf_counter() - start, 3))
+
+    try:
+        compile(new_source, rel_path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        return result(False, "compile", f"{type(exc).__name__}: {exc}")
+    if not (workspace / rel_path).is_file():
+        return result(False, "copy", f"{rel_path}: no such file in the workspace")
+    scratch = Path(tempfile.mkdtemp(prefix="astroagent-validate-"))
+    try:
+        try:
+            _make_scratch(workspace, rel_path, scratch)
+            (scratch / rel_path).write_text(new_source, encoding="utf-8")
+        except OSError as exc:
+            return result(False, "copy", f"cannot build the scratch copy: {exc}")
+        env = _env(scratch)
+        module = module_name_for(rel_path)
+        code, out = run_command([python, "-c", "import importlib, sys; importlib.import_module(sys.argv[1])",
+                                 module], cwd=scratch, env=env, timeout=import_timeout)
+        if code is None:
+            return result(False, "import", f"importing {module} timed out after {import_timeout:g}s")
+        if code != 0:
+            return result(False, "import", f"importing {module} failed: {_tail(out)}")
+        if test_command:
+            code, out = run_command(test_command, cwd=scratch, env=env, timeout=test_timeout, shell=True)
+            what = f"test command {test_command!r}"
+        elif _has_tests(scratch / "tests"):
+            code, out = run_command([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests"],
+                                    cwd=scratch, env=env, timeout=test_timeout)
+            what = "the workspace tests"
+        elif require_tests:
+            return result(False, "tests", "no tests to judge the change (tests/ is empty; "
+                                          "give --test-command or set safety_constraints.require_tests: false)")
+        else:
+            return result(True, "done", f"compiled and imported {module}; no tests configured")
+        if code is None:
+            return result(False, "tests", f"{what} timed out after {test_timeout:g}s")
+        if code != 0:
+            return result(False, "tests", f"{what} failed (exit {code}): {_tail(out)}")
+        return result(True, "done", f"compiled, imported {module}, {what} passed")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
