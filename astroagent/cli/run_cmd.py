@@ -1,0 +1,106 @@
+"""``astroagent run`` and ``astroagent demo``: the pipeline as users meet it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from astroagent.cli._app import cli, emit_json, fail
+from astroagent.cli.live_view import LiveView
+from astroagent.errors import UsageError
+
+__all__ = ["run_command", "demo_command"]
+
+
+@cli.command("run")
+@click.option("--cycles", type=click.IntRange(min=1), default=None, help="Stop after N cycles.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after S seconds (the experiment in flight finishes).")
+@click.option("--lab-interval", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Run the Lab Technician every S seconds (adapted within the configured bounds).")
+@click.option("--no-lab-technician", is_flag=True, help="Run experiments only; never change code.")
+@click.option("--area", "areas", multiple=True, help="Research area (repeatable; default from the config).")
+def run_command(cycles: int | None, duration: float | None, lab_interval: float | None,
+                no_lab_technician: bool, areas: tuple[str, ...]) -> None:
+    """Run the pipeline until stopped (Ctrl-C or SIGTERM stop it gracefully) or a bound is reached."""
+    from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
+
+    if cycles is not None and duration is not None:
+        raise UsageError("give --cycles or --duration, not both")
+    pipeline = ContinuousPipeline(max_cycles=cycles, duration=duration)
+    if lab_interval is not None:
+        pipeline.set_lab_technician_interval(lab_interval)
+    if no_lab_technician:
+        pipeline.disable_lab_technician()
+    else:
+        pipeline.enable_lab_technician()
+    console = Console()
+    if pipeline.workspace is None:
+        console.print("[yellow]no workspace here (astroagent init DIR makes one): the Lab Technician "
+                      "has no code it may change[/yellow]")
+    research = {"domain": "astrophysics"}
+    if areas:
+        research["research_areas"] = list(areas)
+    with LiveView(console, title="astroagent run") as view:
+        pipeline.status_callbacks.append(view.update)
+        state = asyncio.run(pipeline.run_continuous(research))
+    rate = "–" if state.success_rate is None else f"{100 * state.success_rate:.0f} %"
+    console.print(f"stopped after {state.cycle} cycle(s): {state.experiments} experiments, success rate {rate}, "
+                  f"{len(state.changes)} change(s); state in {pipeline.data_dir / 'pipeline' / 'state.json'}",
+                  highlight=False)
+
+
+@cli.command("demo")
+@click.option("--cycles", type=click.IntRange(min=2), default=None,
+              help="At most N cycles of experiments (default: enough for a change to be made and judged).")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Make the demo workspace here (default: a new temporary folder, kept afterwards).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outcome.")
+def demo_command(cycles: int | None, workdir: Path | None, as_json: bool) -> None:
+    """Show the loop in minutes, offline: a flaky archive, the Experimenter failing, the Lab
+    Technician fixing its code, the success rate climbing; exit 0 only if it really worked."""
+    from astroagent.demo import run_demo
+
+    console = Console(stderr=as_json)
+    with LiveView(console, title="astroagent demo", enabled=not as_json or console.is_terminal) as view:
+        result = run_demo(cycles=cycles, workdir=workdir, on_update=view.update,
+                          say=lambda text: view.model.events.append(text))
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        _print_summary(console, result)
+    if not result.passed:
+        fail(f"the demo did not show the loop working: {result.reason}")
+
+
+def _print_summary(console: Console, result) -> None:  # noqa: ANN001  (DemoResult, imported lazily)
+    from rich.table import Table
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{100 * value:.0f} %"
+
+    console.print(f"\n[bold]success rate[/bold]  before {pct(result.success_rate_before)} "
+                  f"({result.experiments_before} experiments on the first code version)  →  after "
+                  f"{pct(result.success_rate_after)} ({result.experiments_after} on the last)")
+    table = Table(title="changes made by the Lab Technician", title_justify="left")
+    for column in ("id", "type", "target", "verdict"):
+        table.add_column(column)
+    style = {"kept": "green", "rolled_back": "red", "pending": "yellow"}
+    for item in result.improvements:
+        table.add_row(item["id"], item["type"] or "", item["target"] or "",
+                      f"[{style.get(item['verdict'], '')}]{item['verdict']}[/]")
+    if result.improvements:
+        console.print(table)
+    else:
+        console.print("no change was made")
+    if result.time_to_first_kept is not None:
+        console.print(f"first kept change after {result.time_to_first_kept:.0f} s; whole demo {result.wall_time:.0f} s")
+    console.print(f"report: {result.report_path or '–'}\nplot:   {result.plot_path or '–'}\n"
+                  f"workspace: {result.workdir}", highlight=False)
+    verdict = "[green]the loop worked[/green]" if result.passed else f"[red]FAILED[/red]: {result.reason}"
+    console.print(verdict)
+    sys.stdout.flush()

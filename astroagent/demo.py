@@ -1,0 +1,247 @@
+"""``astroagent demo``: the whole loop in a few minutes, offline.
+
+A fresh workspace with the Experimenter's plain first version, a loopback archive that resets
+about a third of its connections and answers some requests with 5xx, the pipeline with the
+Lab Technician on a short interval. The timeline: a first phase of experiments on the plain
+code, a Lab Technician run that applies a validated change, a worker restart on the new code
+version, a second phase, and a Lab Technician run that judges the change. The demo passes only
+when a change was kept and the success rate clearly climbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from astroagent.errors import UsageError
+from astroagent.orchestration.state import ChangeRecord, ExperimentRecord, PipelineState
+from astroagent.paths import WORKSPACE_FILE
+
+__all__ = ["DemoResult", "run_demo", "segments", "summarise", "plot_success_rate", "DEMO_ARCHIVE",
+           "MIN_GAIN"]
+
+DEMO_ARCHIVE = {"reset_rate": 0.30, "error_rate": 0.06, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
+PHASE_EXPERIMENTS = 16
+DEFAULT_MAX_CYCLES = 12
+PROJECTS_PER_CYCLE = 4
+MIN_GAIN = 0.15
+_OVERRIDES: dict[str, Any] = {
+    "lab_technician": {"engine": "rules", "improvement_threshold": 0.9,
+                       "verdict": {"min_executions": 12}},
+    "experimenter": {"request_timeout_seconds": 5},
+    "pipeline": {"lab_technician_interval": 1, "min_lab_interval": 1, "max_lab_interval": 5,
+                 "min_experiments_between_lab": PHASE_EXPERIMENTS, "projects_per_cycle": PROJECTS_PER_CYCLE,
+                 "experiment_timeout_seconds": 60, "restart_backoff_seconds": 0.5,
+                 "lab_technician_timeout_seconds": 150, "shutdown_deadline_seconds": 10},
+}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    success_rate_before: float | None
+    success_rate_after: float | None
+    experiments_before: int
+    experiments_after: int
+    improvements: list[dict[str, Any]]
+    report_path: str | None
+    plot_path: str | None
+    passed: bool
+    reason: str | None
+    time_to_first_kept: float | None
+    wall_time: float
+    workdir: str
+    archive_stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``demo --json`` object (DESIGN §4) plus a few figures a script may want."""
+        return asdict(self)
+
+
+def segments(history: list[ExperimentRecord]) -> list[tuple[str | None, list[ExperimentRecord]]]:
+    """The experiments cut into runs of one code version, in order."""
+    runs: list[tuple[str | None, list[ExperimentRecord]]] = []
+    for record in history:
+        if runs and runs[-1][0] == record.code_version:
+            runs[-1][1].append(record)
+        else:
+            runs.append((record.code_version, [record]))
+    return runs
+
+
+def _rate(records: list[ExperimentRecord]) -> float | None:
+    return sum(r.success for r in records) / len(records) if records else None
+
+
+def _improvements(changes: list[ChangeRecord], ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each change with its final verdict; the ledger has the last word when it knows the change."""
+    by_id = {c.get("id"): c for c in ledger if c.get("id")}
+    items = []
+    for change in changes:
+        known = by_id.get(change.id, {})
+        status = known.get("status", change.status)
+        verdict = known.get("verdict") or change.verdict
+        if status == "rolled_back":
+            verdict = "rolled_back"
+        if verdict not in ("kept", "rolled_back", "pending"):
+            verdict = "pending"
+        items.append({"id": change.id, "type": change.type or known.get("type") or known.get("fix"),
+                      "target": change.target or known.get("target"), "verdict": verdict, "t": change.t})
+    return items
+
+
+def summarise(state: PipelineState, ledger: list[dict[str, Any]]) -> dict[str, Any]:
+    """Before (first code version) against after (the last one), the changes, and whether it passed."""
+    runs = segments(state.history)
+    before = runs[0][1] if runs else []
+    after = runs[-1][1] if len(runs) > 1 else []
+    improvements = _improvements(state.changes, ledger)
+    rate_before, rate_after = _rate(before), _rate(after)
+    kept = [i for i in improvements if i["verdict"] == "kept"]
+    reason = None
+    if not state.experiments:
+        reason = "no experiment ran"
+    elif not improvements:
+        reason = "the Lab Technician made no change"
+    elif not kept:
+        reason = "no change was kept (verdicts: " + ", ".join(i["verdict"] for i in improvements) + ")"
+    elif rate_after is None or rate_before is None:
+        reason = "no experiments ran on the changed code"
+    elif rate_after - rate_before < MIN_GAIN:
+        reason = (f"the success rate did not clearly climb ({100 * rate_before:.0f} % → {100 * rate_after:.0f} %, "
+                  f"needs +{100 * MIN_GAIN:.0f} points)")
+    return {"success_rate_before": rate_before, "success_rate_after": rate_after,
+            "experiments_before": len(before), "experiments_after": len(after), "improvements": improvements,
+            "passed": reason is None, "reason": reason}
+
+
+def plot_success_rate(state: PipelineState, improvements: list[dict[str, Any]], path: Path,
+                      window: int = 8) -> Path:
+    """Success rate over time (rolling over ``window`` experiments), one shade per code version,
+    each change marked with its type and verdict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"kept": "tab:green", "rolled_back": "tab:red", "pending": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    history = state.history
+    times = [r.t for r in history]
+    outcomes = [1.0 if r.success else 0.0 for r in history]
+    rolling = [sum(outcomes[max(0, i - window + 1): i + 1]) / (i + 1 - max(0, i - window + 1))
+               for i in range(len(outcomes))]
+    for n, (version, records) in enumerate(segments(history)):
+        start, end = records[0].t, records[-1].t
+        ax.axvspan(start, end, color=("0.93" if n % 2 == 0 else "0.86"), lw=0)
+        rate = _rate(records)
+        ax.text((start + end) / 2, 0.04, f"code {version or '?'}\n{100 * (rate or 0):.0f} % of {len(records)}",
+                ha="center", va="bottom", fontsize=8, color="0.3")
+    ax.scatter(times, outcomes, s=10, c=["tab:blue" if o else "tab:red" for o in outcomes], alpha=0.5,
+               label="experiment (ok / failed)")
+    ax.step(times, rolling, where="post", color="tab:blue", lw=2, label=f"success rate (last {window})")
+    for item in improvements:
+        colour = colours.get(item["verdict"], "0.4")
+        ax.axvline(item["t"], color=colour, ls="--", lw=1.5)
+        ax.text(item["t"], 1.06, f" {item['type']} ({item['verdict']})", rotation=0, fontsize=8, color=colour,
+                ha="left", va="bottom", clip_on=False)
+    ax.set_xlabel("time since the pipeline started [s]")
+    ax.set_ylabel("experiment success rate")
+    ax.set_ylim(-0.05, 1.12)
+    ax.set_title("astroagent demo: the Experimenter's success rate as the Lab Technician changes its code",
+                 fontsize=10, pad=22)
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _write_overrides(workspace: Path) -> None:
+    """Merge the demo's settings into the workspace's config file."""
+    config_file = workspace / WORKSPACE_FILE
+    data = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+
+    def merge(base: dict[str, Any], over: dict[str, Any]) -> None:
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+
+    merge(data, _OVERRIDES)
+    config_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def _prepare_workdir(workdir: Path | None) -> Path:
+    import tempfile
+
+    if workdir is None:
+        return Path(tempfile.mkdtemp(prefix="astroagent-demo-")).resolve()
+    workdir = Path(workdir).resolve()
+    if workdir.exists() and any(workdir.iterdir()):
+        raise UsageError(f"--workdir {workdir}: not empty; the demo needs a new or empty folder")
+    workdir.mkdir(parents=True, exist_ok=True)
+    return workdir
+
+
+def run_demo(*, cycles: int | None = None, workdir: Path | None = None,
+             on_update: Callable[[dict[str, Any]], None] | None = None,
+             say: Callable[[str], None] | None = None,
+             clock: Callable[[], float] = time.monotonic) -> DemoResult:
+    """Run the demo end to end and judge it (see the module docstring)."""
+    from astroagent.config import ArchiveConfig, load_config
+    from astroagent.labtech.ledger import Ledger
+    from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
+    from astroagent.science.archive_server import ArchiveServer
+    from astroagent.workspace import init_workspace
+
+    started = clock()
+    say = say or (lambda text: None)
+    workspace = _prepare_workdir(workdir)
+    archive = ArchiveServer(ArchiveConfig(**DEMO_ARCHIVE))
+    url = archive.start()
+    try:
+        say(f"archive on {url}: ~{100 * DEMO_ARCHIVE['reset_rate']:.0f} % connection resets, "
+            f"~{100 * DEMO_ARCHIVE['error_rate']:.0f} % 5xx answers")
+        init_workspace(workspace, archive_url=url, force=True)
+        _write_overrides(workspace)
+        config = load_config(workspace)
+        data = workspace / "data"
+        pipeline = ContinuousPipeline(workspace=workspace, data_dir=data, config=config, archive_url=url,
+                                      max_cycles=cycles or DEFAULT_MAX_CYCLES)
+        pipeline.enable_lab_technician()
+        first_kept: list[float] = []
+
+        def watch(update: dict[str, Any]) -> None:
+            if update.get("stage") == "lab_technician" and update.get("status") in ("completed", "failed"):
+                if any(c.verdict == "kept" for c in pipeline.state.changes):
+                    first_kept.append(clock() - started)
+                    pipeline.stop()
+
+        if on_update is not None:
+            pipeline.status_callbacks.append(on_update)
+        pipeline.status_callbacks.append(watch)
+        state = asyncio.run(pipeline.run_continuous({"domain": "astrophysics",
+                                                     "research_areas": list(config.pipeline.research_areas)}))
+        stats = archive.stats()
+    finally:
+        archive.stop()
+    ledger = Ledger(data).history()
+    summary = summarise(state, ledger)
+    plot_path = plot_success_rate(state, summary["improvements"], data / "pipeline" / "demo_success_rate.png")
+    report = pipeline.last_lab_result.output_data.get("report_path") if pipeline.last_lab_result else None
+    improvements = [{k: i[k] for k in ("id", "type", "target", "verdict")} for i in summary["improvements"]]
+    return DemoResult(
+        success_rate_before=summary["success_rate_before"], success_rate_after=summary["success_rate_after"],
+        experiments_before=summary["experiments_before"], experiments_after=summary["experiments_after"],
+        improvements=improvements, report_path=str(report) if report else None, plot_path=str(plot_path),
+        passed=summary["passed"], reason=summary["reason"],
+        time_to_first_kept=first_kept[0] if first_kept else None, wall_time=clock() - started,
+        workdir=str(workspace), archive_stats=stats)
