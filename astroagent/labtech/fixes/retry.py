@@ -1,0 +1,173 @@
+"""add_retry_mechanism: a tenacity retry on a function whose failures come and go.
+
+Retries only the observed exception types and their near family (resets → ``ConnectionError``,
+timeouts → ``TimeoutError``; ``HTTPError`` only for 5xx/429), with bounded attempts and total
+delay, exponential backoff with jitter, and ``reraise=True`` so callers see the real error.
+The decorator goes above ``@instrument`` so each failed attempt is still logged.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import libcst as cst
+from libcst.codemod import SkipFile
+from libcst.codemod.visitors import AddImportsVisitor
+
+from astroagent.labtech.fixes.base import (
+    FixRule,
+    Refuse,
+    TargetedCodemod,
+    decorator_names,
+    insert_decorator,
+    is_generator,
+    module_helpers_insert_index,
+)
+from astroagent.labtech.models import Opportunity
+
+__all__ = ["AddRetryMechanism", "AddRetryCommand", "retry_plan", "DETERMINISTIC_ERRORS", "HTTP_PREDICATE"]
+
+HTTP_PREDICATE = "_astroagent_retryable_http_error"
+
+# exception name → (module to import or "", expression naming the family to retry)
+_FAMILY: dict[str, tuple[str, str]] = {
+    **{name: ("", "ConnectionError") for name in (
+        "ConnectionError", "ConnectionResetError", "ConnectionAbortedError", "ConnectionRefusedError",
+        "BrokenPipeError", "RemoteDisconnected")},
+    **{name: ("", "TimeoutError") for name in ("TimeoutError", "timeout", "ReadTimeout", "socket.timeout")},
+    "IncompleteRead": ("http.client", "http.client.IncompleteRead"),
+    "BadStatusLine": ("http.client", "http.client.BadStatusLine"),
+    "gaierror": ("socket", "socket.gaierror"),
+}
+_HTTP_NAMES = ("HTTPError", "URLError")
+
+DETERMINISTIC_ERRORS = frozenset({
+    "ZeroDivisionError", "ArithmeticError", "OverflowError", "FloatingPointError", "TypeError",
+    "ValueError", "KeyError", "IndexError", "LookupError", "AttributeError", "NameError",
+    "UnboundLocalError", "AssertionError", "NotImplementedError", "ImportError", "ModuleNotFoundError",
+    "SyntaxError", "RecursionError", "UnicodeError", "UnicodeDecodeError", "UnicodeEncodeError",
+    "FileNotFoundError", "PermissionError", "IsADirectoryError", "NotADirectoryError", "FileExistsError",
+    "JSONDecodeError", "StopIteration", "MemoryError", "KeyboardInterrupt", "SystemExit",
+})
+
+_RETRY_LIBS = ("tenacity", "backoff", "retrying", "retry", "stamina")
+_RETRY_DECORATORS = ("retry", "on_exception", "on_predicate", "retry_call", "retry_context")
+
+_PREDICATE_SOURCE = f'''
+def {HTTP_PREDICATE}(exc: BaseException) -> bool:
+    """Retry HTTP 5xx/429 and network-level URL errors; other HTTP statuses are answers, not flakes."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code == 429
+    return isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, OSError)
+'''
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1] if name != "socket.timeout" else name
+
+
+def retry_plan(error_types: tuple[str, ...]) -> tuple[list[str], list[str], bool, list[str]]:
+    """(family expressions, modules to import, needs the HTTP predicate, ignored types) — pure."""
+    families: list[str] = []
+    modules: list[str] = []
+    http = False
+    ignored: list[str] = []
+    for raw in error_types:
+        name = raw if raw in _FAMILY else _short(raw)
+        if name in _FAMILY:
+            module, expr = _FAMILY[name]
+            if expr not in families:
+                families.append(expr)
+            if module and module not in modules:
+                modules.append(module)
+        elif name in _HTTP_NAMES:
+            http = True
+        else:
+            ignored.append(raw)
+    if http and "urllib.error" not in modules:
+        modules.append("urllib.error")
+    return families, modules, http, ignored
+
+
+class AddRetryCommand(TargetedCodemod):
+    DESCRIPTION: ClassVar[str] = "Retry transient failures of one function with tenacity (bounded, with jitter)."
+
+    attempts: ClassVar[int] = 5
+    max_delay: ClassVar[float] = 30.0
+    initial_wait: ClassVar[float] = 0.1
+    max_wait: ClassVar[float] = 2.0
+
+    def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
+        names = decorator_names(original)
+        for name in names:
+            parts = name.split(".")
+            if parts[0] in _RETRY_LIBS or parts[-1] in _RETRY_DECORATORS:
+                raise SkipFile(f"{self.qualname} already retries (@{name})")
+        if is_generator(original):
+            raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
+        families, modules, http, ignored = retry_plan(self.opportunity.error_types)
+        if not families and not http:
+            raise Refuse(f"no transient exception types among {list(self.opportunity.error_types)}")
+        if ignored:
+            self.warn(f"not retried (not transient): {', '.join(ignored)}")
+        conditions = []
+        if families:
+            inner = families[0] if len(families) == 1 else "(" + ", ".join(families) + ")"
+            conditions.append(f"tenacity.retry_if_exception_type({inner})")
+        if http:
+            conditions.append(f"tenacity.retry_if_exception({HTTP_PREDICATE})")
+            self.needs_predicate = True
+        evidence = self.opportunity.evidence
+        attempts = int(evidence.get("retry_attempts", self.attempts))
+        max_delay = float(evidence.get("retry_max_delay", self.max_delay))
+        decorator_src = (
+            "@tenacity.retry(\n"
+            f"    retry={' | '.join(conditions)},\n"
+            f"    stop=tenacity.stop_after_attempt({attempts}) | tenacity.stop_after_delay({max_delay:g}),\n"
+            f"    wait=tenacity.wait_exponential_jitter(initial={self.initial_wait:g}, max={self.max_wait:g}),\n"
+            "    reraise=True,\n"
+            ")\n"
+            "def _(): pass\n"
+        )
+        decorator = cst.ensure_type(cst.parse_statement(decorator_src), cst.FunctionDef).decorators[0]
+        AddImportsVisitor.add_needed_import(self.context, "tenacity")
+        for module in modules:
+            AddImportsVisitor.add_needed_import(self.context, module)
+        retried = ", ".join(families + (["HTTP 5xx/429"] if http else []))
+        self.summary = (f"retry {self.qualname} on {retried}: at most {attempts} attempts or "
+                        f"{max_delay:g} s, exponential backoff with jitter, re-raising the last error")
+        return insert_decorator(updated, decorator, above="instrument")
+
+    needs_predicate = False
+
+    def finish_module(self, module: cst.Module) -> cst.Module:
+        if not self.needs_predicate:
+            return module
+        for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == HTTP_PREDICATE:
+                return module
+        helper = cst.parse_module(_PREDICATE_SOURCE).body[0]
+        index = module_helpers_insert_index(module)
+        helper = helper.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+        body = list(module.body)
+        body.insert(index, helper)
+        return module.with_changes(body=body)
+
+
+class AddRetryMechanism(FixRule):
+    name: ClassVar[str] = "add_retry_mechanism"
+    description: ClassVar[str] = AddRetryCommand.DESCRIPTION
+    command = AddRetryCommand
+
+    def applicable(self, opportunity: Opportunity) -> str | None:
+        if opportunity.type == "deterministic_failure":
+            return "deterministic failure: a retry would only repeat it (report it instead)"
+        if not opportunity.error_types:
+            return "no observed exception types: nothing to limit a retry to"
+        families, _, http, ignored = retry_plan(opportunity.error_types)
+        if not families and not http:
+            bad = [t for t in ignored if t.rsplit(".", 1)[-1] in DETERMINISTIC_ERRORS]
+            if bad:
+                return f"programming errors ({', '.join(bad)}) are deterministic: no retry"
+            return f"no transient exception types among {', '.join(opportunity.error_types)}"
+        return None
