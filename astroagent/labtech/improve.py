@@ -1,0 +1,329 @@
+"""The improvement stage: judge earlier changes, then turn the best opportunities into safe changes.
+
+    recover() → judge pending changes (roll back the worse ones) → for each opportunity, highest
+    priority first: allow-list → allowed fix → not tried before → engine proposes → guard →
+    validate in a scratch copy → (dry run: stop) → backup + journaled apply → ledger
+
+Several fixes to one file in one run compose: each is computed on the source the previous one
+left, applied as its own change with its own backup, and all are judged against the code
+version that ran before the run (roll them back newest first).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import astroagent
+from astroagent.config.models import AstroAgentConfig
+from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
+from astroagent.labtech.apply import apply_recorded_change, labtech_lock, recover, sha256_file
+from astroagent.labtech.ledger import Ledger, new_change_id
+from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
+from astroagent.labtech.rollback import rollback_change
+from astroagent.labtech.validate import validate_change
+from astroagent.labtech.verdicts import baseline_of, judge
+from astroagent.paths import lab_technician_dir
+from astroagent.telemetry import package_code_version
+from astroagent.telemetry.writer import utcnow
+
+__all__ = ["ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets"]
+
+_ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
+_NEVER_PARTS = {"tests", "test", "telemetry", "data", ".git", "__pycache__"}
+
+
+@dataclass(frozen=True)
+class ImproveOutcome:
+    """What one improvement run did: the changes it tried, the verdicts it gave, and notes in words."""
+
+    improvements: tuple[dict[str, Any], ...] = ()
+    verdicts: tuple[dict[str, Any], ...] = ()
+    notes: tuple[str, ...] = ()
+    applied: int = field(default=0)
+
+
+def sorted_opportunities(opportunities: Sequence[Opportunity]) -> list[Opportunity]:
+    """Highest priority first, then the highest score."""
+    return sorted(opportunities, key=lambda o: (PRIORITY_ORDER.get(o.priority, 9), -o.score))
+
+
+def resolve_targets(workspace: Path, targets: Sequence[Path | str]) -> tuple[str, ...]:
+    """Turn ``--target`` files into paths relative to the workspace; refuse any outside it."""
+    rels = []
+    root = os.path.realpath(workspace)
+    for target in targets:
+        path = Path(target)
+        full = os.path.realpath(path if path.is_absolute() else Path.cwd() / path)
+        if not Path(full).is_file() and not path.is_absolute():
+            full = os.path.realpath(Path(workspace) / path)
+        if not Path(full).is_relative_to(root):
+            raise UsageError(f"--target {target}: outside the workspace {workspace}")
+        if not Path(full).is_file():
+            raise UsageError(f"--target {target}: no such file")
+        rels.append(Path(full).relative_to(root).as_posix())
+    return tuple(rels)
+
+
+def _diff(old: str, new: str, rel: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=f"a/{rel}", tofile=f"b/{rel}"))
+
+
+def _refuse_target(workspace: Path, rel: str, config: AstroAgentConfig, allow: tuple[str, ...]) -> str | None:
+    """None when the Lab Technician may change ``rel``; otherwise why not (DESIGN §5 rule 1)."""
+    safety = config.lab_technician.safety_constraints
+    posix = PurePosixPath(rel)
+    full = os.path.realpath(Path(workspace) / rel)
+    if posix.is_absolute() or ".." in posix.parts or not Path(full).is_relative_to(os.path.realpath(workspace)):
+        return f"{rel} lies outside the workspace"
+    if Path(full).is_relative_to(_ASTROAGENT_DIR):
+        return f"{rel} is astroagent itself"
+    if posix.suffix != ".py":
+        return f"{rel} is not a Python file"
+    if _NEVER_PARTS & set(posix.parts[:-1]):
+        return f"{rel} is tests, telemetry or data"
+    for pattern in safety.protected_paths:
+        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(posix.name, pattern):
+            return f"{rel} is protected ({pattern})"
+    if allow and rel not in allow:
+        return f"{rel} is not on the target allow-list ({', '.join(allow)})"
+    if not allow and posix.parts[0] != config.experimenter.code_package:
+        return f"{rel} is outside the Experimenter's package {config.experimenter.code_package}/"
+    if not Path(full).is_file():
+        return f"{rel} does not exist"
+    if Path(full).stat().st_size > safety.max_file_kb * 1024:
+        return f"{rel} is larger than safety_constraints.max_file_kb ({safety.max_file_kb} KB)"
+    return None
+
+
+def judge_pending(analysis: Analysis, *, config: AstroAgentConfig, workspace: Path | None, data_dir: Path,
+                  dry_run: bool = False, now: datetime | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Judge every applied change still pending (newest first, so stacked changes unwind); roll back the worse."""
+    ledger = Ledger(data_dir)
+    verdicts: list[dict[str, Any]] = []
+    notes: list[str] = []
+    stamp = (now or utcnow()).isoformat()
+    for change in reversed(ledger.pending()):
+        verdict = judge(change, analysis, config.lab_technician.verdict)
+        entry = {"id": change["id"], "type": change.get("type"), "target": change.get("target"),
+                 "verdict": verdict.verdict, "reason": verdict.reason, "evidence": verdict.evidence}
+        if verdict.verdict == "rolled_back":
+            if dry_run:
+                entry["verdict"] = "pending"
+                entry["reason"] = f"would roll back (dry run): {verdict.reason}"
+            elif workspace is None:
+                entry["verdict"] = "pending"
+                entry["reason"] = f"should be rolled back but there is no workspace: {verdict.reason}"
+            else:
+                try:
+                    rollback_change(change["id"], data_dir=data_dir, workspace=workspace,
+                                    reason=f"automatic rollback: {verdict.reason}",
+                                    verdict_evidence=verdict.evidence, now=now)
+                    notes.append(f"{change['id']} rolled back automatically: {verdict.reason}")
+                except RollbackFailed as exc:
+                    entry["verdict"] = "pending"
+                    entry["reason"] = f"judged worse but not rolled back: {exc}"
+                    notes.append(f"{change['id']}: {entry['reason']}")
+                    ledger.update(change["id"], verdict_reason=entry["reason"], verdict_evidence=verdict.evidence,
+                                  judged_at=stamp, now=now)
+        elif not dry_run and (verdict.verdict == "kept" or change.get("verdict_reason") != verdict.reason):
+            ledger.update(change["id"], verdict=verdict.verdict, verdict_reason=verdict.reason,
+                          verdict_evidence=verdict.evidence, judged_at=stamp, now=now)
+        verdicts.append(entry)
+    return verdicts, notes
+
+
+class _Run:
+    """The state of one improvement run (kept small so ``run_improvements`` reads as the flow)."""
+
+    def __init__(self, analysis: Analysis, config: AstroAgentConfig, workspace: Path, data_dir: Path,
+                 allow: tuple[str, ...], test_command: str | None, engine: str, dry_run: bool,
+                 now: datetime | None):
+        self.analysis, self.config, self.workspace, self.data_dir = analysis, config, workspace, data_dir
+        self.allow, self.test_command, self.engine, self.dry_run, self.now = allow, test_command, engine, dry_run, now
+        self.ledger = Ledger(data_dir)
+        self.sources: dict[str, str] = {}         # what each file holds now (after this run's changes)
+        self.versions: dict[str, str] = {}        # each package's code version when the run began
+        self.notes: list[str] = []
+
+    def engine_for(self, opp: Opportunity) -> str | None:
+        from astroagent.labtech.llm import llm_configured
+        if self.engine == "llm":
+            return "llm"
+        if opp.fix == "llm_rewrite" or opp.fix is None:
+            if self.engine == "auto" and llm_configured(self.config.lab_technician):
+                return "llm"
+            return None
+        return "rules"
+
+    def propose(self, engine: str, source: str, rel: str, qualname: str, opp: Opportunity
+                ) -> tuple[str | None, str, tuple[str, ...]]:
+        """(new source or None, reason, warnings) from the chosen engine."""
+        if engine == "llm":
+            from astroagent.labtech.llm import propose_fix
+            proposal = propose_fix(source, qualname, opp, self.config.lab_technician, path=rel,
+                                   transcript_dir=lab_technician_dir(self.data_dir) / "llm_transcripts")
+            ok = proposal.status == "proposed" and proposal.new_source
+            return (proposal.new_source if ok else None), proposal.reason, ()
+        from astroagent.labtech.fixes import apply_fix
+        outcome = apply_fix(source, qualname, opp)
+        if outcome.status == "applied" and outcome.new_source and outcome.new_source != source:
+            return outcome.new_source, outcome.reason, tuple(outcome.warnings)
+        prefix = "nothing to change: " if outcome.status == "skipped" else ""
+        return None, prefix + outcome.reason, tuple(outcome.warnings)
+
+    def attempt(self, opp: Opportunity, engine: str, rel: str, qualname: str) -> dict[str, Any] | None:
+        """One candidate change through engine → guard → validation → apply; its improvement dict."""
+        from astroagent.labtech.guard import check_change
+        fix = opp.fix or "llm_rewrite"
+        source = self.sources.get(rel)
+        if source is None:
+            source = self.sources[rel] = (self.workspace / rel).read_text(encoding="utf-8")
+        package = rel.split("/")[0] if "/" in rel else rel
+        if package not in self.versions and (self.workspace / package).is_dir():
+            self.versions[package] = package_code_version(self.workspace / package)
+        before_version = self.versions.get(package)
+        record: dict[str, Any] = {
+            "id": new_change_id(), "created_at": (self.now or utcnow()).isoformat(),
+            "type": opp.type, "priority": opp.priority, "description": opp.description,
+            "signature": opp.signature, "target": f"{rel}::{qualname}", "file": rel, "qualname": qualname,
+            "package": package if (self.workspace / package).is_dir() else None, "method": opp.method,
+            "error_types": list(opp.error_types), "evidence": opp.evidence, "engine": engine, "fix": fix,
+            "code_version_before": before_version, "verdict": "pending", "diff": "",
+        }
+        new_source, reason, warnings = self.propose(engine, source, rel, qualname, opp)
+        record["warnings"] = list(warnings)
+        if new_source is None:
+            if reason.startswith("nothing to change"):
+                self.notes.append(f"{opp.fix} on {rel}::{qualname}: {reason}")
+                return None
+            return self.finish(record, "rejected", f"{fix} not proposed: {reason}")
+        record["diff"] = _diff(source, new_source, rel)
+        guard = check_change(source, new_source, path=rel)
+        if not guard.ok:
+            return self.finish(record, "rejected", "guard: " + "; ".join(guard.violations))
+        safety = self.config.lab_technician.safety_constraints
+        if safety.require_validation:
+            result = validate_change(self.workspace, rel, new_source,
+                                     test_command=self.test_command or self.config.lab_technician.test_command,
+                                     import_timeout=safety.import_timeout_seconds,
+                                     test_timeout=safety.test_timeout_seconds, require_tests=safety.require_tests)
+            record["validation"] = {"stage": result.stage, "detail": result.detail, "duration": result.duration}
+            if not result.ok:
+                return self.finish(record, "rejected", f"validation failed ({result.stage}): {result.detail}")
+        if self.dry_run:
+            return self.finish(record, "proposed", f"{fix}: {reason} (dry run, nothing applied)")
+        record["reason"] = f"{fix}: {reason}"
+        record["baseline"] = baseline_of(self.analysis, before_version, opp.method)
+        record["sha_before"] = sha256_file(self.workspace / rel)
+        stored = apply_recorded_change(record, new_source, workspace=self.workspace, data_dir=self.data_dir,
+                                       backup=self.config.lab_technician.backup_before_changes, now=self.now)
+        self.sources[rel] = new_source
+        return _improvement(stored)
+
+    def finish(self, record: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
+        record.update(status=status, reason=reason, verdict="pending" if status == "proposed" else None)
+        self.ledger.record_change(record)
+        return _improvement(record)
+
+
+def _improvement(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: record.get(key) for key in ("id", "type", "target", "status", "reason", "diff", "fix", "engine",
+                                              "verdict", "code_version_before", "code_version_after")}
+
+
+def run_improvements(analysis: Analysis, *, config: AstroAgentConfig, workspace: Path | None, data_dir: Path,
+                     targets: Sequence[Path] | None = None, test_command: str | None = None, engine: str = "auto",
+                     max_improvements: int | None = None, dry_run: bool = False, force: bool = False,
+                     now: datetime | None = None) -> ImproveOutcome:
+    """Judge earlier changes, then make at most ``max_improvements`` new ones (see the module docstring).
+    ``force`` is accepted for symmetry with the CLI: it never re-applies a fix tried before."""
+    if engine not in ("auto", "rules", "llm"):
+        raise UsageError(f"unknown engine {engine!r}; expected auto, rules or llm")
+    data_dir = Path(data_dir)
+    workspace = Path(workspace).resolve() if workspace is not None else None
+    limit = config.lab_technician.safety_constraints.max_improvements if max_improvements is None else max_improvements
+    if limit < 0:
+        raise UsageError(f"--max-improvements {limit}: must be 0 or more")
+    with labtech_lock(data_dir):
+        notes = list(recover(data_dir, workspace))
+        verdicts, verdict_notes = judge_pending(analysis, config=config, workspace=workspace, data_dir=data_dir,
+                                                dry_run=dry_run, now=now)
+        notes += verdict_notes
+        if workspace is None:
+            notes.append("no workspace (astroagent.yaml) found: nothing the Lab Technician may change; "
+                         "no code was changed")
+            return ImproveOutcome((), tuple(verdicts), tuple(notes), 0)
+        allow = resolve_targets(workspace, targets or ()) or tuple(config.lab_technician.targets)
+        run = _Run(analysis, config, workspace, data_dir, allow, test_command, engine, dry_run, now)
+        improvements = _improve(run, limit)
+        notes += run.notes
+    applied = sum(1 for i in improvements if i["status"] in ("applied", "proposed"))
+    return ImproveOutcome(tuple(improvements), tuple(verdicts), tuple(notes), applied)
+
+
+def _transient(analysis: Analysis, opp: Opportunity) -> bool:
+    """A retry only for failures analysis judged transient (DESIGN §5 rule 7), checked again here."""
+    if opp.type == "deterministic_failure":
+        return False
+    patterns = [p for p in analysis.error_patterns if p.signature == opp.signature]
+    return all(p.transient for p in patterns)
+
+
+def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
+    improvements: list[dict[str, Any]] = []
+    allowed = set(run.config.lab_technician.improvement_preferences.allowed_fixes)
+    done = attempts = 0
+    seen: set[tuple[str, str]] = set()
+    for opp in sorted_opportunities(run.analysis.opportunities):
+        if done >= limit:
+            if limit and opp.fix:
+                run.notes.append(f"max_improvements ({limit}) reached; {opp.type} on {opp.target} waits")
+            continue
+        if attempts >= 2 * limit + 2:
+            run.notes.append("too many rejected candidates this run; the rest wait for the next run")
+            break
+        if not opp.target or "::" not in opp.target:
+            if opp.fix or opp.type == "deterministic_failure":
+                run.notes.append(f"{opp.type}: {opp.description} (no code location; reported only)")
+            continue
+        engine = run.engine_for(opp)
+        if engine is None:
+            if opp.fix in (None, "llm_rewrite"):
+                run.notes.append(f"{opp.type} in {opp.target}: reported only ({'no LLM is configured' if run.engine == 'auto' else 'the rules engine has no fix for it'})")
+            continue
+        fix = opp.fix or "llm_rewrite"
+        rel, _, qualname = opp.target.partition("::")
+        if fix not in allowed:
+            run.notes.append(f"{fix} on {opp.target}: not in improvement_preferences.allowed_fixes")
+            continue
+        refusal = _refuse_target(run.workspace, rel, run.config, run.allow)
+        if refusal:
+            run.notes.append(f"{fix} on {opp.target}: refused, {refusal}")
+            continue
+        if fix == "add_retry_mechanism" and not _transient(run.analysis, opp):
+            run.notes.append(f"{opp.target}: no retry, the failure {opp.signature} is deterministic")
+            continue
+        if (opp.signature, fix) in seen or run.ledger.already_tried(opp.signature, fix):
+            run.notes.append(f"{fix} for {opp.signature} was tried before; not again")
+            continue
+        seen.add((opp.signature, fix))
+        attempts += 1
+        try:
+            result = run.attempt(opp, engine, rel, qualname)
+        except (AstroAgentError, OSError, UnicodeDecodeError) as exc:
+            run.notes.append(f"{fix} on {opp.target}: not applied, {type(exc).__name__}: {exc}")
+            continue
+        if result is None:
+            continue
+        improvements.append(result)
+        if result["status"] in ("applied", "proposed"):
+            done += 1
+    return improvements
