@@ -258,7 +258,7 @@ class ContinuousPipeline:
             if self._abort_requested:
                 await supervisor.abort()
             else:
-                self._emit({"stage": "pipeline", "status": "stopping", "deadline": deadline,
+                self._emit({"stage": "pipeline", "status": "waiting", "deadline": deadline,
                             "waiting_for": supervisor.agent})
                 done, _ = await asyncio.wait({task}, timeout=deadline)
                 if not done:
