@@ -136,15 +136,23 @@ def plot_success_rate(state: PipelineState, improvements: list[dict[str, Any]], 
     outcomes = [1.0 if r.success else 0.0 for r in history]
     rolling = [sum(outcomes[max(0, i - window + 1): i + 1]) / (i + 1 - max(0, i - window + 1))
                for i in range(len(outcomes))]
-    for n, (version, records) in enumerate(segments(history)):
-        start, end = records[0].t, records[-1].t
-        ax.axvspan(start, end, color=("0.93" if n % 2 == 0 else "0.86"), lw=0)
-        rate = _rate(records)
-        ax.text((start + end) / 2, 0.04, f"code {version or '?'}\n{100 * (rate or 0):.0f} % of {len(records)}",
+    runs = segments(history)
+    for n, (version, records) in enumerate(runs):
+        start = records[0].t if n == 0 else runs[n - 1][1][-1].t
+        end = records[-1].t
+        ax.axvspan(start, end, color=("0.95" if n % 2 == 0 else "0.88"), lw=0)
+        rate = _rate(records) or 0.0
+        ax.hlines(rate, start, end, colors="0.35", linestyles=":", lw=1.2)
+        ax.text((start + end) / 2, 0.04, f"code {version or '?'}\n{100 * rate:.0f} % of {len(records)}",
                 ha="center", va="bottom", fontsize=8, color="0.3")
-    ax.scatter(times, outcomes, s=10, c=["tab:blue" if o else "tab:red" for o in outcomes], alpha=0.5,
-               label="experiment (ok / failed)")
+    ok = [(t, o) for t, o in zip(times, outcomes) if o]
+    bad = [(t, o) for t, o in zip(times, outcomes) if not o]
+    if ok:
+        ax.scatter(*zip(*ok), s=10, color="tab:blue", alpha=0.5, label="experiment succeeded")
+    if bad:
+        ax.scatter(*zip(*bad), s=10, color="tab:red", alpha=0.6, label="experiment failed")
     ax.step(times, rolling, where="post", color="tab:blue", lw=2, label=f"success rate (last {window})")
+    ax.plot([], [], color="0.35", ls=":", label="success rate of the code version")
     for item in improvements:
         colour = colours.get(item["verdict"], "0.4")
         ax.axvline(item["t"], color=colour, ls="--", lw=1.5)
