@@ -138,16 +138,8 @@ def insert_decorator(node: cst.FunctionDef, decorator: cst.Decorator, *, above: 
         index = names.index(below) + 1
     else:
         index = len(decorators)
-    if index == 0 and not decorators:
-        # a function without decorators: its leading comments live on ``lines_after_decorators``
-        decorators.insert(0, decorator.with_changes(leading_lines=node.leading_lines))
-        return node.with_changes(decorators=decorators, leading_lines=())
-    if index == 0:
-        first = decorators[0]
-        decorators[0] = first.with_changes(leading_lines=())
-        decorators.insert(0, decorator.with_changes(leading_lines=first.leading_lines))
-    else:
-        decorators.insert(index, decorator)
+    # blank lines and comments above the first decorator belong to the function (``leading_lines``)
+    decorators.insert(index, decorator.with_changes(leading_lines=()))
     return node.with_changes(decorators=decorators)
 
 

@@ -96,6 +96,7 @@ class AddRetryCommand(TargetedCodemod):
     max_delay: ClassVar[float] = 30.0
     initial_wait: ClassVar[float] = 0.1
     max_wait: ClassVar[float] = 2.0
+    jitter: ClassVar[float] = 0.2
 
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
         names = decorator_names(original)
@@ -124,7 +125,8 @@ class AddRetryCommand(TargetedCodemod):
             "@tenacity.retry(\n"
             f"    retry={' | '.join(conditions)},\n"
             f"    stop=tenacity.stop_after_attempt({attempts}) | tenacity.stop_after_delay({max_delay:g}),\n"
-            f"    wait=tenacity.wait_exponential_jitter(initial={self.initial_wait:g}, max={self.max_wait:g}),\n"
+            f"    wait=tenacity.wait_exponential_jitter(multiplier={self.initial_wait:g}, max={self.max_wait:g}, "
+            f"jitter={self.jitter:g}),\n"
             "    reraise=True,\n"
             ")\n"
             "def _(): pass\n"
