@@ -52,7 +52,7 @@ import tenacity
 @tenacity.retry(
     retry=tenacity.retry_if_exception_type((ConnectionError, TimeoutError)),
     stop=tenacity.stop_after_attempt(5) | tenacity.stop_after_delay(30),
-    wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=2, jitter=0.2),
+    wait=tenacity.wait_exponential(multiplier=0.1, max=2) + tenacity.wait_random(0, 0.2),
     reraise=True,
 )
 def fetch(url):
