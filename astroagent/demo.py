@@ -27,8 +27,8 @@ __all__ = ["DemoResult", "run_demo", "segments", "summarise", "plot_success_rate
            "MIN_GAIN"]
 
 DEMO_ARCHIVE = {"reset_rate": 0.30, "error_rate": 0.06, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
-PHASE_EXPERIMENTS = 16
-DEFAULT_MAX_CYCLES = 12
+PHASE_EXPERIMENTS = 20
+DEFAULT_MAX_CYCLES = 15
 PROJECTS_PER_CYCLE = 4
 MIN_GAIN = 0.15
 _OVERRIDES: dict[str, Any] = {

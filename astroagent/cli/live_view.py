@@ -46,6 +46,7 @@ class ViewModel:
     lab: str = "waiting"
     lab_interval: float | None = None
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_version: dict[str, list[int]] = field(default_factory=dict)
     recent: deque = field(default_factory=lambda: deque(maxlen=40))
     events: deque = field(default_factory=lambda: deque(maxlen=6))
 
@@ -61,6 +62,9 @@ class ViewModel:
             self.recent_success_rate = update.get("recent_success_rate")
             self.code_version = update.get("code_version") or self.code_version
             self.recent.append(1.0 if status == "completed" else 0.0)
+            tally = self.by_version.setdefault(update.get("code_version") or "?", [0, 0])
+            tally[0] += status == "completed"
+            tally[1] += 1
             what = f"{update.get('area')}/{update.get('project_id')}"
             line = (f"experiment {self.experiments} {what}: ok ({update.get('verdict')})" if status == "completed"
                     else f"experiment {self.experiments} {what}: FAILED {update.get('error') or ''}".rstrip())
@@ -109,6 +113,9 @@ class ViewModel:
         grid.add_row("success rate", f"{_pct(self.success_rate)} overall · {_pct(self.recent_success_rate)} recent")
         grid.add_row("recent", sparkline(list(self.recent)) or "–")
         grid.add_row("code version", self.code_version or "–")
+        if len(self.by_version) > 1:
+            grid.add_row("by version", "  →  ".join(f"{v[:8]} {100 * ok / n:.0f} % of {n}"
+                                                    for v, (ok, n) in list(self.by_version.items())[-4:]))
         grid.add_row("worker", self.worker)
         interval = f" · every {self.lab_interval:g} s" if self.lab_interval else ""
         grid.add_row("Lab Technician", self.lab + interval)

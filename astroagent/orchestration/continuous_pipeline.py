@@ -197,8 +197,7 @@ class ContinuousPipeline:
             raise UsageError("this pipeline is already running")
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        if self._stop_requested:
-            self._stop.set()
+        self._stop_requested = self._abort_requested = False
         self._code_lock = self._code_lock or asyncio.Lock()
         self._running = True
         started = self._now()
@@ -305,7 +304,7 @@ class ContinuousPipeline:
             self._emit({"stage": "lab_technician", "status": "started", "state_name": state_name})
             work = self._lab_worker.run({"force_analysis": force}, state_name=state_name,
                                         timeout=self.config.pipeline.lab_technician_timeout_seconds)
-            if self._stop is not None:
+            if self._running and self._stop is not None:
                 outcome = await self._guarded(work, self._lab_worker, self.config.pipeline.shutdown_deadline_seconds)
             else:
                 outcome = await work
@@ -379,6 +378,7 @@ class ContinuousPipeline:
             await self._lab_worker.shutdown(deadline=1.0)
         finally:
             self._running = False
+            self._stop = None
             self.state.status = "stopped"
             self.state.stopped_at = utcnow().isoformat()
             self._save()
