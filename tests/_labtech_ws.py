@@ -85,6 +85,8 @@ tel = Telemetry("experimenter", ws / "data", code_roots=[ws / "experimenter"], l
 version = package_code_version(ws / "experimenter")
 ok = 0
 results = []
+import time
+start = time.perf_counter()
 for i in range(n):
     try:
         with tel.execution(code_version=version):
@@ -94,31 +96,39 @@ for i in range(n):
             elif mode == "model":
                 from experimenter.model import model_flux
                 results.append(sum(model_flux(2.5, 40000) for _ in range(4)))
-            elif mode == "ratio":
-                from experimenter.stats import ratio
-                results.append(ratio(1.0, 0.0))
+            elif mode == "noisy":
+                from experimenter.model import noisy_flux
+                results.append(noisy_flux(2.5))
         ok += 1
     except Exception:
         pass
+elapsed = time.perf_counter() - start
 tel.close()
-print(ok, repr(results[:3]))
+print(ok, elapsed, repr(results[:3]))
 '''
 
 MODEL = '''\
 """A slow, pure model evaluation called again and again with the same arguments."""
 
 import math
+import random
 
 from astroagent.telemetry import instrument
 
 
-@instrument(digest_args=True)
-def model_flux(period, samples):
+@instrument  # NOTE: add_caching's purity check refuses @instrument(digest_args=True) (a decorator call)
+def model_flux(period: float, samples: int) -> float:
     """The summed squared phase curve of a sinusoid (deterministic, no I/O)."""
     total = 0.0
     for i in range(samples):
         total += math.sin(i * period / samples) ** 2
     return total
+
+
+@instrument(digest_args=True)
+def noisy_flux(period: float) -> float:
+    """A flux with photon noise: a new draw every call (impure)."""
+    return period + random.gauss(0.0, 0.01)
 '''
 
 TEST_MODEL = '''\
@@ -189,8 +199,8 @@ class FlakyArchive:
         self._thread.join(timeout=5)
 
 
-def run_workload(ws: Path, url: str, n: int, mode: str = "fetch") -> tuple[int, str]:
-    """Run the runner in a fresh process (as the Experimenter would); (successes, printed results)."""
+def run_workload(ws: Path, url: str, n: int, mode: str = "fetch") -> tuple[int, float, str]:
+    """Run the runner in a fresh process (as the Experimenter would); (successes, seconds, results)."""
     import os
     import subprocess
     import sys
@@ -198,5 +208,5 @@ def run_workload(ws: Path, url: str, n: int, mode: str = "fetch") -> tuple[int, 
     runner.write_text(RUNNER)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTROAGENT_")}
     out = subprocess.run([sys.executable, str(runner), str(ws), url, str(n), mode], capture_output=True,
-                         text=True, env=env, timeout=300, check=True).stdout.split(None, 1)
-    return int(out[0]), out[1].strip()
+                         text=True, env=env, timeout=300, check=True).stdout.split(None, 2)
+    return int(out[0]), float(out[1]), out[2].strip()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from _labtech_ws import COMPUTE, FETCH, TEST_FETCH, FlakyArchive, make_workspace, run_workload
+from _labtech_ws import FETCH, MODEL, TEST_MODEL, TEST_FETCH, FlakyArchive, make_workspace, run_workload
 
 from astroagent.config import AstroAgentConfig
 from astroagent.labtech.improve import run_improvements, sorted_opportunities
@@ -63,10 +63,10 @@ def test_opportunities_sort_by_priority_then_score() -> None:
 def test_a_retry_lifts_the_flaky_archive_workload(tmp_path: Path) -> None:
     ws = _fetch_ws(tmp_path)
     with FlakyArchive(reset_rate=1 / 3, seed=11) as archive:
-        before, _ = run_workload(ws, archive.url, 40)
+        before, _, _ = run_workload(ws, archive.url, 40)
         outcome = run_improvements(_analysis(_retry_opp(), patterns=(_transient(),)), config=CONFIG,
                                    workspace=ws, data_dir=ws / "data")
-        after, _ = run_workload(ws, archive.url, 40)
+        after, _, _ = run_workload(ws, archive.url, 40)
     [change] = outcome.improvements
     assert change["status"] == "applied", change["reason"]
     assert "tenacity" in change["diff"] and change["engine"] == "rules"
@@ -202,3 +202,26 @@ def test_llm_engine_answer_is_guarded_and_validated(tmp_path: Path, monkeypatch:
     assert second.improvements[0]["status"] == "applied" and second.improvements[0]["engine"] == "llm"
     assert "float('nan')" in (ws / "experimenter/stats.py").read_text()
     assert list((ws / "data/logs/lab_technician/llm_transcripts").glob("llm_*.json"))
+
+
+def _cache_opp(qualname: str, signature: str) -> Opportunity:
+    return Opportunity(type="uncached_repeated_work", priority="medium", score=4.0, signature=signature,
+                       description=f"{qualname} called again with equal arguments", method=qualname,
+                       target=f"experimenter/model.py::{qualname}", fix="add_caching",
+                       evidence={"repeated_args": 0.9, "distinct_args": 1, "calls": 40})
+
+
+def test_a_cache_makes_a_slow_pure_function_faster_and_an_impure_one_gets_none(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws", {"experimenter/model.py": MODEL, "tests/test_model.py": TEST_MODEL})
+    ok, slow, results_before = run_workload(ws, "-", 10, "model")
+    assert ok == 10
+    opps = (_cache_opp("model_flux", "sig-slow"), _cache_opp("noisy_flux", "sig-noisy"))
+    outcome = run_improvements(_analysis(*opps), config=CONFIG, workspace=ws, data_dir=ws / "data")
+    by_target = {i["target"].rsplit("::", 1)[1]: i for i in outcome.improvements}
+    assert by_target["model_flux"]["status"] == "applied", by_target["model_flux"]["reason"]
+    assert by_target["noisy_flux"]["status"] == "rejected" and "random" in by_target["noisy_flux"]["reason"]
+    ok, fast, results_after = run_workload(ws, "-", 10, "model")
+    print(f"\nslow pure function: {slow:.3f}s before, {fast:.3f}s after ({slow / fast:.1f}x)")
+    assert ok == 10 and results_after == results_before and slow / fast >= 3
+    assert "noisy_flux(period: float) -> float:\n" in (ws / "experimenter/model.py").read_text()
+    assert (ws / "experimenter/model.py").read_text().count("lru_cache") == 1
