@@ -92,8 +92,8 @@ def _mass_luminosity(fig: Figure, ax: Any, p: dict[str, Any]) -> None:
 
 def _hr(fig: Figure, ax: Any, p: dict[str, Any]) -> None:
     bv, mag, giant = np.asarray(p["b_v"]), np.asarray(p["abs_mag"]), np.asarray(p["giant"], dtype=bool)
-    ax.plot(bv[~giant], mag[~giant], ",", color="0.35", alpha=0.5, label="main sequence + others")
-    ax.plot(bv[giant], mag[giant], ",", color="tab:orange", alpha=0.8, label="giant branch")
+    ax.plot(bv[~giant], mag[~giant], ".", ms=1, color="0.35", alpha=0.5, label="main sequence and others")
+    ax.plot(bv[giant], mag[giant], ".", ms=1, color="tab:orange", alpha=0.8, label="giant branch")
     if p.get("zams_bv"):
         ax.plot(p["zams_bv"], p["zams_mv"], color="tab:blue", lw=1.2, label="ZAMS (Tout 1996 + Torres 2010 BC)")
     x = np.linspace(0.3, 1.2, 10)
@@ -103,7 +103,7 @@ def _hr(fig: Figure, ax: Any, p: dict[str, Any]) -> None:
     ax.set_ylim(14, -4)
     ax.set_xlabel("B − V [mag]")
     ax.set_ylabel("absolute magnitude M_Hp [mag]")
-    ax.legend(fontsize=7, markerscale=20, loc="lower left")
+    ax.legend(fontsize=7, markerscale=8, loc="lower left")
     ax.set_title(f"Hipparcos HR diagram ({len(bv)} stars)")
 
 

@@ -93,8 +93,8 @@ def absolute_magnitudes(table: Table, *, min_parallax_snr: float) -> dict[str, n
 
 def split_hr(b_v: np.ndarray, abs_mag: np.ndarray, *, bv_split: float = 0.8) -> np.ndarray:
     """True for giants: red (B−V > bv_split) stars brighter than a line lying between the main
-    sequence and the giant branch (M = 6.5·(B−V) − 2.5, through the Hertzsprung gap)."""
-    return (b_v > bv_split) & (abs_mag < 6.5 * b_v - 2.5)
+    sequence and the giant branch (M = 5·(B−V) − 1.5, through the Hertzsprung gap)."""
+    return (b_v > bv_split) & (abs_mag < 5.0 * b_v - 1.5)
 
 
 @dataclass(frozen=True)
