@@ -37,10 +37,7 @@ def _context() -> tuple[Path | None, object, Path]:
 def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
                 max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.agents.lab_technician import opportunity_summary
-    from astroagent.labtech.analyze import run_analysis
     from astroagent.labtech.improve import resolve_targets, run_improvements
-    from astroagent.labtech.reports import write_outputs
     from astroagent.paths import agent_log_dir, lab_technician_dir
 
     workspace, config, data = _context()
@@ -54,6 +51,10 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
     log_dir = logs if logs is not None else agent_log_dir("experimenter", data)
     if logs is not None and not logs.is_dir():
         raise UsageError(f"--logs {logs}: not a directory")
+    from astroagent.agents.lab_technician import opportunity_summary
+    from astroagent.labtech.analyze import run_analysis
+    from astroagent.labtech.reports import write_outputs
+
     lab = config.lab_technician
     state_dir = lab_technician_dir(data)
     analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace, targets=list(targets), force=force)
