@@ -229,7 +229,7 @@ class _Run:
         return _improvement(stored)
 
     def finish(self, record: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
-        record.update(status=status, reason=reason, verdict="pending" if status == "proposed" else None)
+        record.update(status=status, reason=reason, verdict=None)
         self.ledger.record_change(record)
         return _improvement(record)
 

@@ -75,7 +75,10 @@ def _before(analysis: Analysis, change: dict[str, Any], method: str | None) -> _
     if base:
         return _Side(int(base["executions"]), int(base["failed"]), tuple(base.get("durations", ())),
                      int(base.get("method_errors", 0)))
-    return None
+    after = set(change.get("code_versions_after") or [change.get("code_version_after")])
+    others = [v for v in analysis.per_version if v not in after]
+    side = _after(analysis, others, method)        # the code that ran without this change
+    return side if side.executions else None
 
 
 def _p(value: float) -> float:
