@@ -28,6 +28,7 @@ __all__ = [
     "insert_decorator",
     "is_generator",
     "module_helpers_insert_index",
+    "insert_module_helpers",
 ]
 
 Status = Literal["applied", "skipped", "rejected"]
@@ -178,6 +179,27 @@ def module_helpers_insert_index(module: cst.Module) -> int:
         else:
             break
     return index
+
+
+def insert_module_helpers(module: cst.Module, source: str) -> cst.Module:
+    """Insert the module-level definitions in ``source`` after the imports, unless a definition of the
+    same name already exists (so helpers shared by several fixes appear once)."""
+    existing = {stmt.name.value for stmt in module.body if isinstance(stmt, (cst.FunctionDef, cst.ClassDef))}
+    new = [stmt for stmt in cst.parse_module(source).body
+           if not (isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value in existing)]
+    if not new:
+        return module
+    blank = [cst.EmptyLine(), cst.EmptyLine()]
+    new = [stmt.with_changes(leading_lines=blank) for stmt in new]
+    index = module_helpers_insert_index(module)
+    body = list(module.body)
+    if index < len(body):   # two blank lines between the helpers and what follows (PEP 8)
+        following = body[index]
+        lines = list(following.leading_lines)
+        blanks = next((i for i, line in enumerate(lines) if line.comment is not None), len(lines))
+        if blanks < 2:
+            body[index] = following.with_changes(leading_lines=[*blank[blanks:], *lines])
+    return module.with_changes(body=[*body[:index], *new, *body[index:]])
 
 
 def _is_type_checking_block(stmt: cst.If) -> bool:

@@ -21,7 +21,7 @@ from astroagent.labtech.fixes.base import (
     decorator_names,
     insert_decorator,
     is_generator,
-    module_helpers_insert_index,
+    insert_module_helpers,
 )
 from astroagent.labtech.models import Opportunity
 
@@ -143,17 +143,7 @@ class AddRetryCommand(TargetedCodemod):
     needs_predicate = False
 
     def finish_module(self, module: cst.Module) -> cst.Module:
-        if not self.needs_predicate:
-            return module
-        for stmt in module.body:
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == HTTP_PREDICATE:
-                return module
-        helper = cst.parse_module(_PREDICATE_SOURCE).body[0]
-        index = module_helpers_insert_index(module)
-        helper = helper.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
-        body = list(module.body)
-        body.insert(index, helper)
-        return module.with_changes(body=body)
+        return insert_module_helpers(module, _PREDICATE_SOURCE) if self.needs_predicate else module
 
 
 class AddRetryMechanism(FixRule):
