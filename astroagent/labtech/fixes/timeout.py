@@ -1,0 +1,127 @@
+"""add_timeout: give network calls made without a timeout one, so a stalled peer cannot hang a run.
+
+Covers ``urllib.request.urlopen``, ``requests``/``httpx`` verbs, ``http.client`` connections and
+``socket.create_connection`` (found through import aliases), inside the target function or the
+whole module when the target is ``<module>``. Calls that pass a timeout, even ``None``, keep it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import libcst as cst
+from libcst.codemod import SkipFile
+from libcst.helpers import get_full_name_for_node
+
+from astroagent.labtech.fixes._purity import module_aliases
+from astroagent.labtech.fixes.base import FixRule, TargetedCodemod
+from astroagent.labtech.models import Opportunity
+
+__all__ = ["AddTimeout", "AddTimeoutCommand", "NETWORK_CALLS", "timeout_seconds"]
+
+_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")
+# resolved call name → index of the positional argument that is the timeout (None: keyword only)
+NETWORK_CALLS: dict[str, int | None] = {
+    "urllib.request.urlopen": 2,
+    "http.client.HTTPConnection": 2,
+    "http.client.HTTPSConnection": 2,
+    "socket.create_connection": 1,
+    **{f"requests.{verb}": None for verb in _VERBS},
+    **{f"httpx.{verb}": None for verb in _VERBS},
+}
+_MODULE_TARGETS = ("", "<module>", "*")
+
+
+def timeout_seconds(opportunity: Opportunity) -> float:
+    """The evidence's ``timeout_seconds``, else three times the observed p95 within [5, 120], else 30."""
+    evidence = opportunity.evidence
+    value = evidence.get("timeout_seconds")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    p95 = evidence.get("p95")
+    if isinstance(p95, (int, float)) and not isinstance(p95, bool) and p95 > 0:
+        return float(min(120.0, max(5.0, round(3 * p95))))
+    return 30.0
+
+
+class AddTimeoutCommand(TargetedCodemod):
+    DESCRIPTION: ClassVar[str] = "Pass an explicit timeout to network calls that have none."
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        self.whole_module = self.qualname in _MODULE_TARGETS
+        self.inside = 1 if self.whole_module else 0
+        self.aliases = module_aliases(tree)
+        self.changed: list[str] = []
+        self.seconds = timeout_seconds(self.opportunity)
+        if self.whole_module:
+            self.found = True
+            result = tree.visit(self)
+        else:
+            self.qualname = self.qualname or "<module>"
+            result = super().transform_module_impl(tree)
+        if not self.changed:
+            where = "the module" if self.whole_module else self.qualname
+            raise SkipFile(f"every network call in {where} already has a timeout")
+        shown = ", ".join(sorted(set(self.changed)))
+        self.summary = f"timeout={self.seconds:g} s added to {len(self.changed)} call(s): {shown}"
+        return result
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        super().visit_FunctionDef(node)
+        if not self.whole_module and ".".join(name for name, _ in self._stack) == self.qualname:
+            self.inside += 1
+        return True
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef,
+                          updated_node: cst.FunctionDef) -> cst.FunctionDef:
+        if not self.whole_module and ".".join(name for name, _ in self._stack) == self.qualname:
+            self.inside -= 1
+        return super().leave_FunctionDef(original_node, updated_node)
+
+    def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
+        return updated
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        if not self.inside:
+            return updated_node
+        name = get_full_name_for_node(updated_node.func)
+        if not name:
+            return updated_node
+        head, _, rest = name.partition(".")
+        resolved = self.aliases.get(head, head) + (f".{rest}" if rest else "")
+        if resolved not in NETWORK_CALLS:
+            return updated_node
+        if any(arg.star for arg in updated_node.args):
+            self.warn(f"{name}(*…) left alone: cannot tell whether it passes a timeout")
+            return updated_node
+        if any(arg.keyword is not None and arg.keyword.value == "timeout" for arg in updated_node.args):
+            return updated_node
+        position = NETWORK_CALLS[resolved]
+        positional = [arg for arg in updated_node.args if arg.keyword is None]
+        if position is not None and len(positional) > position:
+            return updated_node
+        self.changed.append(resolved)
+        new_arg = cst.Arg(cst.Float(f"{self.seconds:.1f}"), keyword=cst.Name("timeout"),
+                          equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                                whitespace_after=cst.SimpleWhitespace("")))
+        args = list(updated_node.args)
+        if args:
+            last = args[-1]
+            if last.comma is cst.MaybeSentinel.DEFAULT or last.comma is None:
+                args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            else:   # a trailing comma (often a multi-line call): keep the layout, add ours after it
+                between = (args[-2].comma.whitespace_after if len(args) > 1 and isinstance(args[-2].comma, cst.Comma)
+                           else updated_node.whitespace_before_args)
+                if isinstance(between, cst.SimpleWhitespace):
+                    between = cst.SimpleWhitespace(" ")
+                new_arg = new_arg.with_changes(comma=last.comma)
+                args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=between))
+        return updated_node.with_changes(args=[*args, new_arg])
+
+
+class AddTimeout(FixRule):
+    name: ClassVar[str] = "add_timeout"
+    description: ClassVar[str] = AddTimeoutCommand.DESCRIPTION
+    command = AddTimeoutCommand
+
+
