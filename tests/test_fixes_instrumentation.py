@@ -1,0 +1,82 @@
+"""add_instrumentation: @instrument on a function that fails without timings; the logs then see it."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from astroagent.labtech.fixes import apply_fix
+from astroagent.labtech.guard import check_change
+from astroagent.labtech.models import Opportunity
+from astroagent.telemetry import Telemetry
+
+OPP = Opportunity(type="missing_instrumentation", priority="low", description="no timings", signature="sig",
+                  fix="add_instrumentation")
+
+SRC = '''"""Transit search."""
+import functools
+
+
+def search(period: float) -> float:
+    # fails on bad periods
+    return 1.0 / period
+
+
+class Finder:
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def fold(x: int) -> int:
+        return x
+'''
+
+AFTER = '''"""Transit search."""
+import functools
+from astroagent.telemetry import instrument
+
+
+@instrument
+def search(period: float) -> float:
+    # fails on bad periods
+    return 1.0 / period
+
+
+class Finder:
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def fold(x: int) -> int:
+        return x
+'''
+
+
+def test_before_after_pair_and_idempotency():
+    outcome = apply_fix(SRC, "search", OPP)
+    assert outcome.status == "applied" and outcome.new_source == AFTER
+    assert apply_fix(AFTER, "search", OPP).status == "skipped"
+    assert check_change(SRC, AFTER).ok
+
+
+def test_instrument_goes_above_a_cache_and_below_staticmethod():
+    new = apply_fix(SRC, "Finder.fold", OPP).new_source
+    assert "    @staticmethod\n    @instrument\n    @functools.lru_cache(maxsize=8)\n    def fold" in new
+
+
+@pytest.mark.parametrize("src", ["async def search(p):\n    return p\n", "def search(p):\n    yield p\n"])
+def test_async_and_generators_are_refused(src):
+    assert apply_fix(src, "search", OPP).status == "rejected"
+
+
+def test_instrumented_function_failures_reach_the_logs(tmp_path):
+    path = tmp_path / "instr_mod.py"
+    path.write_text(apply_fix(SRC, "search", OPP).new_source)
+    spec = importlib.util.spec_from_file_location("instr_mod", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["instr_mod"] = module
+    spec.loader.exec_module(module)
+    tel = Telemetry("experimenter", tmp_path / "data")
+    with pytest.raises(ZeroDivisionError):
+        with tel.execution(code_version="v1"):
+            module.search(0.0)
+    logged = b"".join(p.read_bytes() for p in (tmp_path / "data" / "logs" / "experimenter").glob("execution_*"))
+    assert b'"method_failed"' in logged and b"ZeroDivisionError" in logged and b"search" in logged

@@ -1,0 +1,110 @@
+"""add_timeout: network calls without a timeout get one; calls that have one keep theirs."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import threading
+
+import pytest
+
+from astroagent.labtech.fixes import apply_fix
+from astroagent.labtech.guard import check_change
+from astroagent.labtech.models import Opportunity
+
+
+def _opp(**evidence) -> Opportunity:
+    return Opportunity(type="missing_timeout", priority="medium", description="no timeout", signature="sig",
+                       fix="add_timeout", evidence=evidence)
+
+
+SRC = '''import urllib.request as ur
+import requests
+from socket import create_connection
+
+
+def fetch(url):
+    # why: the archive sometimes stalls
+    data = ur.urlopen(url).read()
+    kept = ur.urlopen(url, None, 5)
+    named = requests.get(url, timeout=3)
+    r = requests.post(
+        url,
+        json={},
+    )
+    return create_connection(("h", 1))
+
+
+def other(url):
+    return ur.urlopen(url)
+'''
+
+AFTER = '''import urllib.request as ur
+import requests
+from socket import create_connection
+
+
+def fetch(url):
+    # why: the archive sometimes stalls
+    data = ur.urlopen(url, timeout=30.0).read()
+    kept = ur.urlopen(url, None, 5)
+    named = requests.get(url, timeout=3)
+    r = requests.post(
+        url,
+        json={},
+        timeout=30.0,
+    )
+    return create_connection(("h", 1), timeout=30.0)
+
+
+def other(url):
+    return ur.urlopen(url)
+'''
+
+
+def test_before_after_pair_inside_the_target_only():
+    outcome = apply_fix(SRC, "fetch", _opp())
+    assert outcome.status == "applied", outcome.reason
+    assert outcome.new_source == AFTER
+    assert "3 call(s)" in outcome.reason
+    assert check_change(SRC, outcome.new_source).ok
+
+
+def test_second_run_is_skipped_and_the_module_target_covers_every_function():
+    first = apply_fix(SRC, "fetch", _opp())
+    assert apply_fix(first.new_source, "fetch", _opp()).status == "skipped"
+    whole = apply_fix(SRC, "<module>", _opp())
+    assert whole.status == "applied" and "return ur.urlopen(url, timeout=30.0)" in whole.new_source
+
+
+def test_timeout_follows_the_evidence():
+    assert "timeout=12.0" in apply_fix(SRC, "fetch", _opp(timeout_seconds=12)).new_source
+    assert "timeout=9.0" in apply_fix(SRC, "fetch", _opp(p95=3.0)).new_source
+    assert "timeout=120.0" in apply_fix(SRC, "fetch", _opp(p95=500.0)).new_source
+
+
+def test_methods_and_missing_targets():
+    src = "import urllib.request\n\nclass A:\n    def get(self, u):\n        return urllib.request.urlopen(u)\n"
+    assert "urlopen(u, timeout=30.0)" in apply_fix(src, "A.get", _opp()).new_source
+    assert apply_fix(src, "A.nope", _opp()).status == "rejected"
+    assert apply_fix("def f():\n    return 1\n", "f", _opp()).status == "skipped"
+
+
+def test_generated_timeout_really_stops_a_stalled_peer(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    src = (f"import urllib.request\n\ndef get():\n"
+           f"    return urllib.request.urlopen('http://127.0.0.1:{port}/').read()\n")
+    new = apply_fix(src, "get", _opp(timeout_seconds=0.3)).new_source
+    path = tmp_path / "stall_mod.py"
+    path.write_text(new)
+    spec = importlib.util.spec_from_file_location("stall_mod", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises((TimeoutError, OSError)):
+        module.get()      # the peer accepts and never answers: without the fix this hangs forever
+    listener.close()
