@@ -168,7 +168,8 @@ def _log_key(call: ast.Call, aliases: dict[str, str]) -> str | None:
     func = call.func
     dotted = _dotted(func)
     resolved = _resolve(dotted, aliases) if dotted else None
-    if resolved == "print" or (resolved and resolved.startswith(("logging.", "warnings.warn"))):
+    if resolved == "print" or resolved == "warnings.warn" or (
+            resolved and resolved.startswith("logging.") and resolved.rsplit(".", 1)[-1] in _LOG_METHODS):
         return resolved
     if isinstance(func, ast.Attribute):
         receiver = (_dotted(func.value) or "").lower()

@@ -1,0 +1,96 @@
+"""``astroagent labtech check``: exit 0 / 1 with one line per broken rule / 2 for unreadable files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from astroagent.cli import main
+from astroagent.labtech.fixes import apply_fix
+from astroagent.labtech.models import Opportunity
+
+OLD = '''import logging
+
+log = logging.getLogger(__name__)
+
+
+def fetch(url, retries=3):
+    log.info("fetch %s", url)
+    return url
+
+
+def keep(x):
+    return x
+'''
+
+
+@pytest.fixture
+def files(tmp_path: Path):
+    target = tmp_path / "fetch.py"
+    target.write_text(OLD)
+    proposed = tmp_path / "proposed.py"
+    return target, proposed
+
+
+def test_a_safe_proposal_exits_0(files, capsys):
+    target, proposed = files
+    outcome = apply_fix(OLD, "fetch", Opportunity(type="frequent_error", priority="high", description="d",
+                                                  signature="s", fix="add_retry_mechanism",
+                                                  error_types=("ConnectionResetError",)))
+    proposed.write_text(outcome.new_source)
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed)]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+def test_a_hostile_proposal_exits_1_with_one_line_per_broken_rule(files, capsys):
+    target, proposed = files
+    proposed.write_text("import os\nimport subprocess\n\n\ndef fetch(url):\n    subprocess.run(['rm', url])\n"
+                        "    os.remove(url)\n    try:\n        return url\n    except Exception:\n        pass\n")
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed)]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    rules = sorted(line.split(": ")[1] for line in lines)
+    assert len(lines) == 6 and rules == ["except-widened", "file-deletion", "logging", "parameters", "process", "public-api"]
+    assert all(line.startswith(str(target)) for line in lines)
+
+
+def test_json_output(files, capsys):
+    target, proposed = files
+    proposed.write_text("def fetch(:\n")
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and len(data["violations"]) == 1 and "parse" in data["violations"][0]
+
+
+def test_binary_proposal_is_a_violation_not_a_crash(files, capsys):
+    target, proposed = files
+    proposed.write_bytes(b"\x00\xff\xfe" * 100)
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed)]) == 1
+    assert "does not parse" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("which", ["missing", "directory"])
+def test_unreadable_files_exit_2_with_one_line(files, capsys, which):
+    target, proposed = files
+    bad = target.parent / "nope.py" if which == "missing" else target.parent
+    assert main(["labtech", "check", "--target", str(bad), "--proposed", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--target" in err
+
+
+def test_missing_option_is_usage_error(files, capsys):
+    target, _ = files
+    assert main(["labtech", "check", "--target", str(target)]) == 2
+    assert "--proposed" in capsys.readouterr().err
+
+
+def test_real_subprocess_exit_codes(files):
+    target, proposed = files
+    proposed.write_text(OLD.replace("def keep(x):\n    return x\n", ""))
+    run = subprocess.run([sys.executable, "-m", "astroagent", "labtech", "check", "--target", str(target),
+                          "--proposed", str(proposed)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert run.stdout.strip().endswith("public-api: function keep removed (old line 11)")
