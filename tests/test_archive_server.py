@@ -118,3 +118,28 @@ def test_fault_rate_spreads_over_reset_stall_error() -> None:
 def test_missing_data_file_fails_at_start(tmp_path) -> None:
     with pytest.raises(UsageError, match="archive data file missing"):
         ArchiveServer(data_root=tmp_path).start()
+
+
+def test_stop_leaves_no_handler_thread_behind() -> None:
+    import socket as _socket
+
+    server = ArchiveServer()
+    url = server.start()
+    host, port = url.rsplit(":", 1)[0].removeprefix("http://"), int(url.rsplit(":", 1)[1])
+    idle = _socket.create_connection((host, port))  # a client that connects and says nothing
+    request = b"GET /datasets/debcat HTTP/1.1\r\nHost: x\r\n\r\n"
+    kept_alive = _socket.create_connection((host, port))
+    kept_alive.sendall(request)
+    kept_alive.recv(1024)
+    time.sleep(0.1)
+    before = threading.active_count()
+    start = time.perf_counter()
+    server.stop()
+    deadline = time.monotonic() + 3
+    while threading.active_count() > before - 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert time.perf_counter() - start < 3
+    assert not [t for t in threading.enumerate() if t.name == "astroagent-archive"]
+    assert threading.active_count() <= before - 3  # serve loop + both handler threads are gone
+    idle.close()
+    kept_alive.close()

@@ -154,6 +154,31 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     archive: "ArchiveServer"
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """Wake every handler still blocked on a kept-alive connection, so no thread lingers."""
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         self.archive._count("handler_errors")  # a client that went away mid-answer; nothing to print
 
@@ -226,6 +251,7 @@ class ArchiveServer:
         self._stopping.set()
         server.shutdown()
         server.server_close()
+        server.close_open_connections()
         if thread is not None:
             thread.join(timeout=5)
         self._server = self._thread = None
