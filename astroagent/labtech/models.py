@@ -63,6 +63,7 @@ class ErrorPattern(_Model):
     location: Location | None = None
     transient: bool = False
     evidence: tuple[str, ...] = ()      # why transient / deterministic, in words
+    deterministic: bool = False         # the same input fails every time (never transient)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     examples: tuple[str, ...] = ()      # a few raw messages

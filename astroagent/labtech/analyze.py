@@ -1,0 +1,125 @@
+"""One analysis, end to end: ingest what is new, window the aggregates, read the target code,
+find opportunities, decide whether to intervene. The only entry point others need."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from astroagent.config.models import LabTechnicianConfig
+from astroagent.labtech.analytics import summarize, trend, window_keys
+from astroagent.labtech.ingest import ingest
+from astroagent.labtech.models import Analysis
+from astroagent.labtech.opportunities import find_opportunities, needs_intervention
+from astroagent.labtech.static import analyze_files
+from astroagent.telemetry.metrics import atomic_write_bytes
+
+__all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
+
+STATIC_CACHE_FILE = "static_cache.json"
+
+
+def default_targets(config: LabTechnicianConfig, workspace: Path | None) -> list[Path]:
+    """``lab_technician.targets`` (relative to the workspace), else every .py in ``workspace/experimenter/``."""
+    if workspace is None:
+        return []
+    workspace = Path(workspace).resolve()
+    if config.targets:
+        out: list[Path] = []
+        for entry in config.targets:
+            path = (workspace / entry.split("::", 1)[0]).resolve()
+            if path.is_dir():
+                out.extend(sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts))
+            elif path.is_file():
+                out.append(path)
+        return out
+    folder = workspace / "experimenter"
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts) if folder.is_dir() else []
+
+
+def _metrics_in_window(cache: Mapping[str, Any], now: datetime, window_hours: float) -> dict[str, Any]:
+    first_day = (now - timedelta(hours=window_hours)).strftime("%Y%m%d")
+    last_day = now.strftime("%Y%m%d")
+    out: dict[str, dict[str, Any]] = {}
+    for entry in cache.values():
+        if not entry.get("methods") or not first_day <= entry.get("day", "") <= last_day:
+            continue
+        for method, row in entry["methods"].items():
+            acc = out.setdefault(method, {"times": [], "success": 0, "error": 0})
+            acc["times"].extend(row.get("times", []))
+            acc["success"] += row.get("success", 0)
+            acc["error"] += row.get("error", 0)
+    return out
+
+
+def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) -> dict[str, dict[str, Any]]:
+    if not targets:
+        return {}
+    cache_path = state_dir / STATIC_CACHE_FILE
+    try:
+        cache = orjson.loads(cache_path.read_bytes())
+        cache = cache if isinstance(cache, dict) else {}
+    except (OSError, orjson.JSONDecodeError):
+        cache = {}
+    before = hashlib.blake2b(orjson.dumps(sorted((k, v.get("hash")) for k, v in cache.items())),
+                             digest_size=8).digest()
+    facts = analyze_files(targets, workspace, cache)
+    after = hashlib.blake2b(orjson.dumps(sorted((k, v.get("hash")) for k, v in cache.items())),
+                            digest_size=8).digest()
+    if after != before:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(cache_path, orjson.dumps(cache))
+        except OSError:
+            pass  # a cache: the next run parses again
+    return facts
+
+
+def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *, workspace: Path | None = None,
+                 targets: Sequence[Path] = (), window_hours: float | None = None, force: bool = False,
+                 now: datetime | None = None) -> Analysis:
+    """Analyse the last ``window_hours`` of ``log_dir`` (incrementally; state in ``state_dir``)."""
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    window = float(window_hours or config.analysis_window_hours)
+    log_dir, state_dir = Path(log_dir), Path(state_dir)
+    notes: list[str] = []
+    if not log_dir.is_dir():
+        return Analysis(generated_at=now, window_hours=window, log_dir=str(log_dir), needs_intervention=force,
+                        notes=(f"no log directory at {log_dir}",))
+    result = ingest(log_dir, state_dir, now=now, execution_timeout=config.execution_timeout_seconds,
+                    retention_hours=max(14 * 24.0, 2 * window + 2), engine=config.ingest_engine)
+    notes.extend(result.notes)
+    state = result.state
+    ws = str(Path(workspace).resolve()) if workspace is not None else None
+    static = _static(list(targets), workspace, state_dir)
+    target_paths = sorted({k.split("::", 1)[0] for k in static})
+    hours = state["hours"]
+    now_ts = now.timestamp()
+    common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
+              "targets": target_paths, "workspace": ws}
+    current = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window)),
+                        metrics=_metrics_in_window(state["metrics"], now, window), **common)
+    previous = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window, offset_windows=1)), **common)
+    opportunities = find_opportunities(current, config, static)
+    if not targets:
+        notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")
+    broken = [n for n, e in state["metrics"].items() if e.get("error")]
+    return Analysis(
+        generated_at=now, window_hours=window, log_dir=str(log_dir),
+        log_entries_analyzed=current.events, malformed_lines=current.malformed + len(broken),
+        executions=current.executions, avg_execution_time=round(current.avg_execution_time, 6),
+        execution_time_p50=round(current.p50, 6), execution_time_p95=round(current.p95, 6),
+        error_patterns=tuple(current.patterns), slow_methods=tuple(current.slow_methods),
+        methods=current.methods, per_version=current.per_version,
+        trend={**trend(current, previous), "hourly": current.hourly,
+               "ingest": {"files_read": result.files_read, "bytes_read": result.bytes_read,
+                          "new_events": result.new_events, "engines": result.engines}},
+        static=static, opportunities=opportunities,
+        needs_intervention=needs_intervention(current, opportunities, config, force=force), notes=tuple(notes))

@@ -1,0 +1,381 @@
+"""Incremental, tolerant ingest of execution logs into persisted per-hour aggregates.
+
+Each log file has a checkpoint (device+inode, size, offset, a hash of its head) in
+``analysis_state.json``; a run reads only bytes past the offset, up to the last whole line.
+A file whose head changed or that shrank was replaced or truncated and is read afresh.
+What was read lives on as per-hour aggregates, so any window can be analysed without
+re-reading: a run with nothing new costs a state load and a few ``stat`` calls.
+
+Large ranges go to DuckDB (``_duck``), small ones and hosts without duckdb to the
+pure-Python engine (``_batch``); both implement the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from astroagent.labtech import _duck
+from astroagent.labtech._batch import Batch, add_error, add_execution, hour_of, new_hour, parse_range
+from astroagent.telemetry.metrics import atomic_write_bytes
+
+__all__ = ["STATE_FILE", "IngestResult", "ingest", "load_state", "scan_metrics", "DUCKDB_MIN_BYTES", "Engine"]
+
+STATE_FILE = "analysis_state.json"
+STATE_FORMAT = 1
+DUCKDB_MIN_BYTES = 8 * 1024 * 1024   # below this the Python engine wins (duckdb import + setup ~0.2 s)
+RECENT_CLOSED = 20_000
+GROUP_BYTES = 512 * 1024 * 1024    # whole files read by one DuckDB query at most (bounds memory)
+_HEAD = 512
+Engine = Literal["auto", "duckdb", "python"]
+
+
+@dataclass
+class IngestResult:
+    state: dict[str, Any]
+    files_read: int = 0
+    bytes_read: int = 0
+    new_events: int = 0
+    new_malformed: int = 0
+    engines: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    changed: bool = False
+
+
+def _empty_state(log_dir: Path) -> dict[str, Any]:
+    return {"format": STATE_FORMAT, "log_dir": str(log_dir), "files": {}, "open": {}, "closed": {},
+            "streak": {}, "hours": {}, "metrics": {}}
+
+
+def load_state(state_dir: Path, log_dir: Path) -> dict[str, Any]:
+    """The persisted state for ``log_dir``; unreadable, foreign or old states start afresh."""
+    try:
+        state = orjson.loads((state_dir / STATE_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return _empty_state(log_dir)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or state.get("log_dir") != str(log_dir):
+        return _empty_state(log_dir)
+    return state
+
+
+def _save_state(state_dir: Path, state: dict[str, Any]) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(state_dir / STATE_FILE, orjson.dumps(state))
+
+
+def _head_hash(path: Path, size: int) -> tuple[str, int]:
+    n = min(size, _HEAD)
+    with open(path, "rb") as fh:
+        return hashlib.blake2b(fh.read(n), digest_size=8).hexdigest(), n
+
+
+def _last_newline(path: Path, start: int, size: int) -> int:
+    """Offset just past the last newline in ``path[start:size]``; ``start`` when there is none."""
+    with open(path, "rb") as fh:
+        pos = size
+        block = 1 << 16
+        while pos > start:
+            lo = max(start, pos - block)
+            fh.seek(lo)
+            chunk = fh.read(pos - lo)
+            idx = chunk.rfind(b"\n")
+            if idx != -1:
+                return lo + idx + 1
+            pos = lo
+            block = min(block * 4, 1 << 24)
+    return start
+
+
+def _hours_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for key, h in src.items():
+        d = dst.get(key)
+        if d is None:
+            dst[key] = h
+            continue
+        d["events"] += h["events"]
+        d["malformed"] += h["malformed"]
+        for ver, s in h["v"].items():
+            t = d["v"].get(ver)
+            if t is None:
+                d["v"][ver] = s
+                continue
+            t["n"] += s["n"]
+            t["f"] += s["f"]
+            t["tsum"] += s["tsum"]
+            t["tn"] += s["tn"]
+            t["t"].extend(s["t"][: max(0, 64 - len(t["t"]))])
+            for k, fn in (("first", min), ("last", max)):
+                if s[k] is not None:
+                    t[k] = s[k] if t[k] is None else fn(t[k], s[k])
+            for m, row in s["m"].items():
+                tm = t["m"].get(m)
+                if tm is None:
+                    t["m"][m] = row
+                    continue
+                for i in range(4):
+                    tm[i] += row[i]
+                tm[4].extend(row[4][: max(0, 64 - len(tm[4]))])
+        for m, digests in h["d"].items():
+            td = d["d"].setdefault(m, {})
+            for dg, (ok, bad) in digests.items():
+                pair = td.setdefault(dg, [0, 0])
+                pair[0] += ok
+                pair[1] += bad
+        for key2, g in h["e"].items():
+            tg = d["e"].get(key2)
+            if tg is None:
+                d["e"][key2] = g
+                continue
+            add_error(d, g["version"], g["method"], g["type"], g["tmpl"], g["file"], g["func"], g["line"], None,
+                      g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"])
+        for m, s in h["s"].items():
+            d["s"][m] = max(d["s"].get(m, 0), s)
+
+
+def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
+    """Fold one batch into the state: hours, open executions, duplicates, failure streaks."""
+    hours = state["hours"]
+    _hours_merge(hours, batch.hours)
+    mark = hour_of(batch.last_ts if batch.last_ts is not None else now_ts)
+    if batch.malformed:
+        hours.setdefault(mark, new_hour())["malformed"] += batch.malformed
+    opened, closed = state["open"], state["closed"]
+    for rec in batch.pending:
+        if rec.start_ts is not None:  # opened here, closes later
+            if rec.eid in closed:
+                continue
+            old = opened.get(rec.eid)
+            if old is None or rec.start_ts < old[0]:
+                opened[rec.eid] = [rec.start_ts, rec.version, bool(rec.exec_error or (old and old[2]))]
+            continue
+        if rec.close_ts is None:  # only an execution_error here
+            if rec.exec_error and rec.eid in opened:
+                opened[rec.eid][2] = True
+            continue
+        if rec.eid in closed:
+            continue  # a duplicated closing event
+        start = opened.pop(rec.eid, None)
+        failed = int(rec.success is False or rec.exec_error or bool(start and start[2]))
+        if start is not None:
+            duration = rec.duration if rec.duration is not None else rec.close_ts - start[0]
+            add_execution(hours.setdefault(hour_of(start[0]), new_hour()), start[1] or "unknown", start[0],
+                          failed=failed, duration=duration, last_ts=start[0])
+        else:
+            add_execution(hours.setdefault(hour_of(rec.close_ts), new_hour()), "unknown", rec.close_ts,
+                          failed=failed, duration=rec.duration)
+        closed[rec.eid] = rec.close_ts
+    for eid, close_ts in batch.closed_ids:
+        closed[eid] = close_ts
+    streak = state["streak"]
+    for method, (lead, best, trail, any_ok) in batch.streaks.items():
+        joined = streak.get(method, 0) + lead
+        hour = hours.setdefault(mark, new_hour())
+        hour["s"][method] = max(hour["s"].get(method, 0), best, joined)
+        streak[method] = trail if any_ok else joined
+
+
+def _expire(state: dict[str, Any], now_ts: float, timeout: float) -> bool:
+    """Executions never closed within ``timeout`` seconds are failures (a crash or a hang)."""
+    expired = [eid for eid, (start, _v, _e) in state["open"].items() if now_ts - start > timeout]
+    for eid in expired:
+        start, version, _ = state["open"].pop(eid)
+        hour = state["hours"].setdefault(hour_of(start), new_hour())
+        add_execution(hour, version or "unknown", start, failed=1, duration=None)
+        add_error(hour, version or "unknown", "execution", "ExecutionNotClosed",
+                  f"no execution_complete within {timeout:g} s (crash or hang)", None, None, None, None, 1, 1,
+                  start, start, [f"execution {eid} never closed"], [])
+        state["closed"][eid] = now_ts
+    return bool(expired)
+
+
+def _prune(state: dict[str, Any], now_ts: float, retention_hours: float) -> None:
+    oldest = math.floor(now_ts / 3600) - math.ceil(retention_hours)
+    for key in [k for k in state["hours"] if int(k) < oldest]:
+        del state["hours"][key]
+    closed = state["closed"]
+    if len(closed) > RECENT_CLOSED:
+        keep = sorted(closed.items(), key=lambda kv: kv[1])[-RECENT_CLOSED:]
+        state["closed"] = dict(keep)
+
+
+def _read(jobs: list[tuple[Path, int, int]], state: dict[str, Any], engine: Engine,
+          result: IngestResult) -> Batch:
+    """One batch from one range, or from several whole files read by DuckDB in one go."""
+    open_versions = {eid: rec[1] for eid, rec in state["open"].items()}
+    size = sum(end - start for _, start, end in jobs)
+    use_duck = engine == "duckdb" or (engine == "auto" and size >= DUCKDB_MIN_BYTES)
+    if use_duck and _duck.available():
+        try:
+            if len(jobs) == 1:
+                path, start, end = jobs[0]
+                batch = _duck.parse_range_duckdb(path, start, end, open_versions)
+            else:
+                batch = _duck.parse_range_duckdb([p for p, _, _ in jobs], 0, 0, open_versions)
+            result.engines["duckdb"] = result.engines.get("duckdb", 0) + len(jobs)
+            return batch
+        except Exception as exc:  # noqa: BLE001 - any engine failure falls back to the reference engine
+            result.notes.append(f"DuckDB could not read {jobs[0][0].name} ({type(exc).__name__}); used Python")
+    if len(jobs) > 1:  # the Python engine reads one range at a time
+        batch = Batch()
+        for job in jobs:
+            part = _read([job], state, "python", result)
+            _apply(state, part, part.last_ts or 0.0)
+            batch.events += part.events
+            batch.malformed += part.malformed
+        batch.pending, batch.hours = [], {}
+        batch.applied = True  # type: ignore[attr-defined]
+        return batch
+    result.engines["python"] = result.engines.get("python", 0) + 1
+    path, start, end = jobs[0]
+    return parse_range(path, start, end, open_versions)
+
+
+def _groups(jobs: list[tuple[Path, int, int, int]], engine: Engine) -> list[list[tuple[Path, int, int]]]:
+    """Consecutive whole-file jobs share one DuckDB read (parallel, one plan) up to GROUP_BYTES."""
+    groups: list[list[tuple[Path, int, int]]] = []
+    current: list[tuple[Path, int, int]] = []
+    total = 0
+    for path, start, end, size in jobs:
+        whole = start == 0 and end == size and engine != "python" and _duck.available()
+        if whole and current and total + end <= GROUP_BYTES:
+            current.append((path, start, end))
+            total += end
+            continue
+        if current:
+            groups.append(current)
+        current, total = [(path, start, end)], end - start
+        if not whole:
+            groups.append(current)
+            current, total = [], 0
+    if current:
+        groups.append(current)
+    return groups
+
+
+def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execution_timeout: float = 900.0,
+           retention_hours: float = 14 * 24, engine: Engine = "auto",
+           read_metrics: Callable[[Path, dict[str, Any], IngestResult], None] | None = None) -> IngestResult:
+    """Read what is new in ``log_dir``, fold it into the state in ``state_dir``, save, return it."""
+    log_dir, state_dir = Path(log_dir), Path(state_dir)
+    now_ts = (now or datetime.now(UTC)).timestamp()
+    state = load_state(state_dir, log_dir)
+    result = IngestResult(state=state)
+    files = state["files"]
+    seen: set[str] = set()
+    jobs: list[tuple[Path, int, int, int]] = []
+    for path in sorted(log_dir.glob("execution_*.jsonl")):
+        name = path.name
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if not path.is_file():
+            result.notes.append(f"{name}: not a regular file, skipped")
+            continue
+        seen.add(name)
+        cp = files.get(name)
+        if cp is not None and cp["size"] == st.st_size and cp["ino"] == st.st_ino and cp["dev"] == st.st_dev \
+                and cp["mtime_ns"] == st.st_mtime_ns:
+            continue  # unchanged since the last run: not even opened
+        try:
+            head, head_n = _head_hash(path, st.st_size)
+            start = 0
+            if cp is not None and st.st_size >= cp["offset"] and head_n >= cp["head_n"] and (
+                    head_n == cp["head_n"] and head == cp["head"]
+                    or _head_hash(path, cp["head_n"])[0] == cp["head"]):
+                start = cp["offset"]
+            elif cp is not None:
+                result.notes.append(f"{name}: replaced or truncated since the last run, read afresh")
+            end = _last_newline(path, start, st.st_size)
+        except OSError as exc:
+            result.notes.append(f"{name}: unreadable ({exc.strerror or exc}), skipped")
+            continue
+        if end > start:
+            jobs.append((path, start, end, st.st_size))
+        files[name] = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                       "offset": end, "head": head, "head_n": head_n}
+        result.changed = True
+    for group in _groups(jobs, engine):
+        try:
+            batch = _read(group, state, engine, result)
+        except OSError as exc:
+            result.notes.append(f"{group[0][0].name}: unreadable ({exc.strerror or exc}), skipped")
+            continue
+        if not getattr(batch, "applied", False):
+            _apply(state, batch, now_ts)
+        result.files_read += len(group)
+        result.bytes_read += sum(end - start for _, start, end in group)
+        result.new_events += batch.events
+        result.new_malformed += batch.malformed
+    for name in [n for n in files if n not in seen]:
+        del files[name]
+        result.changed = True
+    (read_metrics or scan_metrics)(log_dir, state, result)
+    if _expire(state, now_ts, execution_timeout):
+        result.changed = True
+    if result.changed:
+        _prune(state, now_ts, retention_hours)
+        try:
+            _save_state(state_dir, state)
+        except OSError as exc:
+            result.notes.append(f"could not save {STATE_FILE}: {exc.strerror or exc}")
+    return result
+
+
+def _metrics_summary(doc: Any) -> dict[str, Any]:
+    """The usable part of one metrics document (the seed's shape); raises ValueError when none is."""
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    out: dict[str, Any] = {}
+    times = doc.get("method_execution_times")
+    counts = doc.get("error_counts")
+    for method, values in (times.items() if isinstance(times, dict) else ()):
+        if isinstance(values, list):
+            nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v)]
+            out.setdefault(str(method), {"times": [], "success": 0, "error": 0})["times"] = nums[-64:]
+    for method, pair in (counts.items() if isinstance(counts, dict) else ()):
+        if isinstance(pair, dict):
+            row = out.setdefault(str(method), {"times": [], "success": 0, "error": 0})
+            for k in ("success", "error"):
+                v = pair.get(k, 0)
+                row[k] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
+    return out
+
+
+def scan_metrics(log_dir: Path, state: dict[str, Any], result: IngestResult) -> None:
+    """Summarise each ``performance_metrics_YYYYMMDD.json`` once per (size, mtime); broken ones are noted."""
+    cache = state["metrics"]
+    seen: set[str] = set()
+    for path in sorted(log_dir.glob("performance_metrics_*.json")):
+        name = path.name
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if not path.is_file():
+            continue
+        seen.add(name)
+        old = cache.get(name)
+        if old is not None and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:
+            continue
+        entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "day": name[20:28],
+                                 "methods": {}, "error": None}
+        try:
+            entry["methods"] = _metrics_summary(orjson.loads(path.read_bytes()))
+        except (OSError, orjson.JSONDecodeError, ValueError) as exc:
+            entry["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
+            result.notes.append(f"{name}: broken metrics file ignored ({entry['error']})")
+        cache[name] = entry
+        result.changed = True
+    for name in [n for n in cache if n not in seen]:
+        del cache[name]
+        result.changed = True

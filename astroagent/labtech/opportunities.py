@@ -1,0 +1,326 @@
+"""Opportunities: what is worth changing, with evidence, a target and the fix rule it calls for.
+
+Each detector is a small registered class (``@register``); adding a kind of opportunity is
+adding a class. Detectors are pure: they read the window's statistics, the static facts of
+the target code and the configuration, and return ``Opportunity`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from astroagent.config.models import LabTechnicianConfig
+from astroagent.labtech.analytics import WindowStats
+from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Location, Opportunity
+
+__all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention"]
+
+DETECTORS: dict[str, "Detector"] = {}
+
+
+def register(cls: type["Detector"]) -> type["Detector"]:
+    """Class decorator: make a detector part of every analysis."""
+    DETECTORS[cls.type] = cls()
+    return cls
+
+
+@dataclass(frozen=True)
+class DetectionContext:
+    stats: WindowStats
+    config: LabTechnicianConfig
+    static: Mapping[str, Mapping[str, Any]]    # "path::qualname" -> static facts
+
+    def target_for_method(self, method: str | None) -> str | None:
+        """The function a logged method name refers to (exact qualname, then a unique suffix match)."""
+        if not method:
+            return None
+        exact = [k for k in self.static if k.split("::", 1)[1] == method]
+        if exact:
+            return exact[0]
+        tail = method.rsplit(".", 1)[-1]
+        loose = [k for k in self.static if k.split("::", 1)[1].endswith("." + method)
+                 or method.endswith("." + k.split("::", 1)[1]) or k.split("::", 1)[1] == tail]
+        return loose[0] if len(loose) == 1 else None
+
+    def target_for_location(self, loc: Location | None) -> str | None:
+        """The innermost target function containing a logged location."""
+        if loc is None:
+            return None
+        best: tuple[int, str] | None = None
+        for key, facts in self.static.items():
+            path, qual = key.split("::", 1)
+            if path != loc.file and not loc.file.endswith("/" + path):
+                continue
+            if loc.line is not None and facts["line"] <= loc.line <= facts["end_line"]:
+                span = facts["end_line"] - facts["line"]
+                if best is None or span < best[0]:
+                    best = (span, key)
+            elif loc.line is None and loc.function and (qual == loc.function or qual.endswith("." + loc.function)):
+                best = best or (0, key)
+        return best[1] if best else None
+
+    def target_for_pattern(self, p: ErrorPattern) -> str | None:
+        return self.target_for_location(p.location) or self.target_for_method(p.method)
+
+    def facts(self, target: str | None) -> Mapping[str, Any]:
+        return self.static.get(target or "", {})
+
+    def allowed(self, fix: str | None) -> str | None:
+        return fix if fix is None or fix in self.config.improvement_preferences.allowed_fixes else None
+
+
+class Detector:
+    type: ClassVar[str]
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        raise NotImplementedError
+
+
+def _share(p: ErrorPattern, ctx: DetectionContext) -> float:
+    total = ctx.stats.executions.total
+    return (p.executions or p.count) / total if total else 0.0
+
+
+def _pattern_evidence(p: ErrorPattern, ctx: DetectionContext) -> dict[str, Any]:
+    return {"count": p.count, "executions": p.executions, "share_of_executions": round(_share(p, ctx), 4),
+            "template": p.template, "why": list(p.evidence), "examples": list(p.examples),
+            "location": p.location.model_dump() if p.location else None,
+            "first_seen": p.first_seen.isoformat() if p.first_seen else None,
+            "last_seen": p.last_seen.isoformat() if p.last_seen else None, "code_versions": dict(p.code_versions)}
+
+
+@register
+class LowSuccessRate(Detector):
+    type = "low_success_rate"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        ex, threshold = ctx.stats.executions, ctx.config.improvement_threshold
+        if not ex.total or ex.success_rate >= threshold:
+            return
+        top = ctx.stats.patterns[0] if ctx.stats.patterns else None
+        yield Opportunity(
+            type=self.type, priority="critical" if ex.success_rate < 0.5 else "high",
+            score=round((threshold - ex.success_rate) * 100, 3),
+            description=f"success rate {ex.success_rate:.1%} over {ex.total} executions is below the "
+                        f"{threshold:.0%} threshold" + (f"; most common failure: {top.error_type} in "
+                                                         f"{top.method or '?'}" if top else ""),
+            target=ctx.target_for_pattern(top) if top else None, fix=None, signature=self.type,
+            method=top.method if top else None, error_types=tuple(sorted({p.error_type for p in ctx.stats.patterns})),
+            evidence={"success_rate": ex.success_rate, "threshold": threshold, "executions": ex.total,
+                      "failed": ex.failed, "top_patterns": [p.signature for p in ctx.stats.patterns[:3]]})
+
+
+@register
+class FrequentError(Detector):
+    """Recurring failures that are not deterministic; transient ones call for a retry."""
+
+    type = "frequent_error"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        for p in ctx.stats.patterns:
+            if p.count < ctx.config.min_pattern_count or p.deterministic or p.method == "execution" and \
+                    p.error_type == "ExecutionNotClosed":
+                continue
+            target = ctx.target_for_pattern(p)
+            share = _share(p, ctx)
+            evidence = _pattern_evidence(p, ctx)
+            fix = "add_retry_mechanism" if p.transient else None
+            if fix and ctx.facts(target).get("retries"):
+                fix, evidence["note"] = None, "the function already retries; see dependency_outage"
+            priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or p.count >= 10 * ctx.config.min_pattern_count \
+                else "medium"
+            kind = "transient" if p.transient else "unclassified"
+            yield Opportunity(
+                type=self.type, priority=priority, score=round(share * 100 + p.count / 1000, 3),
+                description=f"{p.error_type} ({kind}) {p.count}x in {p.method or 'unknown method'}: {p.template[:120]}",
+                target=target, fix=ctx.allowed(fix), signature=p.signature, method=p.method,
+                error_types=(p.error_type,), evidence=evidence)
+
+
+@register
+class DeterministicFailure(Detector):
+    """The same input fails every time: a bug to report (and for an LLM to try), never a retry."""
+
+    type = "deterministic_failure"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        for p in ctx.stats.patterns:
+            if not p.deterministic or p.count < min(2, ctx.config.min_pattern_count):
+                continue
+            share = _share(p, ctx)
+            yield Opportunity(
+                type=self.type, priority="high" if p.count >= ctx.config.min_pattern_count else "medium",
+                score=round(share * 100 + p.count / 1000, 3),
+                description=f"{p.error_type} in {p.method or 'unknown method'} fails deterministically "
+                            f"({p.count}x): {p.template[:120]}",
+                target=ctx.target_for_pattern(p), fix=ctx.allowed("llm_rewrite"), signature=p.signature,
+                method=p.method, error_types=(p.error_type,), evidence=_pattern_evidence(p, ctx))
+
+
+@register
+class DependencyOutage(Detector):
+    """Long runs of consecutive transient failures of one method: stop hammering, break the circuit."""
+
+    type = "dependency_outage"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        for method, streak in ctx.stats.streaks.items():
+            transient = [p for p in ctx.stats.patterns if p.method == method and p.transient]
+            if streak < ctx.config.outage_streak or not transient:
+                continue
+            target = ctx.target_for_method(method) or ctx.target_for_pattern(transient[0])
+            yield Opportunity(
+                type=self.type, priority="high", score=float(streak),
+                description=f"{method} failed {streak} times in a row ({', '.join(sorted({p.error_type for p in transient}))})",
+                target=target, fix=ctx.allowed("add_circuit_breaker"), signature=f"{self.type}:{method}",
+                method=method, error_types=tuple(sorted({p.error_type for p in transient})),
+                evidence={"longest_failure_streak": streak, "threshold": ctx.config.outage_streak,
+                          "patterns": [p.signature for p in transient]})
+
+
+@register
+class SlowMethod(Detector):
+    type = "slow_method"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        for s in ctx.stats.slow_methods:
+            high = s.share >= 0.5 and s.mean >= ctx.config.slow_method_seconds
+            why = (f"mean {s.mean:.2f}s above {ctx.config.slow_method_seconds:g}s"
+                   if s.mean >= ctx.config.slow_method_seconds else f"{s.share:.0%} of all timed seconds")
+            yield Opportunity(
+                type=self.type, priority="high" if high else "medium", score=round(s.share * 100, 3),
+                description=f"{s.method} is slow: {why} (p95 {s.p95:.2f}s, {s.calls} calls)",
+                target=ctx.target_for_method(s.method), fix=None, signature=f"{self.type}:{s.method}",
+                method=s.method, evidence=s.model_dump())
+
+
+@register
+class UncachedRepeatedWork(Detector):
+    """A pure, slow function called again with equal arguments: a cache pays."""
+
+    type = "uncached_repeated_work"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        cfg = ctx.config
+        for m in ctx.stats.methods.values():
+            if m.repeated_args < cfg.cache_min_repeat_fraction or m.mean < cfg.cache_min_seconds or not m.distinct_args:
+                continue
+            target = ctx.target_for_method(m.method)
+            facts = ctx.facts(target)
+            if facts.get("caches"):
+                continue
+            saving = m.mean * m.repeated_args * m.calls
+            evidence: dict[str, Any] = {"repeated_args": m.repeated_args, "distinct_args": m.distinct_args,
+                                        "calls": m.calls, "mean": m.mean, "seconds_saved_estimate": round(saving, 3)}
+            fix = None
+            if not facts:
+                evidence["note"] = "purity unknown: the function is not in the target code"
+            elif not facts.get("pure") or facts.get("is_method"):
+                evidence["impurity"] = facts.get("impurity") or ["a method (state on self)"]
+                continue
+            else:
+                fix = "add_caching"
+            total = sum(s.total for s in ctx.stats.methods.values()) or 1.0
+            yield Opportunity(
+                type=self.type, priority="high" if saving / total >= 0.2 and fix else "medium",
+                score=round(saving, 3),
+                description=f"{m.method} repeats work: {m.repeated_args:.0%} of calls had arguments seen before "
+                            f"(~{saving:.1f}s to save)",
+                target=target, fix=ctx.allowed(fix), signature=f"{self.type}:{target or m.method}", method=m.method,
+                evidence=evidence)
+
+
+@register
+class MissingTimeout(Detector):
+    type = "missing_timeout"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        for target, facts in ctx.static.items():
+            missing = [c for c in facts.get("network_calls", []) if not c["timeout"]]
+            if not missing:
+                continue
+            qual = target.split("::", 1)[1]
+            patterns = [p for p in ctx.stats.patterns if ctx.target_for_pattern(p) == target]
+            stalls = [p for p in patterns if "Timeout" in p.error_type or "timed out" in p.template.lower()]
+            stats = ctx.stats.methods.get(qual) or ctx.stats.methods.get(qual.rsplit(".", 1)[-1])
+            slow = stats is not None and stats.p95 >= ctx.config.slow_method_seconds
+            priority = "high" if stalls or slow else "medium" if patterns or stats else "low"
+            yield Opportunity(
+                type=self.type, priority=priority, score=float(len(stalls) * 10 + len(missing)),
+                description=f"{qual} makes {len(missing)} network call(s) without a timeout "
+                            f"({', '.join(sorted({c['call'] for c in missing}))})"
+                            + (" and stalls/timeouts were logged" if stalls or slow else ""),
+                target=target, fix=ctx.allowed("add_timeout"), signature=f"{self.type}:{target}",
+                method=qual, error_types=tuple(sorted({p.error_type for p in stalls})),
+                evidence={"calls": missing, "timeout_patterns": [p.signature for p in stalls],
+                          "p95": stats.p95 if stats else None})
+
+
+@register
+class MissingInstrumentation(Detector):
+    """A function in failure locations that is never timed: we cannot judge a change to it."""
+
+    type = "missing_instrumentation"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        seen: dict[str, list[ErrorPattern]] = {}
+        for p in ctx.stats.patterns:
+            target = ctx.target_for_location(p.location)
+            if target:
+                seen.setdefault(target, []).append(p)
+        for target, patterns in seen.items():
+            facts, qual = ctx.facts(target), target.split("::", 1)[1]
+            timed = ctx.stats.methods.get(qual) or ctx.stats.methods.get(qual.rsplit(".", 1)[-1])
+            if facts.get("instrumented") or (timed is not None and timed.mean > 0):
+                continue
+            count = sum(p.count for p in patterns)
+            yield Opportunity(
+                type=self.type, priority="medium" if count >= ctx.config.min_pattern_count else "low",
+                score=float(count), description=f"{qual} appears in {count} failure(s) but is never timed",
+                target=target, fix=ctx.allowed("add_instrumentation"), signature=f"{self.type}:{target}",
+                method=qual, error_types=tuple(sorted({p.error_type for p in patterns})),
+                evidence={"failures": count, "patterns": [p.signature for p in patterns]})
+
+
+@register
+class Complexity(Detector):
+    type = "complexity"
+
+    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
+        failing = {ctx.target_for_pattern(p) for p in ctx.stats.patterns}
+        for target, facts in ctx.static.items():
+            if facts.get("complexity", 1) < ctx.config.complexity_threshold:
+                continue
+            yield Opportunity(
+                type=self.type, priority="medium" if target in failing else "low",
+                score=float(facts["complexity"]),
+                description=f"{target.split('::', 1)[1]} has cyclomatic complexity {facts['complexity']} "
+                            f"over {facts['lines']} lines", target=target, fix=ctx.allowed("llm_rewrite"),
+                signature=f"{self.type}:{target}", method=target.split("::", 1)[1],
+                evidence={"complexity": facts["complexity"], "lines": facts["lines"],
+                          "threshold": ctx.config.complexity_threshold, "in_failures": target in failing})
+
+
+def find_opportunities(stats: WindowStats, config: LabTechnicianConfig,
+                       static: Mapping[str, Mapping[str, Any]] | None = None,
+                       detectors: Sequence[str] | None = None) -> tuple[Opportunity, ...]:
+    """Every registered detector's findings, highest priority and score first."""
+    ctx = DetectionContext(stats=stats, config=config, static=static or {})
+    found: list[Opportunity] = []
+    for name, detector in DETECTORS.items():
+        if detectors is None or name in detectors:
+            found.extend(detector.detect(ctx))
+    return tuple(sorted(found, key=lambda o: (PRIORITY_ORDER[o.priority], -o.score, o.type, o.signature)))
+
+
+def needs_intervention(stats: WindowStats, opportunities: Sequence[Opportunity], config: LabTechnicianConfig,
+                       *, force: bool = False) -> bool:
+    """Act when forced, when the success rate is below the threshold, or on any high-priority finding."""
+    if force:
+        return True
+    ex = stats.executions
+    if ex.total and ex.success_rate < config.improvement_threshold:
+        return True
+    return any(o.priority in ("critical", "high") for o in opportunities)
