@@ -112,7 +112,8 @@ class FakeLLMServer:
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-llm", daemon=True)
 
     @property
     def port(self) -> int:
@@ -127,10 +128,12 @@ class FakeLLMServer:
         return self
 
     def stop(self) -> None:
+        """Close the port; late replies still waiting are dropped. Safe to call twice or unstarted."""
         self._stopping.set()
-        self._httpd.shutdown()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def __enter__(self) -> FakeLLMServer:
         return self.start()
