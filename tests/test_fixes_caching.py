@@ -54,7 +54,7 @@ import functools
 
 
 @instrument
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=32, typed=True)
 def luminosity(mass: float, exponent: float = 3.5) -> float:
     # the slow part, on purpose
     total = 0.0
@@ -110,13 +110,13 @@ def test_impure_functions_are_rejected(case):
 
 
 @pytest.mark.parametrize("signature, why", [
-    ("xs: list[float]", "not known to be hashable"),
-    ("xs: np.ndarray", "not known to be hashable"),
-    ("opts: dict", "not known to be hashable"),
-    ("xs", "no annotation"),
+    ("xs: list[float]", "is not hashable"),
+    ("xs: np.ndarray", "is not hashable"),
+    ("opts: dict", "is not hashable"),
+    ("xs: 'Dict[str, int]'", "is not hashable"),
     ("xs: tuple = []", "mutable default"),
     ("xs: tuple = list()", "mutable default"),
-    ("*xs: list", "not known to be hashable"),
+    ("*xs: list", "is not hashable"),
 ])
 def test_unhashable_arguments_are_rejected(signature, why):
     src = f"import numpy as np\n\ndef f({signature}) -> float:\n    return 1.0\n"
@@ -177,7 +177,7 @@ def test_method_not_reading_self_delegates_to_a_cached_helper(tmp_path):
     outcome = apply_fix(MODEL, "Model.power", _opp())
     assert outcome.status == "applied" and "not keyed on it" in outcome.reason
     new = outcome.new_source
-    assert "@functools.lru_cache(maxsize=32)\ndef _cached_Model_power(x: float, *, y: int = 2) -> float:" in new
+    assert "@functools.lru_cache(maxsize=32, typed=True)\ndef _cached_Model_power(x: float, *, y: int = 2) -> float:" in new
     assert '        """Raise x to y."""\n        return _cached_Model_power(x, y=y)' in new
     assert "# the body moves into a cached helper" in new
     assert check_change(MODEL, new).ok
@@ -190,7 +190,7 @@ def test_method_not_reading_self_delegates_to_a_cached_helper(tmp_path):
 def test_staticmethod_gets_the_cache_directly_and_nested_functions_are_refused():
     outcome = apply_fix(MODEL, "Model.double", _opp())
     assert outcome.status == "applied"
-    assert "    @staticmethod\n    @functools.lru_cache(maxsize=32)\n    def double" in outcome.new_source
+    assert "    @staticmethod\n    @functools.lru_cache(maxsize=32, typed=True)\n    def double" in outcome.new_source
     nested = apply_fix(MODEL, "Model.outer.inner", _opp())
     assert nested.status == "rejected" and "nested" in nested.reason
 
@@ -224,3 +224,52 @@ def test_instrument_above_the_cache_still_times_every_call(tmp_path):
             cached.luminosity(2.0)
     events = b"".join(p.read_bytes() for p in (tmp_path / "data" / "logs" / "experimenter").glob("execution_*"))
     assert events.count(b'"method_complete"') == 4
+
+
+GRID = '''import math
+
+from astroagent.telemetry import instrument
+
+
+@instrument(digest_args=True)
+def zams_grid(m_min, m_max, n_points):
+    """A grid of points (a list: mutable)."""
+    rows = []
+    for i in range(n_points):
+        x = m_min + (m_max - m_min) * i / (n_points - 1)
+        rows.append((x, sum(math.sin(x * k) for k in range(300))))
+    return rows
+'''
+
+
+def test_unannotated_arguments_and_mutable_results_get_the_guarded_cache(tmp_path):
+    outcome = apply_fix(GRID, "zams_grid", _opp())
+    assert outcome.status == "applied", outcome.reason
+    new = outcome.new_source
+    assert "@instrument(digest_args=True)\n@_astroagent_lru_cache(maxsize=32)\ndef zams_grid" in new
+    assert any("not provably hashable" in w for w in outcome.warnings)
+    assert check_change(GRID, new).ok
+    assert apply_fix(new, "zams_grid", _opp()).status == "skipped"
+    original = _load(tmp_path, "grid_orig_mod", GRID)
+    cached = _load(tmp_path, "grid_cached_mod", new)
+    first = cached.zams_grid(0.5, 2.0, 200)
+    assert first == original.zams_grid(0.5, 2.0, 200)
+    first.clear()                                   # a caller changing its result ...
+    assert cached.zams_grid(0.5, 2.0, 200) == original.zams_grid(0.5, 2.0, 200)   # ... cannot change the cache
+    assert cached.zams_grid.cache_info().hits == 1
+
+    start = time.perf_counter()
+    slow = [original.zams_grid(0.5, 2.0, 200) for _ in range(20)]
+    mid = time.perf_counter()
+    fast = [cached.zams_grid(0.5, 2.0, 200) for _ in range(20)]
+    end = time.perf_counter()
+    assert fast == slow and (mid - start) / (end - mid) >= 3
+
+
+def test_guarded_cache_runs_unhashable_calls_uncached_instead_of_failing(tmp_path):
+    src = "def total(xs, scale):\n    return sum(xs) * scale\n"
+    module = _load(tmp_path, "guarded_total_mod", apply_fix(src, "total", _opp()).new_source)
+    assert module.total([1, 2], 2) == 6 and module.total([1, 2], 2) == 6
+    assert module.total((1, 2), 2) == 6 and module.total((1, 2), 2) == 6
+    info = module.total.cache_info()
+    assert (info.hits, info.misses) == (1, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-__all__ = ["impurity", "unhashable_params", "module_aliases", "uses_name"]
+__all__ = ["impurity", "param_hashability", "module_aliases", "uses_name", "immutable_return"]
 
 _IMPURE_BUILTINS = {"print", "open", "input", "exec", "eval", "compile", "__import__", "globals", "locals",
                     "vars", "setattr", "delattr", "breakpoint", "exit", "quit"}
@@ -18,7 +18,8 @@ _IMPURE_MODULES = {"random", "time", "os", "sys", "socket", "subprocess", "reque
                    "shutil", "pathlib", "io", "logging", "uuid", "secrets", "threading", "asyncio", "tempfile",
                    "glob", "sqlite3", "httpx", "aiohttp", "multiprocessing", "signal", "builtins", "importlib",
                    "pickle", "shelve", "smtplib", "ftplib", "webbrowser", "warnings", "gc", "psutil", "fcntl",
-                   "select", "ssl", "contextvars", "astroagent"}
+                   "select", "ssl", "contextvars"}
+_IMPURE_PREFIXES = ("astroagent.telemetry", "numpy.random", "scipy.stats.rvs")
 _IMPURE_CALLS = {"read", "write", "writelines", "readline", "readlines", "save", "savez", "savez_compressed",
                  "load", "loadtxt", "savetxt", "genfromtxt", "fromfile", "tofile", "savefig", "show", "dump",
                  "send", "sendall", "recv", "connect", "urlopen", "flush", "seed", "shuffle", "urandom", "sleep",
@@ -86,7 +87,10 @@ class _Scan(cst.CSTVisitor):
             self.reasons.append(reason)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return node is self.root
+        return True   # nested functions may run on each call: their effects count too
+
+    def visit_Decorator(self, node: cst.Decorator) -> bool:
+        return False   # decorators run once at definition, not on each call
 
     def visit_Global(self, node: cst.Global) -> None:
         self._why("declares global " + ", ".join(n.name.value for n in node.names))
@@ -157,7 +161,7 @@ class _Scan(cst.CSTVisitor):
         parts = resolved.split(".")
         if head not in self.locals and (
                 (len(parts) == 1 and parts[0] in _IMPURE_BUILTINS)
-                or parts[0] in _IMPURE_MODULES or "random" in parts[:-1] or parts[-1] in ("random", "rand")
+                or parts[0] in _IMPURE_MODULES or resolved.startswith(_IMPURE_PREFIXES) or "random" in parts[:-1] or parts[-1] in ("random", "rand")
                 or parts[-1] in _IMPURE_CALLS or parts[-1].startswith("read_")):
             self._why(f"calls {name}() (I/O, randomness, the clock or global state)")
         elif len(parts) == 1 and head not in self.locals:
@@ -250,8 +254,26 @@ def _hashable_literal(expr: cst.BaseExpression) -> bool:
     return False
 
 
-def unhashable_params(node: cst.FunctionDef, *, skip_first: bool = False) -> list[str]:
-    """Reasons some argument may be unhashable (empty = every argument is hashable)."""
+_UNHASHABLE = {"list", "List", "dict", "Dict", "set", "Set", "bytearray", "ndarray", "DataFrame", "Series",
+               "MutableSequence", "MutableMapping", "MutableSet", "deque", "defaultdict", "OrderedDict", "Counter",
+               "array", "ArrayLike", "NDArray"}
+
+
+def _names_in(expr: cst.BaseExpression) -> set[str]:
+    class _Names(cst.CSTVisitor):
+        found: set[str] = set()
+
+        def visit_Name(self, node: cst.Name) -> None:
+            self.found.add(node.value)
+
+    names = _Names()
+    names.found = set()
+    expr.visit(names)
+    return names.found
+
+
+def param_hashability(node: cst.FunctionDef, *, skip_first: bool = False) -> tuple[list[str], list[str]]:
+    """(reasons an argument is surely unhashable, names of arguments whose hashability is unknown)."""
     p = node.params
     params = [*p.posonly_params, *p.params]
     if skip_first and params:
@@ -260,23 +282,48 @@ def unhashable_params(node: cst.FunctionDef, *, skip_first: bool = False) -> lis
     for star in (p.star_arg, p.star_kwarg):
         if isinstance(star, cst.Param):
             params.append(star)
-    reasons = []
+    unhashable: list[str] = []
+    unknown: list[str] = []
     for param in params:
         name = param.name.value
         default = param.default
         if default is not None and isinstance(default, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp,
                                                          cst.SetComp)):
-            reasons.append(f"argument {name} has a mutable default")
+            unhashable.append(f"argument {name} has a mutable default")
             continue
         if default is not None and isinstance(default, cst.Call) and \
                 get_full_name_for_node(default.func) in ("list", "dict", "set", "bytearray"):
-            reasons.append(f"argument {name} has a mutable default")
+            unhashable.append(f"argument {name} has a mutable default")
             continue
         if param.annotation is None:
             if default is None or not _hashable_literal(default):
-                reasons.append(f"argument {name} has no annotation that shows it is hashable")
+                unknown.append(name)
             continue
-        if not _hashable_annotation(param.annotation.annotation):
+        annotation = param.annotation.annotation
+        if _hashable_annotation(annotation):
+            continue
+        if isinstance(annotation, cst.SimpleString):
+            try:
+                annotation = cst.parse_expression(str(annotation.evaluated_value))
+            except Exception:
+                unknown.append(name)
+                continue
+        if _names_in(annotation) & _UNHASHABLE:
             shown = cst.Module([]).code_for_node(param.annotation.annotation)
-            reasons.append(f"argument {name}: {shown} is not known to be hashable")
-    return reasons
+            unhashable.append(f"argument {name}: {shown} is not hashable")
+        else:
+            unknown.append(name)
+    return unhashable, unknown
+
+
+_IMMUTABLE_RETURNS = {"int", "float", "complex", "str", "bytes", "bool", "None", "frozenset", "Decimal",
+                      "Fraction", "date", "datetime", "timedelta"}
+
+
+def immutable_return(node: cst.FunctionDef) -> bool:
+    """True when the return annotation names only immutable values (a cached result cannot be changed)."""
+    if node.returns is None:
+        return False
+    names = _names_in(node.returns.annotation)
+    allowed = _IMMUTABLE_RETURNS | {"Optional", "Union", "Literal", "tuple", "Tuple", "typing"}
+    return bool(names) and names <= allowed

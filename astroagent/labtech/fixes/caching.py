@@ -16,20 +16,21 @@ import libcst as cst
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
-from astroagent.labtech.fixes._purity import impurity, unhashable_params, uses_name
+from astroagent.labtech.fixes._purity import immutable_return, impurity, param_hashability, uses_name
 from astroagent.labtech.fixes.base import (
     FixRule,
     Refuse,
     TargetedCodemod,
     decorator_names,
     insert_decorator,
+    insert_module_helpers,
 )
 from astroagent.labtech.models import Opportunity
 
 __all__ = ["AddCaching", "AddCachingCommand", "repeated_args_evidence", "cache_size"]
 
-_CACHE_DECORATORS = ("lru_cache", "cache", "cached", "cached_property", "memoize", "memoized", "cachedmethod")
-_MUTABLE_RETURNS = ("list", "dict", "set", "List", "Dict", "Set", "ndarray", "DataFrame", "bytearray")
+GUARDED_CACHE = "_astroagent_lru_cache"
+_CACHE_DECORATORS = (GUARDED_CACHE, "lru_cache", "cache", "cached", "cached_property", "memoize", "memoized", "cachedmethod")
 _EVIDENCE_KEYS = ("repeated_args", "repeated_args_fraction", "repeat_fraction", "repeated_calls",
                   "repeated_digests")
 
@@ -51,8 +52,36 @@ def cache_size(evidence: dict[str, Any]) -> int:
     return 256
 
 
-def _lru_decorator(size: int) -> cst.Decorator:
-    return cst.Decorator(decorator=cst.parse_expression(f"functools.lru_cache(maxsize={size})"))
+_GUARDED_SOURCE = f'''
+def {GUARDED_CACHE}(maxsize):
+    """functools.lru_cache for calls with hashable arguments (others run uncached, never a TypeError);
+    results that are not plain immutable values are copied, so a caller cannot change the cached one."""
+
+    def decorate(func):
+        cached = functools.lru_cache(maxsize=maxsize, typed=True)(func)
+
+        @functools.wraps(func)
+        def call(*args, **kwargs):
+            try:
+                hash((args, tuple(kwargs.items())))
+            except TypeError:
+                return func(*args, **kwargs)
+            result = cached(*args, **kwargs)
+            if isinstance(result, (int, float, complex, str, bytes, bool, type(None))):
+                return result
+            return copy.deepcopy(result)
+
+        call.cache_info = cached.cache_info
+        call.cache_clear = cached.cache_clear
+        return call
+
+    return decorate
+'''
+
+
+def _lru_decorator(size: int, guarded: bool) -> cst.Decorator:
+    text = f"{GUARDED_CACHE}(maxsize={size})" if guarded else f"functools.lru_cache(maxsize={size}, typed=True)"
+    return cst.Decorator(decorator=cst.parse_expression(text))
 
 
 class AddCachingCommand(TargetedCodemod):
@@ -60,6 +89,7 @@ class AddCachingCommand(TargetedCodemod):
 
     helper: cst.FunctionDef | None = None
     helper_before: str = ""
+    guarded = False
 
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
         names = decorator_names(original)
@@ -85,29 +115,29 @@ class AddCachingCommand(TargetedCodemod):
         reasons = impurity(original, self.module, receiver=first)
         if reasons:
             raise Refuse(f"{self.qualname} is not pure: it {'; it '.join(reasons[:3])}")
-        unhashable = unhashable_params(original, skip_first=method)
+        unhashable, unknown = param_hashability(original, skip_first=method)
         if unhashable:
-            raise Refuse(f"{self.qualname}: {'; '.join(unhashable[:3])}")
+            raise Refuse(f"{self.qualname}: {'; '.join(unhashable[:3])}: a cache would never hit")
         if "property" in short:
             raise Refuse(f"{self.qualname} is a property: its value depends on self")
-        self._warn_mutable_return(original)
+        # provably hashable arguments and an immutable result: a plain lru_cache; otherwise a guarded one
+        self.guarded = bool(unknown) or not immutable_return(original)
         size = cache_size(self.opportunity.evidence)
         AddImportsVisitor.add_needed_import(self.context, "functools")
+        if self.guarded:
+            AddImportsVisitor.add_needed_import(self.context, "copy")
+            why = (f"arguments {', '.join(unknown)} are not provably hashable (such calls run uncached)"
+                   if unknown else "the result may be mutable (hits return a copy)")
+            self.warn(f"{self.qualname}: guarded cache because {why}")
+        kind_text = (f"{GUARDED_CACHE}(maxsize={size}) (functools.lru_cache; unhashable calls uncached, "
+                     "mutable results copied)" if self.guarded else f"functools.lru_cache(maxsize={size})")
         if not method:
-            self.summary = (f"cache {self.qualname} with functools.lru_cache(maxsize={size}) "
-                            "below @instrument, so each call is still timed")
-            return insert_decorator(updated, _lru_decorator(size), below="instrument")
+            self.summary = f"cache {self.qualname} with {kind_text} below @instrument, so each call is still timed"
+            return insert_decorator(updated, _lru_decorator(size, self.guarded), below="instrument")
         if uses_name(original, first) or uses_name(original, "super") or uses_name(original, "__class__"):
             raise Refuse(f"{self.qualname} reads {first}: a cache would be keyed on a mutable {first} "
                          "(refused; make the pure part a function and cache that)")
         return self._delegate(updated, first, size)
-
-    def _warn_mutable_return(self, node: cst.FunctionDef) -> None:
-        if node.returns is not None:
-            text = cst.Module([]).code_for_node(node.returns.annotation)
-            if any(word in text for word in _MUTABLE_RETURNS):
-                self.warn(f"{self.qualname} returns {text}: callers that mutate the result would change "
-                          "the cached value")
 
     def _delegate(self, node: cst.FunctionDef, first: str, size: int) -> cst.FunctionDef:
         """Move the body into a cached module-level helper; the method keeps its signature and calls it."""
@@ -124,7 +154,7 @@ class AddCachingCommand(TargetedCodemod):
                                        params=p.params if p.posonly_params else p.params[1:])
         helper = cst.FunctionDef(
             name=cst.Name(helper_name), params=helper_params, returns=node.returns,
-            body=node.body.with_changes(body=body), decorators=[_lru_decorator(size)],
+            body=node.body.with_changes(body=body), decorators=[_lru_decorator(size, self.guarded)],
             leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
         args = [cst.Arg(cst.Name(x.name.value)) for x in positional]
         if isinstance(p.star_arg, cst.Param):
@@ -138,11 +168,14 @@ class AddCachingCommand(TargetedCodemod):
         self.helper = helper
         self.helper_before = self.qualname.split(".")[0]
         self.summary = (f"cache {self.qualname} through a module-level {helper_name} "
-                        f"(functools.lru_cache(maxsize={size})); the method does not read {first}, "
+                        f"({GUARDED_CACHE if self.guarded else 'functools.lru_cache'}(maxsize={size})); "
+                        f"the method does not read {first}, "
                         "so the cache is not keyed on it")
         return node.with_changes(body=node.body.with_changes(body=[*docstring, call]))
 
     def finish_module(self, module: cst.Module) -> cst.Module:
+        if self.guarded:
+            module = insert_module_helpers(module, _GUARDED_SOURCE)
         if self.helper is None:
             return module
         body = list(module.body)
