@@ -72,6 +72,9 @@ HOSTILE = {
         OLD + "\nimport os\nos.execv('/bin/sh', ['sh'])\n",
         OLD + "\nimport multiprocessing\nmultiprocessing.Process(target=print).start()\n",
         OLD + "\nimport os\nos.fork()\n",
+        OLD + "\nimport os\ngetattr(os, 'system')('ls')\n",
+        OLD + "\nfrom subprocess import *\ncall('ls')\n",
+        OLD + "\nimport os as o\nrun = o.popen\n",
     ],
     "network": [
         OLD + "\nimport socket\nsocket.create_connection(('evil', 80))\n",

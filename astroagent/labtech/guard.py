@@ -101,12 +101,24 @@ def _aliases(tree: ast.Module) -> dict[str, str]:
                     names.setdefault(alias.name.split(".")[0], alias.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
-                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if alias.name != "*":
+                    names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             value = _dotted(node.value)   # ``s = os.system``: follow one level of renaming
-            if value:
-                names.setdefault(node.targets[0].id, value)
+            if value and node.targets[0].id not in names:
+                names[node.targets[0].id] = _resolve(value, names)
     return names
+
+
+def _star_rules(module: str) -> list[str]:
+    """The rules a ``from module import *`` could break (its names then hide behind bare calls)."""
+    found = []
+    for rule, names in (("dynamic-code", _DYNAMIC_PREFIXES), ("process", _PROCESS_PREFIXES),
+                        ("network", _NETWORK_PREFIXES), ("file-deletion", _DELETE_NAMES)):
+        if any(n == module or n.startswith(module + ".") or module.startswith(n + ".") for n in names):
+            found.append(rule)
+    return found
 
 
 def _resolve(dotted: str, aliases: dict[str, str]) -> str:
@@ -232,6 +244,11 @@ def _facts(tree: ast.Module) -> _Facts:
                 module = first in aliases.values() and "." not in first and first.isidentifier()
                 if first in ("builtins", "__builtins__") or (module and not literal):
                     _note(facts.capabilities, ("dynamic-code", f"getattr({first}, …)"), node.lineno)
+                elif module and literal and isinstance(node.args[1].value, str):
+                    name = f"{first}.{node.args[1].value}"     # getattr(os, "system") is os.system
+                    rule = _capability(name)
+                    if rule:
+                        _note(facts.capabilities, (rule, name), node.lineno)
             if isinstance(func, ast.Name) and func.id == "suppress" or _resolve(_dotted(func) or "", aliases) \
                     == "contextlib.suppress":
                 for arg in node.args:
@@ -250,6 +267,9 @@ def _facts(tree: ast.Module) -> _Facts:
                     _note(facts.capabilities, (rule, resolved), node.lineno)
                 if isinstance(node, ast.Attribute):
                     continue   # its parts are the same reference; do not count ``os`` in ``os.remove``
+        elif isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names):
+            for rule in _star_rules(node.module):
+                _note(facts.capabilities, (rule, f"from {node.module} import *"), node.lineno)
         elif isinstance(node, ast.ExceptHandler):
             types = _handler_types(node, aliases)
             facts.handler_types.setdefault(scope, set()).update(types)
