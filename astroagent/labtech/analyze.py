@@ -16,7 +16,6 @@ from astroagent.labtech.analytics import summarize, trend, window_keys
 from astroagent.labtech.ingest import ingest
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.opportunities import find_opportunities, needs_intervention
-from astroagent.labtech.static import analyze_files
 from astroagent.telemetry.metrics import atomic_write_bytes
 
 __all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
@@ -60,6 +59,8 @@ def _metrics_in_window(cache: Mapping[str, Any], now: datetime, window_hours: fl
 def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) -> dict[str, dict[str, Any]]:
     if not targets:
         return {}
+    from astroagent.labtech.static import analyze_files  # libcst is slow to import; only with targets
+
     cache_path = state_dir / STATIC_CACHE_FILE
     try:
         cache = orjson.loads(cache_path.read_bytes())

@@ -1,0 +1,169 @@
+"""The Lab Technician's outputs: the markdown report, ``analysis_<ts>.json`` and PNG plots.
+
+The report keeps the seed's layout (summary, performance analysis, opportunities,
+improvements applied); ``latest_report.md`` is always a copy of the newest one, so
+``astroagent labtech report`` finds it without scanning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from astroagent.labtech.models import Analysis
+from astroagent.labtech.plots import plot_method_times, plot_success_rate
+from astroagent.telemetry.metrics import atomic_write_bytes
+
+__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT"]
+
+LATEST_REPORT = "latest_report.md"
+
+
+def _stamp(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _s(x: float) -> str:
+    return f"{x:.3f}s" if x < 10 else f"{x:.1f}s"
+
+
+def _cell(text: Any) -> str:
+    return str(text if text is not None else "—").replace("|", "\\|").replace("\n", " ")
+
+
+def analyze_json(analysis: Analysis) -> dict[str, Any]:
+    """The ``labtech analyze --json`` object (DESIGN §4 keys, plus a few more)."""
+    return {
+        "log_entries_analyzed": analysis.log_entries_analyzed,
+        "malformed_lines": analysis.malformed_lines,
+        "executions": analysis.executions.model_dump(),
+        "avg_execution_time": analysis.avg_execution_time,
+        "error_patterns": [{"error_type": p.error_type, "template": p.template, "count": p.count,
+                            "method": p.method, "location": p.location.model_dump() if p.location else None,
+                            "transient": p.transient, "deterministic": p.deterministic,
+                            "signature": p.signature, "evidence": list(p.evidence)}
+                           for p in analysis.error_patterns],
+        "slow_methods": [{"method": s.method, "calls": s.calls, "mean": s.mean, "p50": s.p50, "p95": s.p95}
+                         for s in analysis.slow_methods],
+        "opportunities": [{"type": o.type, "priority": o.priority, "description": o.description,
+                           "target": o.target, "fix": o.fix, "signature": o.signature}
+                          for o in analysis.opportunities],
+        "needs_intervention": analysis.needs_intervention,
+        "window_hours": analysis.window_hours,
+        "trend": {k: v for k, v in analysis.trend.items() if k not in ("hourly", "patterns")},
+        "notes": list(analysis.notes),
+    }
+
+
+def render_markdown(analysis: Analysis, improvements: Sequence[Mapping[str, Any]] = (),
+                    plots: Sequence[Path] = (), base: Path | None = None) -> str:
+    ex = analysis.executions
+    t = analysis.trend
+    lines = [
+        "# Lab Technician Report", "",
+        f"Generated {analysis.generated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC · window {analysis.window_hours:g} h "
+        f"· logs `{analysis.log_dir}`", "",
+        "## Summary", "",
+        f"- Log entries analysed: **{analysis.log_entries_analyzed}** (malformed lines skipped: {analysis.malformed_lines})",
+        f"- Executions: **{ex.total}**, failed **{ex.failed}**, success rate **{_pct(ex.success_rate)}**"
+        if ex.total else "- Executions: none in this window",
+        f"- Execution time: mean {_s(analysis.avg_execution_time)}, p50 {_s(analysis.execution_time_p50)}, "
+        f"p95 {_s(analysis.execution_time_p95)}" if ex.total else None,
+        f"- Trend against the previous window: {t.get('direction', 'n/a')}"
+        + (f" (success rate {t['success_rate_change']:+.1%})" if t.get("success_rate_change") is not None else ""),
+        f"- Error patterns: {len(analysis.error_patterns)} · opportunities: {len(analysis.opportunities)} · "
+        f"intervention needed: **{'yes' if analysis.needs_intervention else 'no'}**", "",
+        "## Performance Analysis", "",
+    ]
+    if analysis.methods:
+        lines += ["| method | calls | errors | success | mean | p50 | p95 | total |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for m in sorted(analysis.methods.values(), key=lambda m: -m.total):
+            lines.append(f"| {_cell(m.method)} | {m.calls} | {m.errors} | {_pct(m.success_rate)} | {_s(m.mean)} | "
+                         f"{_s(m.p50)} | {_s(m.p95)} | {_s(m.total)} |")
+    else:
+        lines.append("No method timings in this window.")
+    if analysis.slow_methods:
+        lines += ["", "Slow methods: " + ", ".join(f"`{s.method}` (mean {_s(s.mean)}, {s.share:.0%} of timed "
+                                                    f"seconds)" for s in analysis.slow_methods)]
+    if analysis.per_version:
+        lines += ["", "| code version | executions | failed | success | first seen | last seen |",
+                  "|---|---:|---:|---:|---|---|"]
+        for v in sorted(analysis.per_version.values(), key=lambda v: v.first_seen or analysis.generated_at):
+            lines.append(f"| `{v.code_version}` | {v.executions} | {v.failed} | {_pct(v.success_rate)} | "
+                         f"{v.first_seen:%Y-%m-%d %H:%M} | {v.last_seen:%Y-%m-%d %H:%M} |"
+                         if v.first_seen and v.last_seen else
+                         f"| `{v.code_version}` | {v.executions} | {v.failed} | {_pct(v.success_rate)} | — | — |")
+    lines += ["", "### Error patterns", ""]
+    if analysis.error_patterns:
+        lines += ["| count | type | kind | method | location | template |", "|---:|---|---|---|---|---|"]
+        for p in analysis.error_patterns[:25]:
+            kind = "transient" if p.transient else "deterministic" if p.deterministic else "unclassified"
+            loc = f"{p.location.file}:{p.location.line or ''} {p.location.function or ''}" if p.location else None
+            lines.append(f"| {p.count} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | {_cell(loc)} | "
+                         f"{_cell(p.template[:140])} |")
+        lines += [""] + [f"- `{p.error_type}` in `{p.method}`: " + "; ".join(p.evidence)
+                         for p in analysis.error_patterns[:10]]
+    else:
+        lines.append("No errors in this window.")
+    lines += ["", "## Improvement Opportunities", ""]
+    if analysis.opportunities:
+        for i, o in enumerate(analysis.opportunities, 1):
+            lines.append(f"{i}. **[{o.priority}] {o.type}** — {o.description}  ")
+            lines.append(f"   target: `{o.target or 'none (not in the target code)'}` · fix: `{o.fix or 'report only'}`")
+    else:
+        lines.append("Nothing worth changing was found.")
+    lines += ["", "## Improvements Applied", ""]
+    if improvements:
+        lines += ["| id | type | target | status | verdict | reason |", "|---|---|---|---|---|---|"]
+        for imp in improvements:
+            lines.append(f"| {_cell(imp.get('id'))} | {_cell(imp.get('type'))} | {_cell(imp.get('target'))} | "
+                         f"{_cell(imp.get('status'))} | {_cell(imp.get('verdict'))} | {_cell(imp.get('reason'))} |")
+    else:
+        lines.append("None in this run.")
+    if plots:
+        lines += ["", "## Plots", ""]
+        for p in plots:
+            rel = p.relative_to(base).as_posix() if base and p.is_relative_to(base) else str(p)
+            lines.append(f"![{p.stem}]({rel})")
+    if analysis.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in analysis.notes]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def write_outputs(analysis: Analysis, out_dir: Path, *, improvements: Sequence[dict] = (),
+                  now: datetime | None = None) -> dict[str, Any]:
+    """Write report, analysis json and plots below ``out_dir``; returns their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = _stamp(now or datetime.now(UTC))
+    plots: list[Path] = []
+    for make, name in ((plot_success_rate, "success_rate"), (plot_method_times, "method_times")):
+        made = make(analysis, out_dir / "plots" / f"{name}_{stamp}.png")
+        if made is not None:
+            plots.append(made)
+    analysis_path = out_dir / f"analysis_{stamp}.json"
+    payload = {**analysis.model_dump(mode="json"), "improvements": [dict(i) for i in improvements],
+               "plots": [str(p) for p in plots]}
+    atomic_write_bytes(analysis_path, orjson.dumps(payload, default=str, option=orjson.OPT_INDENT_2))
+    text = render_markdown(analysis, improvements, plots, base=out_dir).encode()
+    report_path = out_dir / f"lab_technician_report_{stamp}.md"
+    atomic_write_bytes(report_path, text)
+    atomic_write_bytes(out_dir / LATEST_REPORT, text)
+    return {"report_path": report_path, "analysis_path": analysis_path, "plots": plots}
+
+
+def latest_report(out_dir: Path) -> Path | None:
+    """The newest report in ``out_dir`` (``latest_report.md``, else the newest timestamped one)."""
+    latest = Path(out_dir) / LATEST_REPORT
+    if latest.is_file():
+        return latest
+    reports = sorted(Path(out_dir).glob("lab_technician_report_*.md"))
+    return reports[-1] if reports else None

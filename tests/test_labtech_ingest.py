@@ -1,0 +1,198 @@
+"""Ingest: the log contract in both styles, tolerance, incremental checkpoints, both engines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from astroagent.labtech import _duck
+from astroagent.labtech.analytics import summarize, window_keys
+from astroagent.labtech.ingest import STATE_FILE, ingest
+from astroagent.telemetry import Telemetry
+
+SEED = Path(__file__).parent / "data" / "seed_logs"
+MESSY = Path(__file__).parent / "data" / "messy_logs"
+NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+T0 = datetime(2024, 1, 15, 9, 0, tzinfo=UTC)
+
+
+def line(ts: datetime | str, eid: str | None, et: str, data: dict | None = None) -> bytes:
+    stamp = ts if isinstance(ts, str) else ts.isoformat()
+    return orjson.dumps({"timestamp": stamp, "execution_id": eid, "event_type": et, "event_data": data or {}}) + b"\n"
+
+
+def run(eid: str, t: datetime, *, ok: bool = True, version: str = "v1") -> bytes:
+    out = line(t, eid, "execution_start", {"code_version": version})
+    out += line(t + timedelta(seconds=1), eid, "method_complete", {"method": "fetch", "duration": 0.5, "success": True})
+    if not ok:
+        out += line(t + timedelta(seconds=2), eid, "method_failed",
+                    {"method": "fit", "duration": 0.1, "error_type": "KeyError", "error": "KeyError: 'x'"})
+    out += line(t + timedelta(seconds=3), eid, "execution_complete", {"success": ok, "duration": 3.0})
+    return out
+
+
+def totals(state: dict, now: datetime = NOW, window: float = 24.0):
+    hours = state["hours"]
+    return summarize((k, hours[k]) for k in window_keys(hours, now.timestamp(), window))
+
+
+def test_seed_style_logs_are_understood(tmp_path: Path) -> None:
+    result = ingest(SEED, tmp_path, now=NOW)
+    stats = totals(result.state)
+    assert (stats.executions.total, stats.executions.failed) == (20, 5)
+    assert stats.methods["data_fetch"].calls == 20 and stats.methods["data_fetch"].errors == 5
+    assert stats.methods["analysis"].mean > 0  # from analysis_time on analysis_success
+    [pattern] = stats.patterns
+    assert pattern.error_type == "ConnectionError" and pattern.method == "data_fetch"
+    assert pattern.template == "Failed to connect to <host> after <n> attempts" and pattern.transient
+
+
+def test_our_telemetry_is_understood_and_execution_errors_count_once(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    tel = Telemetry("experimenter", data)
+    for i in range(3):
+        with tel.execution(code_version="abc") as exe:
+            with exe.span("fetch", args_digest="d1"):
+                pass
+    with pytest.raises(ZeroDivisionError):
+        with tel.execution(code_version="abc") as exe:
+            with exe.span("fit"):
+                1 / 0
+    with pytest.raises(ValueError):
+        with tel.execution(code_version="abc"):
+            raise ValueError("bad input 42")
+    with tel.execution(code_version="abc") as exe:
+        exe.fail("result did not validate")
+    tel.close()
+    log_dir = data / "logs" / "experimenter"
+    result = ingest(log_dir, tmp_path / "state", now=datetime.now(UTC))
+    stats = totals(result.state, datetime.now(UTC))
+    assert (stats.executions.total, stats.executions.failed) == (6, 3)
+    by_type = {p.error_type: p for p in stats.patterns}
+    assert by_type["ZeroDivisionError"].count == 1 and by_type["ZeroDivisionError"].method == "fit"
+    assert by_type["ValueError"].method == "execution" and by_type["ValueError"].template == "bad input <n>"
+    assert by_type["ZeroDivisionError"].location is not None
+    assert stats.per_version["abc"].executions == 6
+    assert stats.methods["fetch"].calls == 3 and stats.methods["fetch"].repeated_args == pytest.approx(2 / 3)
+
+
+def test_messy_folder_counts_bad_lines_and_never_crashes(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(MESSY, logs)
+    (logs / "execution_20240116.jsonl").mkdir()          # a folder named like a log file
+    (logs / "execution_20240117.jsonl").touch()           # empty
+    huge = line(T0, "big", "progress", {"blob": "x" * (3 * 1024 * 1024)})
+    (logs / "execution_20240118.jsonl").write_bytes(huge + b"{" + b"y" * (2 * 1024 * 1024) + b"\n")
+    result = ingest(logs, tmp_path / "state", now=NOW)
+    expected = orjson.loads((MESSY / "expected.json").read_bytes())
+    stats = totals(result.state, NOW, 24 * 7)
+    assert result.new_malformed == expected["malformed_lines"] + 1
+    assert stats.executions.total == expected["executions"]
+    assert stats.executions.failed == expected["failed"]
+    assert any("not a regular file" in n for n in result.notes)
+    assert any("performance_metrics_20240115.json" in n for n in result.notes)
+
+
+def test_duplicated_closing_events_count_once_also_across_reads(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "execution_20240115.jsonl"
+    log.parent.mkdir()
+    complete = line(T0 + timedelta(seconds=5), "e1", "execution_complete", {"success": False})
+    log.write_bytes(line(T0, "e1", "execution_start", {"code_version": "v"}) + complete + complete)
+    ingest(log.parent, tmp_path / "s", now=NOW)
+    with open(log, "ab") as fh:
+        fh.write(complete)
+    stats = totals(ingest(log.parent, tmp_path / "s", now=NOW).state)
+    assert (stats.executions.total, stats.executions.failed) == (1, 1)
+
+
+def test_unclosed_execution_is_a_failure_only_after_the_timeout(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "execution_20240115.jsonl"
+    log.parent.mkdir()
+    log.write_bytes(line(T0, "hung", "execution_start", {"code_version": "v"}))
+    early = ingest(log.parent, tmp_path / "s", now=T0 + timedelta(minutes=5), execution_timeout=900)
+    assert totals(early.state, T0 + timedelta(minutes=5)).executions.total == 0
+    late = ingest(log.parent, tmp_path / "s", now=T0 + timedelta(minutes=20), execution_timeout=900)
+    stats = totals(late.state, T0 + timedelta(minutes=20))
+    assert (stats.executions.total, stats.executions.failed) == (1, 1)
+    assert stats.patterns[0].error_type == "ExecutionNotClosed"
+
+
+def test_incremental_reads_only_new_bytes_and_waits_for_whole_lines(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "execution_20240115.jsonl"
+    SOON = T0 + timedelta(minutes=5)  # the open execution is not timed out yet
+    log.parent.mkdir()
+    first = run("a", T0) + run("b", T0 + timedelta(minutes=1), ok=False)
+    log.write_bytes(first)
+    r1 = ingest(log.parent, tmp_path / "s", now=SOON)
+    assert r1.bytes_read == len(first)
+    nothing = ingest(log.parent, tmp_path / "s", now=SOON)
+    assert nothing.bytes_read == 0 and nothing.files_read == 0
+    more = run("c", T0 + timedelta(minutes=2))
+    with open(log, "ab") as fh:
+        fh.write(more[:-20])                       # a writer mid-line
+    r2 = ingest(log.parent, tmp_path / "s", now=SOON)
+    assert r2.new_malformed == 0
+    with open(log, "ab") as fh:
+        fh.write(more[-20:])
+    r3 = ingest(log.parent, tmp_path / "s", now=SOON)
+    assert r2.bytes_read + r3.bytes_read == len(more)
+    stats = totals(r3.state, SOON)
+    assert (stats.executions.total, stats.executions.failed) == (3, 1)
+    assert stats.events == 10
+    assert stats.malformed == 0
+
+
+def test_truncated_or_replaced_file_is_read_afresh(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "execution_20240115.jsonl"
+    log.parent.mkdir()
+    log.write_bytes(run("a", T0) + run("b", T0 + timedelta(minutes=1)))
+    ingest(log.parent, tmp_path / "s", now=NOW)
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_bytes(run("z", T0 + timedelta(minutes=3), ok=False))
+    os.replace(replacement, log)                  # rotated: a new, shorter file under the same name
+    result = ingest(log.parent, tmp_path / "s", now=NOW)
+    assert any("read afresh" in n for n in result.notes)
+    stats = totals(result.state)
+    assert (stats.executions.total, stats.executions.failed) == (3, 1)
+
+
+def test_window_is_honoured_after_incremental_reads(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "execution_20240115.jsonl"
+    log.parent.mkdir()
+    log.write_bytes(run("old", NOW - timedelta(hours=30), ok=False))
+    ingest(log.parent, tmp_path / "s", now=NOW)
+    with open(log, "ab") as fh:
+        fh.write(run("new", NOW - timedelta(hours=1)))
+    state = ingest(log.parent, tmp_path / "s", now=NOW).state
+    assert totals(state, NOW, 24).executions.total == 1
+    assert totals(state, NOW, 48).executions.failed == 1
+    assert (tmp_path / "s" / STATE_FILE).is_file()
+
+
+def test_corrupt_state_file_starts_afresh(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / STATE_FILE).write_bytes(b"\x00not json")
+    stats = totals(ingest(SEED, tmp_path / "s", now=NOW).state)
+    assert stats.executions.total == 20
+
+
+@pytest.mark.skipif(not _duck.available(), reason="duckdb not installed")
+def test_duckdb_and_python_engines_agree(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(MESSY, logs)
+    shutil.copy(SEED / "execution_20240115.jsonl", logs / "execution_20240114.jsonl")
+    results = {}
+    for engine in ("python", "duckdb"):
+        r = ingest(logs, tmp_path / engine, now=NOW, engine=engine)
+        assert r.engines.get(engine), r.notes
+        s = totals(r.state, NOW, 24 * 7)
+        results[engine] = (r.new_events, r.new_malformed, s.executions, s.avg_execution_time,
+                           {m: (v.calls, v.errors, round(v.total, 6)) for m, v in s.methods.items()},
+                           sorted((p.error_type, p.template, p.method, p.count, p.transient) for p in s.patterns),
+                           {v: (x.executions, x.failed) for v, x in s.per_version.items()})
+    assert results["python"] == results["duckdb"]
