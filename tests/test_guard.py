@@ -112,9 +112,13 @@ HOSTILE = {
                     '    except Exception:\n        log.warning("reset")\n        return None'),
         OLD.replace('    except ConnectionResetError:\n        log.warning("reset")\n        raise',
                     '    except:\n        log.warning("reset")'),
-        OLD.replace('    except ConnectionResetError:', '    except OSError:'),
+        OLD.replace('    except ConnectionResetError:\n        log.warning("reset")\n        raise',
+                    '    except OSError:\n        log.warning("reset")\n        return b""'),
+        OLD.replace('    except ConnectionResetError:\n        log.warning("reset")\n        raise',
+                    '    except (ConnectionResetError, OSError):\n        log.warning("reset")\n        return b""'),
         OLD.replace("        return name\n", "        try:\n            return name\n        except BaseException:\n"
                 "            pass\n"),
+        OLD.replace('        log.warning("reset")\n        raise', '        log.warning("reset")\n        return None'),
         OLD + "\nimport contextlib\n\ndef quiet():\n    with contextlib.suppress(Exception):\n        fetch('x')\n",
     ],
     "parse": ["def fetch(:\n", "\x00\x01\x02binary\xff", "", OLD[:200]],
@@ -152,6 +156,8 @@ def test_reraising_broad_handler_and_narrowing_pass():
     assert check_change(OLD, reraise).ok
     narrowed = OLD.replace("    except ConnectionResetError:", "    except (ConnectionResetError, TimeoutError):")
     assert check_change(OLD, narrowed).ok
+    wider_but_reraised = OLD.replace("    except ConnectionResetError:", "    except OSError:")
+    assert check_change(OLD, wider_but_reraised).ok
 
 
 def test_adding_an_optional_parameter_passes_but_a_required_one_does_not():

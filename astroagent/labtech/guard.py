@@ -59,6 +59,7 @@ class _Facts:
     swallowing: Counter = field(default_factory=Counter)                     # (scope, type) → count
     swallow_lines: dict = field(default_factory=dict)
     handler_types: dict[str, set[str]] = field(default_factory=dict)         # scope → types caught
+    swallowed_types: dict[str, set[str]] = field(default_factory=dict)       # … by handlers not re-raising
     handler_lines: dict = field(default_factory=dict)
 
 
@@ -205,84 +206,115 @@ def _reraises(handler: ast.ExceptHandler) -> bool:
     return any(isinstance(n, ast.Raise) for stmt in handler.body for n in ast.walk(stmt))
 
 
+class _Collector:
+    """One iterative pass over a tree (no recursion, so deep nesting cannot crash it)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.facts = _Facts()
+        self.aliases = _aliases(tree)
+        self.modules = {v for v in self.aliases.values() if "." not in v and v.isidentifier()}
+        self.tree = tree
+
+    def run(self) -> _Facts:
+        # each item: (node, scope qualname, public-api prefix — None once inside a function)
+        stack: list[tuple[ast.AST, str, str | None]] = [(self.tree, "<module>", "")]
+        while stack:
+            node, scope, api = stack.pop()
+            child_scope, child_api = scope, api
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                child_scope, child_api = self.definition(node, scope, api)
+            elif isinstance(node, ast.Call):
+                self.call(node, scope)
+            elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
+                if self.reference(node) and isinstance(node, ast.Attribute):
+                    continue   # its parts are the same reference: ``os`` in ``os.remove`` is not another
+            elif isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names):
+                for rule in _star_rules(node.module):
+                    _note(self.facts.capabilities, (rule, f"from {node.module} import *"), node.lineno)
+            elif isinstance(node, ast.ExceptHandler):
+                self.handler(node, scope)
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, child_scope, child_api))
+        return self.facts
+
+    def definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, scope: str,
+                   api: str | None) -> tuple[str, str | None]:
+        qual = node.name if scope == "<module>" else f"{scope}.{node.name}"
+        child_api = None
+        if api is not None:   # module level or directly in a class: part of the public surface
+            api_name = f"{api}.{node.name}" if api else node.name
+            if _is_public(api_name):
+                kind = "class" if isinstance(node, ast.ClassDef) else (
+                    "async function" if isinstance(node, ast.AsyncFunctionDef) else "function")
+                params = () if isinstance(node, ast.ClassDef) else _params(node)
+                self.facts.public[api_name] = (kind, node.lineno, params)
+            child_api = api_name if isinstance(node, ast.ClassDef) else None
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            if _resolve(_dotted(target) or "", self.aliases).rsplit(".", 1)[-1] == "instrument":
+                self.facts.logs[(qual, "@instrument")] += 1
+                _note(self.facts.log_lines, (qual, "@instrument"), dec.lineno)
+        return qual, child_api
+
+    def call(self, node: ast.Call, scope: str) -> None:
+        facts, func = self.facts, node.func
+        key = _log_key(node, self.aliases)
+        if key:
+            facts.logs[(scope, key)] += 1
+            _note(facts.log_lines, (scope, key), node.lineno)
+        if isinstance(func, ast.Attribute) and func.attr in _DELETE_METHODS:
+            _note(facts.capabilities, ("file-deletion", _DELETE_METHODS[func.attr]), node.lineno)
+        resolved = _resolve(_dotted(func) or "", self.aliases)
+        if resolved == "getattr" and node.args:
+            self.getattr_call(node)
+        if resolved in ("suppress", "contextlib.suppress"):
+            for arg in node.args:
+                name = _resolve(_dotted(arg) or "", self.aliases)
+                if name in _BROAD:
+                    facts.swallowing[(scope, name)] += 1
+                    _note(facts.swallow_lines, (scope, name), node.lineno)
+
+    def getattr_call(self, node: ast.Call) -> None:
+        first = _resolve(_dotted(node.args[0]) or "", self.aliases)
+        name_arg = node.args[1] if len(node.args) > 1 else None
+        literal = isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str)
+        if first in ("builtins", "__builtins__") or (first in self.modules and not literal):
+            _note(self.facts.capabilities, ("dynamic-code", f"getattr({first}, …)"), node.lineno)
+        elif first in self.modules and literal:
+            name = f"{first}.{name_arg.value}"      # getattr(os, "system") is os.system
+            rule = _capability(name)
+            if rule:
+                _note(self.facts.capabilities, (rule, name), node.lineno)
+
+    def reference(self, node: ast.Name | ast.Attribute) -> bool:
+        """Note a dangerous name; False when the node is not a plain dotted name (look inside it)."""
+        dotted = _dotted(node)
+        if not dotted:
+            return False
+        if isinstance(node, ast.Name) and node.id not in self.aliases and node.id not in _DYNAMIC_BUILTINS:
+            return True   # a local or builtin name that no import bound
+        resolved = _resolve(dotted, self.aliases)
+        rule = _capability(resolved)
+        if rule:
+            _note(self.facts.capabilities, (rule, resolved), node.lineno)
+        return True
+
+    def handler(self, node: ast.ExceptHandler, scope: str) -> None:
+        facts = self.facts
+        types = _handler_types(node, self.aliases)
+        facts.handler_types.setdefault(scope, set()).update(types)
+        if _reraises(node):
+            return
+        facts.swallowed_types.setdefault(scope, set()).update(types)
+        for t in types:
+            _note(facts.handler_lines, (scope, t), node.lineno)
+            if t in _BROAD:
+                facts.swallowing[(scope, t)] += 1
+                _note(facts.swallow_lines, (scope, t), node.lineno)
+
+
 def _facts(tree: ast.Module) -> _Facts:
-    facts = _Facts()
-    aliases = _aliases(tree)
-    # iterative walk carrying (scope, public-api prefix or None when inside a function)
-    stack: list[tuple[ast.AST, str, str | None]] = [(tree, "<module>", "")]
-    while stack:
-        node, scope, api = stack.pop()
-        child_scope, child_api = scope, api
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            qual = node.name if scope == "<module>" else f"{scope}.{node.name}"
-            if api is not None:
-                api_name = f"{api}.{node.name}" if api else node.name
-                if _is_public(api_name):
-                    kind = "class" if isinstance(node, ast.ClassDef) else (
-                        "async function" if isinstance(node, ast.AsyncFunctionDef) else "function")
-                    params = () if isinstance(node, ast.ClassDef) else _params(node)
-                    facts.public[api_name] = (kind, node.lineno, params)
-                child_api = api_name if isinstance(node, ast.ClassDef) else None
-            child_scope = qual
-            for dec in node.decorator_list:
-                target = dec.func if isinstance(dec, ast.Call) else dec
-                name = _resolve(_dotted(target) or "", aliases)
-                if name.rsplit(".", 1)[-1] == "instrument":
-                    facts.logs[(qual, "@instrument")] += 1
-                    _note(facts.log_lines, (qual, "@instrument"), dec.lineno)
-        elif isinstance(node, ast.Call):
-            key = _log_key(node, aliases)
-            if key:
-                facts.logs[(scope, key)] += 1
-                _note(facts.log_lines, (scope, key), node.lineno)
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr in _DELETE_METHODS:
-                _note(facts.capabilities, ("file-deletion", _DELETE_METHODS[func.attr]), node.lineno)
-            if _dotted(func) == "getattr" and node.args:
-                first = _resolve(_dotted(node.args[0]) or "", aliases)
-                literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
-                module = first in aliases.values() and "." not in first and first.isidentifier()
-                if first in ("builtins", "__builtins__") or (module and not literal):
-                    _note(facts.capabilities, ("dynamic-code", f"getattr({first}, …)"), node.lineno)
-                elif module and literal and isinstance(node.args[1].value, str):
-                    name = f"{first}.{node.args[1].value}"     # getattr(os, "system") is os.system
-                    rule = _capability(name)
-                    if rule:
-                        _note(facts.capabilities, (rule, name), node.lineno)
-            if isinstance(func, ast.Name) and func.id == "suppress" or _resolve(_dotted(func) or "", aliases) \
-                    == "contextlib.suppress":
-                for arg in node.args:
-                    name = _resolve(_dotted(arg) or "", aliases)
-                    if name in _BROAD:
-                        facts.swallowing[(scope, name)] += 1
-                        _note(facts.swallow_lines, (scope, name), node.lineno)
-        elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
-            dotted = _dotted(node)
-            if dotted:
-                resolved = _resolve(dotted, aliases)
-                if isinstance(node, ast.Name) and node.id not in aliases and node.id not in _DYNAMIC_BUILTINS:
-                    resolved = ""
-                rule = _capability(resolved) if resolved else None
-                if rule:
-                    _note(facts.capabilities, (rule, resolved), node.lineno)
-                if isinstance(node, ast.Attribute):
-                    continue   # its parts are the same reference; do not count ``os`` in ``os.remove``
-        elif isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names):
-            for rule in _star_rules(node.module):
-                _note(facts.capabilities, (rule, f"from {node.module} import *"), node.lineno)
-        elif isinstance(node, ast.ExceptHandler):
-            types = _handler_types(node, aliases)
-            facts.handler_types.setdefault(scope, set()).update(types)
-            for t in types:
-                _note(facts.handler_lines, (scope, t), node.lineno)
-            if not _reraises(node):
-                for t in types:
-                    if t in _BROAD:
-                        facts.swallowing[(scope, t)] += 1
-                        _note(facts.swallow_lines, (scope, t), node.lineno)
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, child_scope, child_api))
-    return facts
+    return _Collector(tree).run()
 
 
 def _note(table: dict, key: tuple, line: int) -> None:
@@ -294,7 +326,7 @@ def _builtin_exception(name: str) -> type | None:
     return value if isinstance(value, type) and issubclass(value, BaseException) else None
 
 
-def _compare(old: _Facts, new: _Facts, new_tree_ok: bool) -> list[str]:
+def _compare(old: _Facts, new: _Facts) -> list[str]:
     out: list[str] = []
     for qual, (kind, line, params) in old.public.items():
         if qual not in new.public:
@@ -323,16 +355,20 @@ def _compare(old: _Facts, new: _Facts, new_tree_ok: bool) -> list[str]:
             shown = "bare except:" if kind == "<bare>" else f"except {kind}"
             out.append(f"except-widened: new {shown} in {scope} swallows errors without re-raising "
                        f"(line {new.swallow_lines.get(key)})")
-    for scope, types in new.handler_types.items():
+    for scope, types in new.swallowed_types.items():
         old_types = old.handler_types.get(scope, set())
+        for t in sorted(types & old_types - old.swallowed_types.get(scope, set()) - _BROAD):
+            out.append(f"except-widened: except {t} in {scope} now swallows errors it re-raised before "
+                       f"(line {new.handler_lines.get((scope, t))})")
         for t in sorted(types - old_types):
             wide = _builtin_exception(t)
             if wide is None or t in _BROAD:
-                continue
-            narrowed = [o for o in old_types if (c := _builtin_exception(o)) and c is not wide and issubclass(c, wide)]
-            if narrowed and not (old_types & types >= set(narrowed)):
-                out.append(f"except-widened: except {', '.join(sorted(narrowed))} broadened to except {t} "
-                           f"in {scope} (line {new.handler_lines.get((scope, t))})")
+                continue   # broad handlers are judged above
+            narrower = sorted(o for o in old_types
+                              if (c := _builtin_exception(o)) is not None and c is not wide and issubclass(c, wide))
+            if narrower:
+                out.append(f"except-widened: except {', '.join(narrower)} broadened to except {t} in {scope} "
+                           f"without re-raising (line {new.handler_lines.get((scope, t))})")
     return out
 
 
@@ -357,7 +393,7 @@ def check_change(old_source: str, new_source: str, *, path: str | None = None) -
         old_tree, old_error = _parse(old_source, "original")
         old_facts = _facts(old_tree) if old_tree is not None else _Facts()
         new_facts = _facts(new_tree)
-        lines = _compare(old_facts, new_facts, True)
+        lines = _compare(old_facts, new_facts)
         if old_error:
             lines.insert(0, f"parse: {old_error}; judged against an empty baseline")
     except (RecursionError, MemoryError) as exc:
