@@ -205,15 +205,19 @@ class UncachedRepeatedWork(Detector):
     def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
         cfg = ctx.config
         for m in ctx.stats.methods.values():
-            if m.repeated_args < cfg.cache_min_repeat_fraction or m.mean < cfg.cache_min_seconds or not m.distinct_args:
+            digests = ctx.stats.digests.get(m.method, {})
+            repeats = sum(max(0, ok - 1) for ok, _bad in digests.values())   # successful calls a cache would skip
+            fraction = repeats / m.calls if m.calls else 0.0
+            if fraction < cfg.cache_min_repeat_fraction or m.mean < cfg.cache_min_seconds:
                 continue
             target = ctx.target_for_method(m.method)
             facts = ctx.facts(target)
             if facts.get("caches"):
                 continue
-            saving = m.mean * m.repeated_args * m.calls
-            evidence: dict[str, Any] = {"repeated_args": m.repeated_args, "distinct_args": m.distinct_args,
-                                        "calls": m.calls, "mean": m.mean, "seconds_saved_estimate": round(saving, 3)}
+            saving = m.mean * repeats
+            evidence: dict[str, Any] = {"repeated_successful_calls": repeats, "repeat_fraction": round(fraction, 4),
+                                        "distinct_args": m.distinct_args, "calls": m.calls, "mean": m.mean,
+                                        "seconds_saved_estimate": round(saving, 3)}
             fix = None
             if not facts:
                 evidence["note"] = "purity unknown: the function is not in the target code"
@@ -226,7 +230,7 @@ class UncachedRepeatedWork(Detector):
             yield Opportunity(
                 type=self.type, priority="high" if saving / total >= 0.2 and fix else "medium",
                 score=round(saving, 3),
-                description=f"{m.method} repeats work: {m.repeated_args:.0%} of calls had arguments seen before "
+                description=f"{m.method} repeats work: {fraction:.0%} of calls succeeded earlier with equal arguments "
                             f"(~{saving:.1f}s to save)",
                 target=target, fix=ctx.allowed(fix), signature=f"{self.type}:{target or m.method}", method=m.method,
                 evidence=evidence)

@@ -23,6 +23,13 @@ def _pyplot():
     return plt
 
 
+def _mpl_at_least(major: int, minor: int) -> bool:
+    import matplotlib
+
+    parts = matplotlib.__version__.split(".")
+    return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) >= (major, minor)
+
+
 def plot_success_rate(analysis: Analysis, path: Path) -> Path | None:
     """Hourly success rate, one line per ``code_version`` (marker area ~ executions); None without data."""
     hourly = analysis.trend.get("hourly") or {}
@@ -70,8 +77,9 @@ def plot_method_times(analysis: Analysis, path: Path, *, max_methods: int = 12) 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(order) + 1.8), dpi=110)
     try:
-        ax.boxplot([samples[m] for m in order], vert=False, showfliers=True,
-                   flierprops={"markersize": 3, "alpha": 0.5})
+        horizontal = {"orientation": "horizontal"} if _mpl_at_least(3, 10) else {"vert": False}
+        ax.boxplot([samples[m] for m in order], showfliers=True, flierprops={"markersize": 3, "alpha": 0.5},
+                   **horizontal)
         ax.set_yticks(range(1, len(order) + 1), order)
         positive = all(min(samples[m]) > 0 for m in order)
         spread = max(max(v) for v in samples.values()) / max(min(min(v) for v in samples.values()), 1e-9)

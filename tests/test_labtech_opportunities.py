@@ -1,0 +1,183 @@
+"""Opportunities from logs + target code: each detector, its fix rule, targets, gating, the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from astroagent.config.models import LabTechnicianConfig
+from astroagent.labtech.analyze import default_targets, run_analysis
+from astroagent.labtech.models import Opportunity
+from astroagent.labtech.opportunities import DETECTORS, Detector, register
+
+NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+FETCH = '''from urllib.request import urlopen
+from astroagent.telemetry import instrument
+
+
+@instrument(digest_args=True)
+def fetch_dataset(name):
+    with urlopen("http://127.0.0.1:9/" + name) as resp:
+        return resp.read()
+'''
+STATS = '''def period_stats(values):
+    total = 0.0
+    for v in values:
+        total += v * v
+    return total
+
+
+def parse_header(text):
+    key, value = text.split("=")
+    return {key: value}
+
+
+def complicated(a, b, c):
+    out = 0
+''' + "".join(f"    if a > {i} and b < {i}:\n        out += {i}\n" for i in range(8)) + "    return out\n"
+FIT = '''def fit_transit(curve):
+    return curve["depth"] / curve["width"]
+'''
+
+
+def _line(t: datetime, eid: str, et: str, data: dict) -> bytes:
+    return orjson.dumps({"timestamp": t.isoformat(), "execution_id": eid, "event_type": et, "event_data": data}) + b"\n"
+
+
+def _failed(method: str, etype: str, msg: str, file: str, function: str, line: int, digest: str) -> dict:
+    return {"method": method, "duration": 0.2, "error_type": etype, "error": f"{etype}: {msg}",
+            "location": {"file": file, "function": function, "line": line}, "args_digest": digest}
+
+
+def _logs(log_dir: Path, n: int = 40) -> None:
+    out = bytearray()
+    t = NOW - timedelta(hours=3)
+    for i in range(n):
+        eid = f"e{i:03d}"
+        t += timedelta(minutes=3)
+        out += _line(t, eid, "execution_start", {"code_version": "v1"})
+        out += _line(t, eid, "method_complete", {"method": "period_stats", "duration": 0.6, "success": True,
+                                                 "args_digest": f"p{i % 3}"})
+        failure = None
+        if i < 8:
+            failure = _failed("fetch_dataset", "ConnectionError", f"[Errno 111] Connection refused port {9000 + i}",
+                              "experimenter/fetch.py", "fetch_dataset", 7, f"f{i % 4}")
+        elif i in (10, 14, 18, 22):
+            failure = _failed("fit_transit", "KeyError", "'depth'", "experimenter/fit.py", "fit_transit", 2, "k1")
+        elif i in (11, 15, 19):
+            failure = _failed("load", "ValueError", "not enough values to unpack (expected 2, got 1)",
+                              "experimenter/stats.py", "parse_header", 9, f"h{i}")
+        else:
+            out += _line(t, eid, "method_complete", {"method": "fetch_dataset", "duration": 0.3, "success": True,
+                                                     "args_digest": f"f{i % 4}"})
+        if failure is not None:
+            out += _line(t + timedelta(seconds=1), eid, "method_failed", failure)
+        out += _line(t + timedelta(seconds=2), eid, "execution_complete",
+                     {"success": failure is None, "duration": 2.0})
+    log_dir.mkdir(parents=True)
+    (log_dir / "execution_20240301.jsonl").write_bytes(bytes(out))
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    pkg = ws / "experimenter"
+    pkg.mkdir(parents=True)
+    (ws / "astroagent.yaml").write_text("{}\n")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "fetch.py").write_text(FETCH)
+    (pkg / "stats.py").write_text(STATS)
+    (pkg / "fit.py").write_text(FIT)
+    _logs(ws / "data" / "logs" / "experimenter")
+    return ws
+
+
+def _analyse(ws: Path, state: str = "s", config: LabTechnicianConfig | None = None, **kw):
+    config = config or LabTechnicianConfig()
+    targets = kw.pop("targets", default_targets(config, ws))
+    return run_analysis(config, ws / "data" / "logs" / "experimenter", ws / "data" / state, workspace=ws,
+                        targets=targets, now=NOW, **kw)
+
+
+def _by(opps: Iterable[Opportunity], kind: str) -> list[Opportunity]:
+    return [o for o in opps if o.type == kind]
+
+
+def test_each_detector_finds_its_case_with_the_right_fix_and_target(workspace: Path) -> None:
+    a = _analyse(workspace)
+    [retry] = [o for o in _by(a.opportunities, "frequent_error") if o.method == "fetch_dataset"]
+    assert retry.fix == "add_retry_mechanism" and retry.target == "experimenter/fetch.py::fetch_dataset"
+    assert retry.error_types == ("ConnectionError",) and retry.evidence["count"] == 8
+    bugs = {o.error_types[0]: o for o in _by(a.opportunities, "deterministic_failure")}
+    assert set(bugs) == {"KeyError", "ValueError"}
+    bug = bugs["KeyError"]
+    assert bug.fix == "llm_rewrite" and bug.target == "experimenter/fit.py::fit_transit"
+    assert not [o for o in a.opportunities if o.signature == bug.signature and o.fix == "add_retry_mechanism"]
+    [outage] = _by(a.opportunities, "dependency_outage")
+    assert outage.fix == "add_circuit_breaker" and outage.evidence["longest_failure_streak"] == 8
+    [cache] = _by(a.opportunities, "uncached_repeated_work")
+    assert cache.fix == "add_caching" and cache.target == "experimenter/stats.py::period_stats"
+    [timeout] = _by(a.opportunities, "missing_timeout")
+    assert timeout.fix == "add_timeout" and timeout.target == "experimenter/fetch.py::fetch_dataset"
+    [instr] = _by(a.opportunities, "missing_instrumentation")
+    assert instr.fix == "add_instrumentation" and instr.target == "experimenter/stats.py::parse_header"
+    [cx] = _by(a.opportunities, "complexity")
+    assert cx.target == "experimenter/stats.py::complicated" and cx.fix == "llm_rewrite"
+    assert _by(a.opportunities, "low_success_rate") and a.needs_intervention
+    order = [("critical", "high", "medium", "low").index(o.priority) for o in a.opportunities]
+    assert order == sorted(order)
+
+
+def test_signatures_are_stable_across_runs(workspace: Path) -> None:
+    first = {(o.type, o.signature) for o in _analyse(workspace, "s1").opportunities}
+    second = {(o.type, o.signature) for o in _analyse(workspace, "s2").opportunities}
+    assert first == second
+
+
+def test_without_targets_nothing_maps_and_no_cache_is_proposed(workspace: Path) -> None:
+    a = _analyse(workspace, targets=[])
+    assert a.opportunities and all(o.target is None for o in a.opportunities)
+    assert all(o.fix != "add_caching" for o in a.opportunities)
+    assert any("no target code" in n for n in a.notes)
+
+
+def test_intervention_is_gated_by_the_threshold_unless_forced(workspace: Path, tmp_path: Path) -> None:
+    healthy = tmp_path / "healthy"
+    healthy.mkdir()
+    out = bytearray()
+    for i in range(10):
+        t = NOW - timedelta(minutes=30 - i)
+        out += _line(t, f"h{i}", "execution_start", {"code_version": "v"})
+        out += _line(t, f"h{i}", "execution_complete", {"success": True, "duration": 1.0})
+    (healthy / "execution_20240301.jsonl").write_bytes(bytes(out))
+    cfg = LabTechnicianConfig()
+    assert not run_analysis(cfg, healthy, tmp_path / "s", now=NOW).needs_intervention
+    assert run_analysis(cfg, healthy, tmp_path / "s", now=NOW, force=True).needs_intervention
+    lenient = LabTechnicianConfig(improvement_threshold=0.1)
+    a = _analyse(workspace, "s3", lenient)
+    assert a.executions.success_rate > 0.1 and a.needs_intervention  # high-priority patterns still count
+
+
+def test_fixes_not_allowed_by_config_become_reports(workspace: Path) -> None:
+    cfg = LabTechnicianConfig(improvement_preferences={"allowed_fixes": ["add_timeout"]})
+    a = _analyse(workspace, "s4", cfg)
+    assert {o.fix for o in a.opportunities} <= {"add_timeout", None}
+
+
+def test_a_new_detector_is_one_registered_class(workspace: Path) -> None:
+    @register
+    class Everything(Detector):
+        type = "complexity"  # reuse a known type name: the registry is keyed by it
+
+        def detect(self, ctx):
+            yield Opportunity(type="complexity", priority="low", description="x", signature="x:y")
+
+    try:
+        assert any(o.signature == "x:y" for o in _analyse(workspace, "s5").opportunities)
+    finally:
+        from astroagent.labtech import opportunities as mod
+        DETECTORS["complexity"] = mod.Complexity()

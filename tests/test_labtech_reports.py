@@ -1,0 +1,53 @@
+"""Reports: the seed's markdown layout, the analysis json, PNG plots, the latest copy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from astroagent.config.models import LabTechnicianConfig
+from astroagent.labtech.analyze import run_analysis
+from astroagent.labtech.reports import LATEST_REPORT, analyze_json, latest_report, write_outputs
+
+SEED = Path(__file__).parent / "data" / "seed_logs"
+NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def test_report_json_and_plots(tmp_path: Path) -> None:
+    analysis = run_analysis(LabTechnicianConfig(), SEED, tmp_path / "lt", now=NOW)
+    improvements = [{"id": "c1", "type": "add_retry_mechanism", "target": "experimenter/fetch.py::fetch",
+                     "status": "applied", "reason": "transient ConnectionError", "verdict": "pending"}]
+    out = write_outputs(analysis, tmp_path / "lt", improvements=improvements, now=NOW)
+    text = out["report_path"].read_text()
+    for section in ("## Summary", "## Performance Analysis", "## Improvement Opportunities",
+                    "## Improvements Applied"):
+        assert section in text
+    assert "ConnectionError" in text and "75.0%" in text and "add_retry_mechanism" in text and "| c1 |" in text
+    data = orjson.loads(out["analysis_path"].read_bytes())
+    assert out["analysis_path"].name == "analysis_20240115T120000000Z.json"
+    assert data["executions"]["total"] == 20 and data["improvements"][0]["id"] == "c1"
+    assert len(out["plots"]) == 2
+    for png in out["plots"]:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert (tmp_path / "lt" / LATEST_REPORT).read_text() == text
+    assert latest_report(tmp_path / "lt") == tmp_path / "lt" / LATEST_REPORT
+
+
+def test_analyze_json_has_the_design_keys(tmp_path: Path) -> None:
+    data = analyze_json(run_analysis(LabTechnicianConfig(), SEED, tmp_path, now=NOW))
+    assert {"log_entries_analyzed", "malformed_lines", "executions", "avg_execution_time", "error_patterns",
+            "slow_methods", "opportunities"} <= set(data)
+    assert set(data["executions"]) == {"total", "failed", "success_rate"}
+    assert {"error_type", "template", "count", "method", "location", "transient"} <= set(data["error_patterns"][0])
+    assert {"method", "calls", "mean", "p50", "p95"} <= set(data["slow_methods"][0])
+    assert {"type", "priority", "description", "target", "fix"} <= set(data["opportunities"][0])
+
+
+def test_empty_analysis_still_reports(tmp_path: Path) -> None:
+    empty = tmp_path / "logs"
+    empty.mkdir()
+    analysis = run_analysis(LabTechnicianConfig(), empty, tmp_path / "lt", now=NOW)
+    out = write_outputs(analysis, tmp_path / "lt", now=NOW)
+    assert out["plots"] == [] and "none in this window" in out["report_path"].read_text()
