@@ -49,7 +49,7 @@ class LabTechnicianAgent(BaseAgent):
 
     def execute(self, context: AgentExecutionContext) -> dict[str, Any]:
         from astroagent.labtech.analyze import run_analysis
-        from astroagent.labtech.improve import run_improvements
+        from astroagent.labtech.improve import default_targets, run_improvements
         from astroagent.labtech.reports import write_outputs
 
         inputs = dict(context.input_data or {})
@@ -62,7 +62,8 @@ class LabTechnicianAgent(BaseAgent):
         log_dir = Path(inputs["log_dir"]) if inputs.get("log_dir") else agent_log_dir("experimenter", self.data_dir)
         state_dir = lab_technician_dir(self.data_dir)
         analysis = run_analysis(self.config.lab_technician, log_dir, state_dir, workspace=self.workspace,
-                                targets=targets, window_hours=_number(inputs, "window_hours", float), force=force)
+                                targets=targets or default_targets(self.workspace, self.config),
+                                window_hours=_number(inputs, "window_hours", float), force=force)
         improve = force or analysis.needs_intervention
         limit = _number(inputs, "max_improvements", int)
         outcome = run_improvements(analysis, config=self.config, workspace=self.workspace, data_dir=self.data_dir,
@@ -73,7 +74,11 @@ class LabTechnicianAgent(BaseAgent):
         if not improve:
             notes.append(f"success rate {analysis.executions.success_rate:.0%} needs no intervention "
                          f"(threshold {self.config.lab_technician.improvement_threshold:.0%}); no changes tried")
-        outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
+        try:
+            outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
+        except Exception as exc:  # the changes are made and in the ledger; a broken report must not hide them
+            outputs = {}
+            notes.append(f"report not written: {type(exc).__name__}: {exc}")
         return {
             "success": True,
             "improvements_made": list(outcome.improvements),

@@ -37,7 +37,7 @@ def _context() -> tuple[Path | None, object, Path]:
 def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
                 max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech.improve import resolve_targets, run_improvements
+    from astroagent.labtech.improve import default_targets, resolve_targets, run_improvements
     from astroagent.paths import agent_log_dir, lab_technician_dir
 
     workspace, config, data = _context()
@@ -57,7 +57,8 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
 
     lab = config.lab_technician
     state_dir = lab_technician_dir(data)
-    analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace, targets=list(targets), force=force)
+    analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace,
+                            targets=list(targets) or default_targets(workspace, config), force=force)
     needed = force or analysis.needs_intervention
     outcome = run_improvements(analysis, config=config, workspace=workspace, data_dir=data,
                                targets=list(targets) or None, test_command=test_command,
@@ -67,7 +68,11 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
     if not needed:
         notes.append(f"success rate {analysis.executions.success_rate:.0%} is above the threshold "
                      f"{lab.improvement_threshold:.0%}; no changes tried (use --force)")
-    outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
+    try:
+        outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
+    except Exception as exc:  # the changes are made and in the ledger; a broken report must not hide them
+        outputs = {}
+        notes.append(f"report not written: {type(exc).__name__}: {exc}")
     report = str(outputs.get("report_path")) if outputs.get("report_path") else None
     if as_json:
         emit_json({"success": True, "dry_run": dry_run,

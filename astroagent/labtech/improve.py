@@ -33,7 +33,8 @@ from astroagent.paths import lab_technician_dir
 from astroagent.telemetry import package_code_version
 from astroagent.telemetry.writer import utcnow
 
-__all__ = ["ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets"]
+__all__ = ["ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
+           "default_targets"]
 
 _ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
 _NEVER_PARTS = {"tests", "test", "telemetry", "data", ".git", "__pycache__"}
@@ -69,6 +70,16 @@ def resolve_targets(workspace: Path, targets: Sequence[Path | str]) -> tuple[str
             raise UsageError(f"--target {target}: no such file")
         rels.append(Path(full).relative_to(root).as_posix())
     return tuple(rels)
+
+
+def default_targets(workspace: Path | None, config: AstroAgentConfig) -> list[Path]:
+    """What analysis should map failures onto: ``lab_technician.targets``, else the Experimenter's package."""
+    if workspace is None:
+        return []
+    if config.lab_technician.targets:
+        return [Path(workspace) / t for t in config.lab_technician.targets]
+    package = Path(workspace) / config.experimenter.code_package
+    return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts) if package.is_dir() else []
 
 
 def _diff(old: str, new: str, rel: str) -> str:
