@@ -4,6 +4,14 @@ A proposal (from a codemod or an LLM — untrusted either way) must keep every p
 class and parameter and every log/telemetry call, must not widen an ``except`` to swallow
 errors, and must add no dynamic code, process spawning, network or file deletion that the old
 version did not have. ``check_change`` never raises: anything it cannot read is a violation.
+
+Decisions: "public" means module- and class-level names without a leading ``_`` (dunders count);
+parameters keep name, kind, order and default, new ones need a default; log calls are
+``logging``/``logger``/``log`` methods, ``print``, ``warnings.warn``, telemetry ``span``/``event``/
+``record_*`` and ``@instrument``, counted per function; names are resolved through import
+aliases (``import subprocess as sp``, ``from os import system as s``, ``getattr(os, "system")``);
+exception classes from network modules are not network use; a broad or wider ``except`` counts
+only when its body does not re-raise.
 """
 
 from __future__ import annotations

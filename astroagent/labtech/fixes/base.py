@@ -20,6 +20,7 @@ from astroagent.labtech.models import Opportunity
 __all__ = [
     "FixOutcome",
     "FixRule",
+    "registered_rules",
     "Refuse",
     "TargetedCodemod",
     "run_codemod",
@@ -76,6 +77,7 @@ class FixRule:
 
 
 def registered_rules() -> dict[str, type[FixRule]]:
+    """Every rule class defined so far, by name (each registers itself on subclassing)."""
     return dict(_REGISTRY)
 
 
