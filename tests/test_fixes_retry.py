@@ -267,3 +267,71 @@ def test_http_404_is_an_answer_not_a_flake(flaky_server, tmp_path):
     with pytest.raises(urllib.request.HTTPError) as info:
         module.get(url)
     assert info.value.code == 404 and _FlakyHandler.statuses == [200]
+
+
+class _ResettingHandler(http.server.BaseHTTPRequestHandler):
+    """Resets about a third of connections (seeded), the way the flaky archive does."""
+
+    rng = __import__("random").Random(7)
+    rate = 1 / 3
+
+    def do_GET(self):  # noqa: N802
+        if self.rng.random() < self.rate:
+            import socket as _socket
+            import struct
+            self.connection.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()          # RST: the client sees a reset / remote disconnect
+            self.close_connection = True
+            return
+        body = b"dataset"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+
+TEMPLATE_FETCH = '''import urllib.request
+
+
+def fetch_dataset(base_url, dataset_id):
+    url = base_url.rstrip("/") + "/datasets/" + dataset_id
+    response = urllib.request.urlopen(url, timeout=5)
+    data = response.read()
+    response.close()
+    return data
+'''
+
+
+def test_real_connection_resets_success_rate_before_and_after(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ResettingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        before = _load(tmp_path, "reset_before_mod", TEMPLATE_FETCH)
+        observed: set[str] = set()
+        ok_before = 0
+        for i in range(60):
+            try:
+                before.fetch_dataset(base, f"d{i}")
+                ok_before += 1
+            except Exception as exc:                 # what the logs would show
+                observed.add(type(exc).__name__)
+        outcome = apply_fix(TEMPLATE_FETCH, "fetch_dataset", _opp(*sorted(observed)))
+        assert outcome.status == "applied", (observed, outcome.reason)
+        after = _load(tmp_path, "reset_after_mod", outcome.new_source)
+        after.fetch_dataset.retry.sleep = lambda _: None
+        ok_after = sum(1 for i in range(60) if after.fetch_dataset(base, f"d{i}") == b"dataset")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 0.45 <= ok_before / 60 <= 0.85, (ok_before, observed)
+    assert ok_after == 60
