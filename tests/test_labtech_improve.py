@@ -93,6 +93,18 @@ def test_a_deterministic_bug_never_gets_a_retry(tmp_path: Path) -> None:
                        type="deterministic_failure", fix="llm_rewrite"))
     outcome = run_improvements(_analysis(*opps, patterns=(det,)), config=CONFIG, workspace=ws, data_dir=ws / "data")
     assert outcome.improvements == ()
+    # and from real logs: a ZeroDivisionError on constant input is reported, never retried
+    from astroagent.labtech.analyze import run_analysis
+    from astroagent.labtech.improve import default_targets
+    ok, _, _ = run_workload(ws, "-", 12, "ratio")
+    assert ok == 0
+    real = run_analysis(CONFIG.lab_technician, ws / "data/logs/experimenter", ws / "data/logs/lab_technician",
+                        workspace=ws, targets=default_targets(ws, CONFIG), force=True)
+    assert any(o.target == "experimenter/stats.py::ratio" for o in real.opportunities)
+    assert not any(o.fix == "add_retry_mechanism" for o in real.opportunities)
+    from_logs = run_improvements(real, config=CONFIG, workspace=ws, data_dir=ws / "data", engine="rules")
+    assert not [i for i in from_logs.improvements if i["fix"] == "add_retry_mechanism"]
+    assert "tenacity" not in (ws / "experimenter/stats.py").read_text()
     assert (ws / "experimenter/stats.py").read_text() == STATS
     assert any("deterministic" in n for n in outcome.notes)
     assert any("reported only" in n and "no LLM" in n for n in outcome.notes)
@@ -212,16 +224,25 @@ def _cache_opp(qualname: str, signature: str) -> Opportunity:
 
 
 def test_a_cache_makes_a_slow_pure_function_faster_and_an_impure_one_gets_none(tmp_path: Path) -> None:
+    from astroagent.labtech.analyze import run_analysis
+    from astroagent.labtech.improve import default_targets
+
     ws = make_workspace(tmp_path / "ws", {"experimenter/model.py": MODEL, "tests/test_model.py": TEST_MODEL})
-    ok, slow, results_before = run_workload(ws, "-", 10, "model")
-    assert ok == 10
-    opps = (_cache_opp("model_flux", "sig-slow"), _cache_opp("noisy_flux", "sig-noisy"))
-    outcome = run_improvements(_analysis(*opps), config=CONFIG, workspace=ws, data_dir=ws / "data")
+    ok, slow, results_before = run_workload(ws, "-", 5, "model")
+    assert ok == 5
+    analysis = run_analysis(CONFIG.lab_technician, ws / "data/logs/experimenter", ws / "data/logs/lab_technician",
+                            workspace=ws, targets=default_targets(ws, CONFIG), force=True)
+    assert any(o.fix == "add_caching" and o.target == "experimenter/model.py::model_flux"
+               for o in analysis.opportunities), analysis.opportunities
+    # an impure function with the same evidence (as if analysis had been fooled) still gets no cache
+    analysis = analysis.model_copy(update={"opportunities": (*analysis.opportunities,
+                                                             _cache_opp("noisy_flux", "sig-noisy"))})
+    outcome = run_improvements(analysis, config=CONFIG, workspace=ws, data_dir=ws / "data")
     by_target = {i["target"].rsplit("::", 1)[1]: i for i in outcome.improvements}
     assert by_target["model_flux"]["status"] == "applied", by_target["model_flux"]["reason"]
     assert by_target["noisy_flux"]["status"] == "rejected" and "random" in by_target["noisy_flux"]["reason"]
-    ok, fast, results_after = run_workload(ws, "-", 10, "model")
+    ok, fast, results_after = run_workload(ws, "-", 5, "model")
     print(f"\nslow pure function: {slow:.3f}s before, {fast:.3f}s after ({slow / fast:.1f}x)")
-    assert ok == 10 and results_after == results_before and slow / fast >= 3
+    assert ok == 5 and results_after == results_before and slow / fast >= 3
     assert "noisy_flux(period: float) -> float:\n" in (ws / "experimenter/model.py").read_text()
     assert (ws / "experimenter/model.py").read_text().count("lru_cache") == 1

@@ -66,16 +66,25 @@ def {GUARDED_CACHE}(maxsize):
                 hash((args, tuple(kwargs.items())))
             except TypeError:
                 return func(*args, **kwargs)
-            result = cached(*args, **kwargs)
-            if isinstance(result, (int, float, complex, str, bytes, bool, type(None))):
-                return result
-            return copy.deepcopy(result)
+            return _astroagent_fresh(cached(*args, **kwargs))
 
         call.cache_info = cached.cache_info
         call.cache_clear = cached.cache_clear
         return call
 
     return decorate
+
+
+def _astroagent_fresh(value):
+    """The cached value itself when nothing in it can change, else a copy (flat rows copy cheaply)."""
+    atomic = (int, float, complex, str, bytes, bool, type(None))
+    if isinstance(value, atomic):
+        return value
+    if isinstance(value, (list, tuple)) and all(
+            isinstance(item, atomic) or (type(item) is tuple and all(isinstance(x, atomic) for x in item))
+            for item in value):
+        return list(value) if isinstance(value, list) else value
+    return copy.deepcopy(value)
 '''
 
 
