@@ -70,6 +70,8 @@ def _mass_radius(fig: Figure, ax: Any, p: dict[str, Any]) -> None:
     ax.plot(grid, grid ** p["reference"], color="tab:blue", ls=":", label=f"Chen & Kipping 2017: R^{p['reference']:.2f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ticks = [t for t in (0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0) if r.min() * 0.9 <= t <= r.max() * 1.1]
+    ax.set_xticks(ticks, labels=[f"{t:g}" for t in ticks])
     ax.set_xlabel("planet radius [R⊕]")
     ax.set_ylabel("planet mass [M⊕]")
     ax.legend(fontsize=8)
