@@ -93,6 +93,9 @@ def test_a_deterministic_bug_never_gets_a_retry(tmp_path: Path) -> None:
                        type="deterministic_failure", fix="llm_rewrite"))
     outcome = run_improvements(_analysis(*opps, patterns=(det,)), config=CONFIG, workspace=ws, data_dir=ws / "data")
     assert outcome.improvements == ()
+    assert (ws / "experimenter/stats.py").read_text() == STATS
+    assert any("deterministic" in n for n in outcome.notes)
+    assert any("reported only" in n and "no LLM" in n for n in outcome.notes)
     # and from real logs: a ZeroDivisionError on constant input is reported, never retried
     from astroagent.labtech.analyze import run_analysis
     from astroagent.labtech.improve import default_targets
@@ -105,9 +108,6 @@ def test_a_deterministic_bug_never_gets_a_retry(tmp_path: Path) -> None:
     from_logs = run_improvements(real, config=CONFIG, workspace=ws, data_dir=ws / "data", engine="rules")
     assert not [i for i in from_logs.improvements if i["fix"] == "add_retry_mechanism"]
     assert "tenacity" not in (ws / "experimenter/stats.py").read_text()
-    assert (ws / "experimenter/stats.py").read_text() == STATS
-    assert any("deterministic" in n for n in outcome.notes)
-    assert any("reported only" in n and "no LLM" in n for n in outcome.notes)
 
 
 def test_dry_run_shows_the_diff_and_changes_nothing(tmp_path: Path) -> None:
