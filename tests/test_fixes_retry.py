@@ -112,7 +112,7 @@ def test_second_run_changes_nothing_and_a_second_target_reuses_the_predicate():
 
 def test_nested_function_is_found_by_qualname():
     src = "def outer():\n    def inner():\n        return 1\n    return inner()\n"
-    for name in ("outer.inner", "outer.<locals>.inner"):
+    for name in ("outer.inner", "outer.<locals>.inner", "experimenter/x.py::outer.inner"):
         outcome = apply_fix(src, name, _opp("ConnectionError"))
         assert outcome.status == "applied"
         assert "    @tenacity.retry(" in outcome.new_source

@@ -85,6 +85,7 @@ def normalize_qualname(qualname: str | None) -> str:
     """``outer.<locals>.inner`` (Python's form) and ``outer.inner`` name the same target."""
     if not qualname:
         return ""
+    qualname = qualname.rsplit("::", 1)[-1]    # a whole target ``path::qualname`` names the same function
     return ".".join(part for part in qualname.strip().split(".") if part and part != "<locals>")
 
 
