@@ -116,6 +116,7 @@ class PipelineConfig(_Section):
     lab_technician_timeout_seconds: float = Field(900.0, gt=0)
     min_experiments_between_lab: int = Field(1, ge=0)
     experiments_during_lab: bool = True
+    judge_before_changing: bool = True
     research_areas: tuple[str, ...] = ("stellar_evolution", "exoplanets")
 
     @model_validator(mode="after")
