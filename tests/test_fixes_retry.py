@@ -335,3 +335,13 @@ def test_real_connection_resets_success_rate_before_and_after(tmp_path):
         server.server_close()
     assert 0.45 <= ok_before / 60 <= 0.85, (ok_before, observed)
     assert ok_after == 60
+
+
+def test_requests_errors_are_retried_by_their_own_classes_when_the_module_uses_requests():
+    src = "import requests\n\n\ndef get(url):\n    return requests.get(url, timeout=5).content\n"
+    outcome = apply_fix(src, "get", _opp("ConnectionError", "ReadTimeout"))
+    assert outcome.status == "applied", outcome.reason
+    assert ("retry_if_exception_type((ConnectionError, TimeoutError, requests.exceptions.ConnectionError, "
+            "requests.exceptions.Timeout))") in outcome.new_source
+    assert "import requests.exceptions" in outcome.new_source and not outcome.warnings
+    assert check_change(src, outcome.new_source).ok

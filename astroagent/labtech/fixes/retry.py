@@ -14,6 +14,7 @@ import libcst as cst
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
+from astroagent.labtech.fixes._purity import module_aliases
 from astroagent.labtech.fixes.base import (
     FixRule,
     Refuse,
@@ -89,6 +90,39 @@ def retry_plan(error_types: tuple[str, ...]) -> tuple[list[str], list[str], bool
     return families, modules, http, ignored
 
 
+# HTTP client libraries whose errors do not derive from the builtin ones: name → its transient family
+_LIBRARY_FAMILIES = {
+    "requests": {"ConnectionError": "requests.exceptions.ConnectionError", "Timeout": "requests.exceptions.Timeout",
+                 "ReadTimeout": "requests.exceptions.Timeout", "ConnectTimeout": "requests.exceptions.Timeout",
+                 "ChunkedEncodingError": "requests.exceptions.ChunkedEncodingError"},
+    "httpx": {"ConnectError": "httpx.TransportError", "ReadError": "httpx.TransportError",
+              "RemoteProtocolError": "httpx.TransportError", "ReadTimeout": "httpx.TimeoutException",
+              "ConnectTimeout": "httpx.TimeoutException", "TimeoutException": "httpx.TimeoutException"},
+}
+
+
+def _client_library_families(module: cst.Module, error_types: tuple[str, ...], families: list[str],
+                             modules: list[str], ignored: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """When the module uses requests/httpx, their same-named errors join the families to retry."""
+    imported = {name.split(".")[0] for name in module_aliases(module).values()}
+    families, modules = list(families), list(modules)
+    handled: set[str] = set()
+    for library, table in _LIBRARY_FAMILIES.items():
+        if library not in imported:
+            continue
+        for raw in error_types:
+            expr = table.get(raw.rsplit(".", 1)[-1])
+            if expr is None:
+                continue
+            handled.add(raw)
+            if expr not in families:
+                families.append(expr)
+            needed = "requests.exceptions" if library == "requests" else library
+            if needed not in modules:
+                modules.append(needed)
+    return families, modules, [raw for raw in ignored if raw not in handled]
+
+
 class AddRetryCommand(TargetedCodemod):
     DESCRIPTION: ClassVar[str] = "Retry transient failures of one function with tenacity (bounded, with jitter)."
 
@@ -107,6 +141,8 @@ class AddRetryCommand(TargetedCodemod):
         if is_generator(original):
             raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
         families, modules, http, ignored = retry_plan(self.opportunity.error_types)
+        families, modules, ignored = _client_library_families(
+            self.module, self.opportunity.error_types, families, modules, ignored)
         if not families and not http:
             raise Refuse(f"no transient exception types among {list(self.opportunity.error_types)}")
         if ignored:
