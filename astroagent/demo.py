@@ -26,13 +26,14 @@ from astroagent.paths import WORKSPACE_FILE
 __all__ = ["DemoResult", "run_demo", "segments", "summarise", "plot_success_rate", "DEMO_ARCHIVE",
            "MIN_GAIN"]
 
-DEMO_ARCHIVE = {"reset_rate": 0.30, "error_rate": 0.06, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
-PHASE_EXPERIMENTS = 20
-DEFAULT_MAX_CYCLES = 15
+DEMO_ARCHIVE = {"reset_rate": 0.33, "error_rate": 0.04, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
+PHASE_EXPERIMENTS = 16
+TIME_BUDGET_SECONDS = 165.0   # the pipeline's share of the demo's three minutes
 PROJECTS_PER_CYCLE = 4
 MIN_GAIN = 0.15
 _OVERRIDES: dict[str, Any] = {
     "lab_technician": {"engine": "rules", "improvement_threshold": 0.9,
+                       "safety_constraints": {"max_improvements": 1},
                        "verdict": {"min_executions": 12}},
     "experimenter": {"request_timeout_seconds": 5},
     "pipeline": {"lab_technician_interval": 1, "min_lab_interval": 1, "max_lab_interval": 5,
@@ -90,7 +91,8 @@ def _improvements(changes: list[ChangeRecord], ledger: list[dict[str, Any]]) -> 
             verdict = "rolled_back"
         if verdict not in ("kept", "rolled_back", "pending"):
             verdict = "pending"
-        items.append({"id": change.id, "type": change.type or known.get("type") or known.get("fix"),
+        kind = change.fix or known.get("fix") or change.type or known.get("type")
+        items.append({"id": change.id, "type": kind,
                       "target": change.target or known.get("target"), "verdict": verdict, "t": change.t})
     return items
 
@@ -138,7 +140,9 @@ def plot_success_rate(state: PipelineState, improvements: list[dict[str, Any]], 
                for i in range(len(outcomes))]
     runs = segments(history)
     for n, (version, records) in enumerate(runs):
-        start = records[0].t if n == 0 else runs[n - 1][1][-1].t
+        start = records[0].t - records[0].duration
+        if n > 0:
+            start = max(start, runs[n - 1][1][-1].t)
         end = records[-1].t
         ax.axvspan(start, end, color=("0.95" if n % 2 == 0 else "0.88"), lw=0)
         rate = _rate(records) or 0.0
@@ -153,6 +157,9 @@ def plot_success_rate(state: PipelineState, improvements: list[dict[str, Any]], 
         ax.scatter(*zip(*bad), s=10, color="tab:red", alpha=0.6, label="experiment failed")
     ax.step(times, rolling, where="post", color="tab:blue", lw=2, label=f"success rate (last {window})")
     ax.plot([], [], color="0.35", ls=":", label="success rate of the code version")
+    for n, (begin, end) in enumerate(zip(state.lab_started_at, state.lab_runs_at)):
+        ax.plot([begin, end], [1.035, 1.035], color="tab:purple", lw=4, solid_capstyle="butt",
+                label="Lab Technician at work" if n == 0 else None)
     for item in improvements:
         colour = colours.get(item["verdict"], "0.4")
         ax.axvline(item["t"], color=colour, ls="--", lw=1.5)
@@ -223,7 +230,8 @@ def run_demo(*, cycles: int | None = None, workdir: Path | None = None,
         config = load_config(workspace)
         data = workspace / "data"
         pipeline = ContinuousPipeline(workspace=workspace, data_dir=data, config=config, archive_url=url,
-                                      max_cycles=cycles or DEFAULT_MAX_CYCLES)
+                                      max_cycles=cycles,
+                                      duration=None if cycles else TIME_BUDGET_SECONDS - (clock() - started))
         pipeline.enable_lab_technician()
         first_kept: list[float] = []
 

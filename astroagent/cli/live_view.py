@@ -88,7 +88,8 @@ class ViewModel:
                     if item.get("id") and item.get("status") in ("applied", "rolled_back"):
                         verdict = "rolled_back" if item.get("status") == "rolled_back" else "pending"
                         self.changes[item["id"]] = {**item, "verdict": verdict}
-                        applied.append(f"{item.get('type')} → {item.get('target')}")
+                        self.changes[item["id"]]["type"] = item.get("fix") or item.get("type")
+                        applied.append(f"{item.get('fix') or item.get('type')} → {item.get('target')}")
                 for verdict in update.get("verdicts") or []:
                     if verdict.get("id") in self.changes:
                         self.changes[verdict["id"]]["verdict"] = verdict.get("verdict")

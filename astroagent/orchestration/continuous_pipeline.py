@@ -83,6 +83,8 @@ class ContinuousPipeline:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
         self._code_lock: asyncio.Lock | None = None
+        self._lab_lock: asyncio.Lock | None = None
+        self._lab_task: asyncio.Task | None = None
         self._reported_callbacks: set[int] = set()
         common = dict(workspace=self.workspace, data_dir=self.data_dir, config=pipe, clock=clock, sleep=sleep,
                       on_event=self._emit)
@@ -223,7 +225,7 @@ class ContinuousPipeline:
                         break
                     await self._experiment(_as_dict(project))
                     if self._lab_due() and not self._stopping():
-                        await self._lab_run("scheduled_analysis", self.force_lab_analysis)
+                        await self._start_scheduled_lab_run()
                 self._emit({"stage": "cycle", "status": "completed", "experiments": self.state.experiments,
                             "success_rate": self.state.success_rate})
                 self._save()
@@ -231,9 +233,27 @@ class ContinuousPipeline:
                     break
                 if self._out_of_time(duration, started):
                     break
+            if self._lab_task is not None:   # a bounded run ends once the Lab Technician has finished
+                await asyncio.gather(self._lab_task, return_exceptions=True)
         finally:
             await self._shutdown(installed)
         return self.state
+
+    async def _start_scheduled_lab_run(self) -> None:
+        """Run the Lab Technician; with ``experiments_during_lab`` experiments go on meanwhile
+        (on the code in place until its change lands, then on the new code after a restart)."""
+        run = self._lab_run("scheduled_analysis", self.force_lab_analysis)
+        if not self.config.pipeline.experiments_during_lab:
+            await run
+            return
+        self._lab_task = asyncio.ensure_future(run)
+        self._lab_task.add_done_callback(self._lab_task_done)
+
+    def _lab_task_done(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.warning("Lab Technician run failed: %s: %s", type(exc).__name__, exc)
+            self._emit({"stage": "lab_technician", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
 
     def _stopping(self) -> bool:
         return self._stop_requested or (self._stop is not None and self._stop.is_set())
@@ -242,6 +262,8 @@ class ContinuousPipeline:
         return duration is not None and self._now() - started >= duration
 
     def _lab_due(self) -> bool:
+        if self._lab_task is not None and not self._lab_task.done():
+            return False
         return self._lab_enabled and is_due(self._schedule, now=self._clock(), experiments=self.state.experiments)
 
     async def _guarded(self, work: Awaitable[Any], supervisor: WorkerSupervisor, deadline: float) -> Any:
@@ -296,13 +318,19 @@ class ContinuousPipeline:
         return await self._lab_run("manual_analysis", force)
 
     async def _lab_run(self, state_name: str, force: bool) -> AgentResult:
-        if self._code_lock is None:
-            self._code_lock = asyncio.Lock()
+        self._code_lock = self._code_lock or asyncio.Lock()
+        self._lab_lock = self._lab_lock or asyncio.Lock()
         since = self.state.history[self._schedule.experiments_at_last_run:] if self.state.history else []
         rate_seen = (sum(r.success for r in since) / len(since)) if since else self.state.recent_success_rate()
-        async with self._code_lock:
+        concurrent = self._running and self.config.pipeline.experiments_during_lab
+        async with self._lab_lock, (_no_lock() if concurrent else self._code_lock):
+            self.state.lab_started_at.append(self._now())
             self._emit({"stage": "lab_technician", "status": "started", "state_name": state_name})
-            work = self._lab_worker.run({"force_analysis": force}, state_name=state_name,
+            inputs: dict[str, Any] = {"force_analysis": force}
+            waiting = self._pending_changes() if state_name == "scheduled_analysis" else []
+            if waiting and self.config.pipeline.judge_before_changing:
+                inputs["max_improvements"] = 0   # judge the change in place before stacking another
+            work = self._lab_worker.run(inputs, state_name=state_name,
                                         timeout=self.config.pipeline.lab_technician_timeout_seconds)
             if self._running and self._stop is not None:
                 outcome = await self._guarded(work, self._lab_worker, self.config.pipeline.shutdown_deadline_seconds)
@@ -329,6 +357,15 @@ class ContinuousPipeline:
         self._emit(update)
         return result
 
+    def _pending_changes(self) -> list[str]:
+        """Changes still waiting for a verdict (the Lab Technician's ledger has the last word)."""
+        try:
+            from astroagent.labtech.ledger import Ledger
+
+            return [str(c.get("id")) for c in Ledger(self.data_dir).pending()]
+        except (ImportError, OSError):
+            return [c.id for c in self.state.changes if c.verdict == "pending"]
+
     def _record_changes(self, result: AgentResult) -> list[dict[str, Any]]:
         improvements = [i for i in (result.output_data.get("improvements_made") or []) if isinstance(i, dict)]
         for item in improvements:
@@ -338,7 +375,7 @@ class ContinuousPipeline:
             verdict = "rolled_back" if status == "rolled_back" else "pending"
             if status in ("applied", "rolled_back"):
                 self.state.upsert_change(ChangeRecord(
-                    id=str(item["id"]), type=item.get("type"), target=item.get("target"), status=status,
+                    id=str(item["id"]), type=item.get("type"), fix=item.get("fix"), target=item.get("target"), status=status,
                     verdict=verdict, t=self._now(), reason=item.get("reason"),
                     code_version_before=self.state.code_version))
         for verdict in result.output_data.get("verdicts") or []:
@@ -374,6 +411,10 @@ class ContinuousPipeline:
 
     async def _shutdown(self, installed: list[signal.Signals]) -> None:
         try:
+            if self._lab_task is not None and not self._lab_task.done():
+                await self._lab_worker.abort()
+                await asyncio.gather(self._lab_task, return_exceptions=True)
+            self._lab_task = None
             await self.worker.shutdown(deadline=min(5.0, self.config.pipeline.shutdown_deadline_seconds))
             await self._lab_worker.shutdown(deadline=1.0)
         finally:
@@ -398,6 +439,14 @@ def _default_planner() -> Callable[[Sequence[str], int, int], Sequence[Any]]:
 
 def _as_dict(project: Any) -> dict[str, Any]:
     return project.model_dump(mode="json") if hasattr(project, "model_dump") else dict(project)
+
+
+class _no_lock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: Any) -> None:
+        return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

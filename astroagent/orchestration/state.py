@@ -42,6 +42,7 @@ class ChangeRecord(BaseModel):
 
     id: str
     type: str | None = None
+    fix: str | None = None
     target: str | None = None
     status: str | None = None
     verdict: str = "pending"
@@ -72,6 +73,7 @@ class PipelineState(BaseModel):
     history: list[ExperimentRecord] = Field(default_factory=list)
     changes: list[ChangeRecord] = Field(default_factory=list)
     lab_runs_at: list[float] = Field(default_factory=list)
+    lab_started_at: list[float] = Field(default_factory=list)
 
     @property
     def success_rate(self) -> float | None:

@@ -73,12 +73,16 @@ def _build_agent(name: str, target: str | None, workspace: Path | None, data_dir
 
 
 def _warm_up(agent: Any) -> None:
-    """Import the workspace code now, once, if the agent offers a hook for it."""
+    """Import the workspace code now, once, so the first experiment does not pay for it."""
     for hook in ("load_code", "warm_up", "prepare"):
         method = getattr(agent, hook, None)
         if callable(method):
             method()
             return
+    loader = getattr(sys.modules.get(type(agent).__module__), "load_research_code", None)
+    code_dir = getattr(agent, "code_dir", None)
+    if callable(loader) and code_dir is not None:
+        loader(code_dir, write_bytecode=not getattr(agent, "read_only", False))
 
 
 def _run_one(agent: Any, name: str, request: dict[str, Any]) -> dict[str, Any]:
