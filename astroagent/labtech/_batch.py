@@ -9,8 +9,8 @@ the log contract of DESIGN §3; ``_duck`` states the same rules in SQL.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Mapping
+from itertools import groupby
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,8 @@ import orjson
 
 from astroagent.labtech.patterns import split_error, template, traceback_frames
 
-__all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "new_hour", "hour_of", "STAGE_SUFFIXES", "RECENT_SECONDS"]
+__all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "new_hour", "hour_of", "STAGE_SUFFIXES", "RECENT_SECONDS",
+           "minute_streaks", "add_execution", "add_error"]
 
 SAMPLES = 64                     # timing samples kept per hour, version and method
 MAX_EXAMPLES = 3
@@ -258,7 +259,7 @@ def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
         add_execution(batch.hour(hour_of(rec.start_ts)), rec.version or "unknown", rec.start_ts,
                       failed=int(rec.success is False or rec.exec_error),
                       duration=rec.duration if rec.duration is not None else rec.close_ts - rec.start_ts)
-    by_method: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    minutes: dict[tuple[str, int], list[int]] = {}
     for ts, eid, method, is_err, duration, digest in calls:
         hour = batch.hour(hour_of(ts))
         slot = _vslot(hour, _version(eid, execs, open_versions))
@@ -275,21 +276,10 @@ def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
         if digest is not None:
             pair = hour["d"].setdefault(method, {}).setdefault(digest, [0, 0])
             pair[1 if is_err else 0] += 1
-        by_method[method].append((ts, is_err))
-    for method, seq in by_method.items():
-        seq.sort(key=lambda item: item[0])
-        lead = best = run = 0
-        seen_ok = False
-        for _, failed in seq:
-            if failed:
-                run += 1
-                best = max(best, run)
-            else:
-                if not seen_ok:
-                    lead = run
-                seen_ok = True
-                run = 0
-        batch.streaks[method] = (lead if seen_ok else run, best, run, seen_ok)
+        bucket = minutes.setdefault((method, math.floor(ts / 60)), [0, 0])
+        bucket[0] += 1
+        bucket[1] += is_err
+    batch.streaks.update(minute_streaks((m, mi, c, e) for (m, mi), (c, e) in sorted(minutes.items())))
     groups: dict[tuple, dict[str, Any]] = {}
     for ts, eid, method, etype0, err, loc, tb, digest in errors:
         etype, msg = split_error(etype0 or None, err or None)
@@ -314,6 +304,30 @@ def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
     for (hkey, version, method, etype, tmpl, lfile, lfunc, lline, tb), g in groups.items():
         add_error(batch.hour(hkey), version, method, etype, tmpl, lfile, lfunc, lline, tb, g["n"], len(g["eids"]),
                   g["first"], g["last"], g["ex"], g["dg"])
+
+
+def minute_streaks(rows: Iterable[tuple[str, int, int, int]]) -> dict[str, tuple[int, int, int, bool]]:
+    """Failure runs per method from ``(method, minute, calls, errors)`` sorted by method and minute.
+
+    A run is a stretch of consecutive active minutes in which every call failed (a dependency
+    that is down); its length is the failures in it. Per method: (failures in the leading run,
+    longest run, trailing run, whether any minute had a success), so runs join across reads.
+    """
+    out: dict[str, tuple[int, int, int, bool]] = {}
+    for method, group in groupby(rows, key=lambda r: r[0]):
+        lead = best = run = 0
+        seen_ok = False
+        for _, _minute, calls, errors in group:
+            if errors == calls:
+                run += errors
+                best = max(best, run)
+                continue
+            if not seen_ok:
+                lead = run
+            seen_ok = True
+            run = 0
+        out[method] = (lead if seen_ok else run, best, run, seen_ok)
+    return out
 
 
 def add_execution(hour: dict[str, Any], version: str, start_ts: float, *, failed: int,

@@ -18,10 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, Batch, Pending,
-                                        add_error, add_execution)
+                                        add_error, add_execution, minute_streaks)
 from astroagent.labtech.patterns import MASKS
 
 __all__ = ["available", "parse_range_duckdb"]
@@ -103,55 +101,64 @@ def parse_range_duckdb(path: Path, start: int, end: int, open_versions: Mapping[
 
 def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping[str, str | None],
          threads: int | None) -> Batch:
+    """One parse of the JSON into a plain column table; the contract's rules run on its few event types."""
     import duckdb  # imported here: it costs ~0.2 s and small reads never need it
 
     con = duckdb.connect(config={"threads": threads or (os.cpu_count() or 1)})
     try:
         con.execute("SET TimeZone='UTC'")
         con.execute("SET preserve_insertion_order=false")
-        stime = "coalesce(" + ", ".join(f'event_data."{k}"' for k in time_keys) + ")" if time_keys else "NULL"
+        con.execute("SET enable_progress_bar=false")
+        stime = "coalesce(" + ", ".join(f'event_data."{k}"' for k in time_keys) + ")" if time_keys else "NULL::DOUBLE"
         srcs = source if isinstance(source, list) else [source]
         src = "', '".join(str(p).replace("'", "''") for p in srcs)
         con.execute(f"""
-CREATE TEMP TABLE raw AS SELECT *,
-  CASE WHEN kind IN (0, 3) THEN coalesce(method0, stage) END AS method,
-  CASE WHEN kind IN (0, 3) THEN coalesce(dur0, CASE WHEN timed THEN stime END) END AS dur,
-  kind IN (0, 3) AND (etype0 IS NOT NULL OR err IS NOT NULL OR errsfx) AS is_err
-FROM (SELECT epoch(timestamp) AS ts, floor(epoch(timestamp) / 3600)::BIGINT AS h, execution_id AS eid,
-  CASE event_type WHEN 'execution_start' THEN 1 WHEN 'execution_complete' THEN 2
-    WHEN 'execution_error' THEN 3 ELSE 0 END::TINYINT AS kind,
-  CASE WHEN event_type = 'execution_start' THEN event_data.code_version END AS ver,
-  event_data.success AS success, event_data.duration AS dur0, event_data.method AS method0,
-  event_data.error_type AS etype0, event_data.error AS err, event_data.args_digest AS digest,
-  event_data.location.file AS lfile, event_data.location.function AS lfunc, event_data.location.line AS lline,
-  event_data.location IS NOT NULL AS has_loc,
-  suffix(event_type, '_failed') OR suffix(event_type, '_error') AS errsfx,
-  suffix(event_type, '_success') OR suffix(event_type, '_failed') AS timed,
-  suffix(event_type, '_success') OR suffix(event_type, '_complete') AS oksfx,
-  CASE WHEN suffix(event_type, '_failed') THEN left(event_type, length(event_type) - 7)
-       WHEN suffix(event_type, '_error') THEN left(event_type, length(event_type) - 6)
-       WHEN suffix(event_type, '_success') THEN left(event_type, length(event_type) - 8) END AS stage,
-  CASE WHEN event_data.location IS NULL AND (event_data.error_type IS NOT NULL OR event_data.error IS NOT NULL
-    OR suffix(event_type, '_failed') OR suffix(event_type, '_error')) THEN event_data.traceback END AS tb,
-  {stime} AS stime, event_type IS NULL OR timestamp IS NULL AS bad
-FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true))""")
+CREATE TEMP TABLE raw AS SELECT epoch(timestamp) AS ts, execution_id AS eid, event_type AS et,
+  event_data.code_version AS ver, event_data.success AS success, event_data.duration AS dur0,
+  event_data.method AS method0, event_data.error_type AS etype0, event_data.error AS err,
+  event_data.args_digest AS digest, event_data.location.file AS lfile, event_data.location.function AS lfunc,
+  event_data.location.line AS lline, event_data.location IS NOT NULL AS has_loc, event_data.traceback AS tb0,
+  {stime} AS stime
+FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true)""")
         batch = Batch()
-        batch.malformed, batch.events, last = con.execute(
-            "SELECT count(*) FILTER (WHERE bad), count(*) FILTER (WHERE NOT bad), max(ts) FILTER (WHERE NOT bad) "
-            "FROM raw").fetchone()
-        batch.last_ts = last
-        con.execute("DELETE FROM raw WHERE bad")
-        for h, n in con.execute("SELECT h, count(*) FROM raw GROUP BY h").fetchall():
+        batch.malformed, batch.events, batch.last_ts = con.execute(
+            "SELECT count(*) FILTER (WHERE ts IS NULL OR et IS NULL), count(*) FILTER (WHERE ts IS NOT NULL AND "
+            "et IS NOT NULL), max(ts) FILTER (WHERE et IS NOT NULL) FROM raw").fetchone()
+        # the rules that depend only on the event type, evaluated once per distinct type
+        con.execute("""
+CREATE TEMP TABLE et_info AS SELECT et,
+  CASE et WHEN 'execution_start' THEN 1 WHEN 'execution_complete' THEN 2 WHEN 'execution_error' THEN 3
+    ELSE 0 END::TINYINT AS kind,
+  suffix(et, '_failed') OR suffix(et, '_error') AS errsfx,
+  suffix(et, '_success') OR suffix(et, '_failed') AS timed,
+  suffix(et, '_success') OR suffix(et, '_complete') AS oksfx,
+  CASE WHEN suffix(et, '_failed') THEN left(et, length(et) - 7) WHEN suffix(et, '_error') THEN left(et, length(et) - 6)
+       WHEN suffix(et, '_success') THEN left(et, length(et) - 8) END AS stage
+FROM (SELECT DISTINCT et FROM raw WHERE et IS NOT NULL)""")
+        con.execute("""
+CREATE TEMP VIEW w AS SELECT r.ts, floor(r.ts / 3600)::BIGINT AS h, r.eid, i.kind, r.ver, r.success, r.dur0, r.digest,
+  r.etype0, r.err, r.lfile, r.lfunc, r.lline, r.has_loc, r.tb0,
+  CASE WHEN i.kind IN (0, 3) THEN coalesce(r.method0, i.stage) END AS method,
+  CASE WHEN i.kind IN (0, 3) THEN coalesce(r.dur0, CASE WHEN i.timed THEN r.stime END) END AS dur,
+  i.kind IN (0, 3) AND (r.etype0 IS NOT NULL OR r.err IS NOT NULL OR i.errsfx) AS is_err, i.oksfx
+FROM raw r JOIN et_info i USING (et) WHERE r.ts IS NOT NULL""")
+        for h, n in con.execute("SELECT floor(ts / 3600)::BIGINT, count(*) FROM raw "
+                                "WHERE ts IS NOT NULL AND et IS NOT NULL GROUP BY ALL").fetchall():
             batch.hour(str(h))["events"] += n
-        _executions(con, batch, last)
+        con.execute("""
+CREATE TEMP TABLE ex AS SELECT eid,
+  min(ts) FILTER (WHERE kind = 1) AS start_ts, arg_min(ver, ts) FILTER (WHERE kind = 1) AS ver,
+  min(ts) FILTER (WHERE kind = 2) AS close_ts, arg_min(success, ts) FILTER (WHERE kind = 2) AS success,
+  arg_min(dur0, ts) FILTER (WHERE kind = 2) AS dur, count(*) FILTER (WHERE kind = 2) AS closes,
+  bool_or(kind = 3) AS exec_err
+FROM w WHERE eid IS NOT NULL AND kind > 0 GROUP BY eid""")
+        _executions(con, batch, batch.last_ts)
         con.execute("CREATE TEMP TABLE op (eid VARCHAR, over VARCHAR)")
         if open_versions:
             con.executemany("INSERT INTO op VALUES (?, ?)", [(k, v) for k, v in open_versions.items()])
         con.execute("""
-CREATE TEMP VIEW calls AS SELECT r.ts, r.h, r.eid, r.method, r.is_err, r.dur, r.digest,
-  CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') ELSE coalesce(op.over, 'unknown') END AS version
-FROM raw r LEFT JOIN ex USING (eid) LEFT JOIN op USING (eid)
-WHERE r.method IS NOT NULL AND r.method <> 'execution' AND (r.dur IS NOT NULL OR r.is_err OR r.oksfx)""")
+CREATE TEMP VIEW calls AS SELECT ts, h, eid, method, is_err, dur, digest FROM w
+WHERE method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR oksfx)""")
         _calls(con, batch)
         _errors(con, batch)
         return batch
@@ -160,13 +167,6 @@ WHERE r.method IS NOT NULL AND r.method <> 'execution' AND (r.dur IS NOT NULL OR
 
 
 def _executions(con: Any, batch: Batch, last: float | None) -> None:
-    con.execute("""
-CREATE TEMP TABLE ex AS SELECT eid,
-  min(ts) FILTER (WHERE kind = 1) AS start_ts, arg_min(ver, ts) FILTER (WHERE kind = 1) AS ver,
-  min(ts) FILTER (WHERE kind = 2) AS close_ts, arg_min(success, ts) FILTER (WHERE kind = 2) AS success,
-  arg_min(dur0, ts) FILTER (WHERE kind = 2) AS dur, count(*) FILTER (WHERE kind = 2) AS closes,
-  bool_or(kind = 3) AS exec_err
-FROM raw WHERE eid IS NOT NULL AND kind > 0 GROUP BY eid""")
     rows = con.execute(f"""
 SELECT floor(start_ts / 3600)::BIGINT, coalesce(ver, 'unknown'), count(*),
   count(*) FILTER (WHERE success = false OR exec_err),
@@ -188,47 +188,29 @@ FROM ex WHERE start_ts IS NOT NULL AND close_ts IS NOT NULL GROUP BY ALL""").fet
 
 
 def _calls(con: Any, batch: Batch) -> None:
-    rows = con.execute(f"""
-SELECT h, version, method, digest, count(*), count(*) FILTER (WHERE is_err), coalesce(sum(dur), 0), count(dur),
-  CASE WHEN digest IS NULL THEN list(dur) FILTER (WHERE dur IS NOT NULL)[1:{SAMPLES}] END
-FROM calls GROUP BY GROUPING SETS ((h, version, method), (h, method, digest))""").fetchall()
-    for h, ver, method, digest, calls, errs, dsum, dn, samples in rows:
-        hour = batch.hour(str(h))
-        if ver is None:
-            if digest is not None:
-                pair = hour["d"].setdefault(method, {}).setdefault(digest, [0, 0])
-                pair[0] += calls - errs
-                pair[1] += errs
-            continue
-        slot = hour["v"].setdefault(ver, {"n": 0, "f": 0, "tsum": 0.0, "tn": 0, "t": [], "first": None,
-                                          "last": None, "m": {}})
+    for h, ver, method, calls, errs, dsum, dn, samples in con.execute(f"""
+SELECT h, version, method, count(*), count(*) FILTER (WHERE is_err), coalesce(sum(dur), 0), count(dur),
+  list(dur) FILTER (WHERE dur IS NOT NULL)[1:{SAMPLES}]
+FROM (SELECT c.*, CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown')
+                       ELSE coalesce(op.over, 'unknown') END AS version
+      FROM calls c LEFT JOIN ex USING (eid) LEFT JOIN op USING (eid)) GROUP BY ALL""").fetchall():
+        slot = batch.hour(str(h))["v"].setdefault(ver, {"n": 0, "f": 0, "tsum": 0.0, "tn": 0, "t": [],
+                                                        "first": None, "last": None, "m": {}})
         m = slot["m"].setdefault(method, [0, 0, 0.0, 0, []])
         m[0] += calls
         m[1] += errs
         m[2] += dsum
         m[3] += dn
         m[4].extend((samples or [])[: SAMPLES - len(m[4])])
-    # failure streaks per method, for methods that failed at all: numpy over (method, ts, failed)
-    data = con.execute("""SELECT method, ts, is_err FROM raw WHERE method IN (SELECT DISTINCT method FROM raw
-        WHERE is_err AND method <> 'execution') AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR oksfx)
-        ORDER BY method, ts""").fetchnumpy()
-    for method in {m for hour in batch.hours.values() for slot in hour["v"].values() for m in slot["m"]}:
-        batch.streaks[method] = (0, 0, 0, True)
-    if len(data["ts"]):
-        names, failed = np.asarray(data["method"], dtype=object), np.asarray(data["is_err"], dtype=bool)
-        bounds = np.flatnonzero(names[1:] != names[:-1]) + 1
-        for seg_names, seg in zip(np.split(names, bounds), np.split(failed, bounds)):
-            batch.streaks[seg_names[0]] = _streak(seg)
-
-
-def _streak(failed: np.ndarray) -> tuple[int, int, int, bool]:
-    """(failures before the first success, longest failure run, failures after the last success, any success)."""
-    ok = np.flatnonzero(~failed)
-    if len(ok) == 0:
-        return len(failed), len(failed), len(failed), False
-    edges = np.concatenate(([-1], ok, [len(failed)]))
-    runs = np.diff(edges) - 1
-    return int(ok[0]), int(runs.max()), int(len(failed) - 1 - ok[-1]), True
+    for h, method, digest, ok, bad in con.execute(
+            "SELECT h, method, digest, count(*) FILTER (WHERE NOT is_err), count(*) FILTER (WHERE is_err) "
+            "FROM calls WHERE digest IS NOT NULL GROUP BY ALL").fetchall():
+        pair = batch.hour(str(h))["d"].setdefault(method, {}).setdefault(digest, [0, 0])
+        pair[0] += ok
+        pair[1] += bad
+    rows = con.execute("SELECT method, floor(ts / 60)::BIGINT AS mi, count(*), count(*) FILTER (WHERE is_err) "
+                       "FROM calls GROUP BY ALL ORDER BY method, mi").fetchall()
+    batch.streaks.update(minute_streaks(rows))
 
 
 def _errors(con: Any, batch: Batch) -> None:
@@ -237,13 +219,12 @@ def _errors(con: Any, batch: Batch) -> None:
     con.execute(f"""
 CREATE TEMP TABLE errs AS SELECT e.*, CASE WHEN starts_with(coalesce(err, ''), etype || ':')
   THEN trim(substr(err, length(etype) + 2)) ELSE coalesce(err, '') END AS msg
-FROM (SELECT r.*, {etype} AS etype,
+FROM (SELECT w.*, {etype} AS etype, CASE WHEN NOT has_loc THEN tb0 END AS tb,
   CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') ELSE coalesce(op.over, 'unknown') END AS version
-  FROM raw r LEFT JOIN ex USING (eid) LEFT JOIN op USING (eid) WHERE r.is_err) e""")
+  FROM w LEFT JOIN ex USING (eid) LEFT JOIN op USING (eid) WHERE w.is_err) e""")
     con.execute(f"CREATE TEMP TABLE tm AS SELECT msg, {_TEMPLATE_SQL} AS tmpl FROM (SELECT DISTINCT msg FROM errs)")
     rows = con.execute(f"""
-SELECT h, version, method, etype, tmpl, lfile, lfunc, lline,
-  CASE WHEN lfile IS NULL AND NOT has_loc THEN tb END AS tbx, count(*), count(DISTINCT eid), min(ts), max(ts),
+SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, count(*), count(DISTINCT eid), min(ts), max(ts),
   list(DISTINCT msg)[1:{MAX_EXAMPLES}], list(DISTINCT digest) FILTER (WHERE digest IS NOT NULL)[1:{MAX_DIGESTS}]
 FROM errs JOIN tm USING (msg) GROUP BY ALL""").fetchall()
     for h, ver, method, et, tmpl, lfile, lfunc, lline, tb, n, x, first, last, examples, digests in rows:

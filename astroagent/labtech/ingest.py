@@ -33,7 +33,7 @@ STATE_FILE = "analysis_state.json"
 STATE_FORMAT = 1
 DUCKDB_MIN_BYTES = 8 * 1024 * 1024   # below this the Python engine wins (duckdb import + setup ~0.2 s)
 RECENT_CLOSED = 20_000
-GROUP_BYTES = 512 * 1024 * 1024    # whole files read by one DuckDB query at most (bounds memory)
+GROUP_BYTES = 128 * 1024 * 1024    # whole files read by one DuckDB query at most: memory stays bounded
 _HEAD = 512
 Engine = Literal["auto", "duckdb", "python"]
 
