@@ -1,0 +1,1 @@
+"""Fetch TESS light curves, retrying connection resets itself."""

@@ -1,0 +1,1 @@
+"""Absolute magnitudes of nearby stars from survey tables served by the archive."""

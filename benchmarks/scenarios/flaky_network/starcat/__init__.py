@@ -1,0 +1,1 @@
+"""Read the exoplanet catalogue from the team's archive and pick out hot Jupiters."""

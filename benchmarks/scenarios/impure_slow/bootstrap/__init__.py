@@ -1,0 +1,1 @@
+"""Bootstrap uncertainties of the mean Cepheid period in each SN Ia host galaxy."""

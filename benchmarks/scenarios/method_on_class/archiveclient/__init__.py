@@ -1,0 +1,1 @@
+"""A small client for the team's data archive, with a transit model for quick checks."""

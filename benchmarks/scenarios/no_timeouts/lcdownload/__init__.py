@@ -1,0 +1,1 @@
+"""Download Kepler light curves from the archive and measure their scatter."""

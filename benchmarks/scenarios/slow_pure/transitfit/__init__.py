@@ -1,0 +1,1 @@
+"""Transit depths of limb-darkened stars, for comparing planets with their measured depths."""
