@@ -57,28 +57,46 @@ def _metrics_in_window(cache: Mapping[str, Any], now: datetime, window_hours: fl
 
 
 def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) -> dict[str, dict[str, Any]]:
+    """Static facts of the targets, parsed only for files whose bytes changed since the last run."""
     if not targets:
         return {}
-    from astroagent.labtech.static import analyze_files  # libcst is slow to import; only with targets
-
     cache_path = state_dir / STATIC_CACHE_FILE
     try:
         cache = orjson.loads(cache_path.read_bytes())
         cache = cache if isinstance(cache, dict) else {}
     except (OSError, orjson.JSONDecodeError):
         cache = {}
-    before = hashlib.blake2b(orjson.dumps(sorted((k, v.get("hash")) for k, v in cache.items())),
-                             digest_size=8).digest()
-    facts = analyze_files(targets, workspace, cache)
-    after = hashlib.blake2b(orjson.dumps(sorted((k, v.get("hash")) for k, v in cache.items())),
-                            digest_size=8).digest()
-    if after != before:
+    facts: dict[str, dict[str, Any]] = {}
+    stale: list[Path] = []
+    for file in targets:
+        try:
+            digest = hashlib.blake2b(Path(file).read_bytes(), digest_size=12).hexdigest()
+        except OSError:
+            continue
+        hit = cache.get(_rel(Path(file), workspace))
+        if isinstance(hit, dict) and hit.get("hash") == digest:
+            facts.update(hit["facts"])
+        else:
+            stale.append(Path(file))
+    if stale:
+        from astroagent.labtech.static import analyze_files  # libcst is slow to import: only when needed
+
+        facts.update(analyze_files(stale, workspace, cache))
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(cache_path, orjson.dumps(cache))
         except OSError:
             pass  # a cache: the next run parses again
     return facts
+
+
+def _rel(file: Path, workspace: Path | None) -> str:
+    if workspace is not None:
+        try:
+            return file.resolve().relative_to(Path(workspace).resolve()).as_posix()
+        except ValueError:
+            pass
+    return file.as_posix()
 
 
 def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *, workspace: Path | None = None,
