@@ -148,6 +148,8 @@ def judge_pending(analysis: Analysis, *, config: AstroAgentConfig, workspace: Pa
             ledger.update(change["id"], verdict=verdict.verdict, verdict_reason=verdict.reason,
                           verdict_evidence=verdict.evidence, judged_at=stamp, now=now)
         verdicts.append(entry)
+    if dry_run and verdicts:
+        notes.append("dry run: verdicts shown, not recorded; nothing rolled back")
     return verdicts, notes
 
 
