@@ -376,3 +376,12 @@ def test_the_good_fix_passes_the_guard() -> None:
         proposal = _propose(server)
     report = check_change(SOURCE, proposal.new_source, path="experimenter/photometry.py")  # type: ignore[operator]
     assert report.ok, report.violations
+
+
+@pytest.mark.parametrize("answer", ["`" * 150_000, "<think>" * 20_000, "```\n" * 40_000, "(" * 5_000])
+def test_pathological_answers_are_refused_quickly(answer: str) -> None:
+    started = time.monotonic()
+    with FakeLLMServer([Reply.text(answer if answer[0] != "(" else fenced(answer))]) as server:
+        proposal = _propose(server)
+    assert proposal.status == "failed" and proposal.reason
+    assert time.monotonic() - started < 5.0

@@ -7,34 +7,57 @@ Whether the new function is *safe* is the guard's question, not this module's.
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 import libcst as cst
 
 from astroagent.errors import LLMError
-from astroagent.labtech.llm_prompt import find_function
+from astroagent.labtech.llm_prompt import find_function, parse_checked
 
 __all__ = ["AnswerRejected", "extract_code_block", "splice_function", "PYTHON_LANGS"]
 
 PYTHON_LANGS = frozenset({"python", "py", "python3"})
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 
 
 class AnswerRejected(LLMError):
     """The answer cannot become a proposal (no code, bad code, wrong function, ...)."""
 
 
+def _fenced_blocks(answer: str) -> tuple[list[tuple[str, str]], bool]:
+    """Markdown fenced blocks as (language, code), and whether one was left open; linear time."""
+    blocks: list[tuple[str, str]] = []
+    fence: str | None = None
+    lang, body = "", []
+    for line in answer.splitlines(keepends=True):
+        text = line.strip()
+        if fence is None:
+            char = text[:1]
+            if char in ("`", "~") and text.startswith(char * 3):
+                run = len(text) - len(text.lstrip(char))
+                info = text[run:].strip()
+                if char == "`" and "`" in info:
+                    continue                                  # inline code, not a fence
+                fence, lang, body = char * run, (info.split() or [""])[0].lower(), []
+        elif text and set(text) == {fence[0]} and len(text) >= len(fence):
+            blocks.append((lang, "".join(body)))
+            fence = None
+        else:
+            body.append(line)
+    return blocks, fence is not None
+
+
 def extract_code_block(answer: str) -> str:
     """The single python code block of ``answer`` (an unlabelled block counts when none is labelled)."""
-    blocks = [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(answer)]
+    if answer.lstrip().startswith("<think>") and "</think>" in answer:
+        answer = answer[answer.rindex("</think>") + len("</think>"):]   # a reasoning model's scratchpad
+    blocks, left_open = _fenced_blocks(answer)
     python = [code for lang, code in blocks if lang in PYTHON_LANGS]
     if not python:
         python = [code for lang, code in blocks if not lang]
     if len(python) > 1:
         raise AnswerRejected(f"the answer holds {len(python)} python code blocks; exactly one was asked for")
     if not python:
-        if "```" in answer:
+        if left_open:
             raise AnswerRejected("the answer has no complete ```python code block (cut off or unterminated?)")
         raise AnswerRejected("the answer has no ```python code block")
     code = textwrap.dedent(python[0])
@@ -133,13 +156,12 @@ class _Replace(cst.CSTTransformer):
 def splice_function(source: str, qualname: str, code: str) -> str:
     """``source`` with ``qualname`` replaced by the definition in ``code`` (plus any new imports)."""
     try:
-        snippet = cst.parse_module(code)
-    except cst.ParserSyntaxError as exc:
-        raise AnswerRejected(f"the answer's code is not valid Python: {exc.message} (line {exc.raw_line})") from exc
-    except RecursionError as exc:
-        raise AnswerRejected("the answer's code is nested too deeply to parse") from exc
+        snippet = parse_checked(code)
+    except SyntaxError as exc:
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        raise AnswerRejected(f"the answer's code is not valid Python: {exc.msg}{where}") from exc
     new_def, imports = _pick_function(snippet, qualname)
-    module = cst.parse_module(source)
+    module = parse_checked(source)
     target = find_function(module, qualname)
     replacer = _Replace(target, new_def)
     spliced = module.visit(replacer)

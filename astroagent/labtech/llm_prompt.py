@@ -7,7 +7,9 @@ still enforces them on whatever comes back.
 
 from __future__ import annotations
 
+import ast
 import json
+import warnings
 from typing import Any
 
 import libcst as cst
@@ -22,6 +24,7 @@ __all__ = [
     "build_messages",
     "find_function",
     "function_source",
+    "parse_checked",
 ]
 
 MAX_MODULE_CONTEXT_CHARS = 40_000
@@ -48,6 +51,21 @@ Your answer is machine-checked; anything that breaks these rules is thrown away.
    for pure functions with hashable arguments.
 7. Fix the root cause the evidence shows, with the smallest change that does it.
 """
+
+
+def parse_checked(code: str) -> cst.Module:
+    """LibCST's tree of ``code``, parsed by CPython first: LibCST's native parser can crash the
+    process on pathological nesting that CPython rejects cleanly. Raises SyntaxError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")              # e.g. invalid escape sequences
+            ast.parse(code)
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise SyntaxError(f"too deeply nested or too large to parse ({type(exc).__name__})") from exc
+    try:
+        return cst.parse_module(code)
+    except cst.ParserSyntaxError as exc:
+        raise SyntaxError(f"{exc.message} (line {exc.raw_line})") from exc
 
 
 def find_function(module: cst.Module, qualname: str) -> cst.FunctionDef:
@@ -113,9 +131,9 @@ def _evidence_text(opportunity: Opportunity) -> str:
 def build_messages(source: str, qualname: str, opportunity: Opportunity, *, path: str) -> list[dict[str, str]]:
     """The chat messages for one fix request; raises LLMError when the target is not in ``source``."""
     try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        raise LLMError(f"{path} does not parse, so it cannot be improved: {exc.message}") from exc
+        module = parse_checked(source)
+    except SyntaxError as exc:
+        raise LLMError(f"{path} does not parse, so it cannot be improved: {exc.msg}") from exc
     target = function_source(module, qualname)
     context = source
     if len(context) > MAX_MODULE_CONTEXT_CHARS:
