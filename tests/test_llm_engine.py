@@ -385,3 +385,15 @@ def test_pathological_answers_are_refused_quickly(answer: str) -> None:
         proposal = _propose(server)
     assert proposal.status == "failed" and proposal.reason
     assert time.monotonic() - started < 5.0
+
+
+def test_common_local_model_shapes_are_understood() -> None:
+    thinking = ("<think>Maybe:\n" + fenced("def flux_ratio(flux, baseline):\n    return []") + "\nNo.</think>\n"
+                + fenced(GOOD_FIX))
+    unlabelled = "Sure.\n```\n" + GOOD_FIX + "```\n"
+    indented = "    def fit(self, flux):\n        return sum(flux) / max(len(flux), 1)\n"
+    with FakeLLMServer([Reply.text(thinking), Reply.text(unlabelled), Reply.code(indented)]) as server:
+        results = [_propose(server), _propose(server), _propose(server, qualname="Fitter.fit")]
+    assert [p.status for p in results] == ["proposed"] * 3, [p.reason for p in results]
+    assert "if baseline == 0:" in (results[0].new_source or "") and "if baseline == 0:" in (results[1].new_source or "")
+    assert "    def fit(self, flux):\n        return sum(flux) / max(len(flux), 1)\n" in (results[2].new_source or "")
