@@ -310,7 +310,8 @@ def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
         engine = run.engine_for(opp)
         if engine is None:
             if opp.fix in (None, "llm_rewrite"):
-                run.notes.append(f"{opp.type} in {opp.target}: reported only ({'no LLM is configured' if run.engine == 'auto' else 'the rules engine has no fix for it'})")
+                why = "no LLM is configured" if run.engine == "auto" else "the rules engine has no fix for it"
+                run.notes.append(f"{opp.type} in {opp.target}: reported only ({why})")
             continue
         fix = opp.fix or "llm_rewrite"
         rel, _, qualname = opp.target.partition("::")
