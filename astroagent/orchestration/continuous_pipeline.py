@@ -313,8 +313,9 @@ class ContinuousPipeline:
                     "recent_success_rate": self.state.recent_success_rate()})
         return outcome
 
-    async def run_lab_technician_now(self, *, force: bool = True) -> AgentResult:
-        """Run the Lab Technician once, now (between experiments if the pipeline is running)."""
+    async def run_lab_technician_now(self, *, force: bool = False) -> AgentResult:
+        """Run the Lab Technician once, now, whatever the schedule (between experiments unless
+        ``experiments_during_lab``). ``force`` lets it change code even when the success rate is fine."""
         return await self._lab_run("manual_analysis", force)
 
     async def _lab_run(self, state_name: str, force: bool) -> AgentResult:

@@ -1,0 +1,63 @@
+"""``astroagent run``: bounded runs, the Lab Technician switch, bad input as one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from astroagent.cli import main
+from astroagent.config import ArchiveConfig
+from astroagent.orchestration.state import load_state
+from astroagent.science.archive_server import ArchiveServer
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from astroagent.workspace import init_workspace
+
+    with ArchiveServer(ArchiveConfig()) as server:
+        ws = init_workspace(tmp_path / "ws", archive_url=server.url)
+        monkeypatch.chdir(ws)
+        monkeypatch.setenv("ASTROAGENT_PIPELINE__PROJECTS_PER_CYCLE", "2")
+        yield ws
+
+
+def test_run_one_cycle_without_the_lab_technician(workspace: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--cycles", "1", "--no-lab-technician"]) == 0
+    out = capsys.readouterr().out
+    assert "stopped after 1 cycle(s): 2 experiments, success rate 100 %" in out
+    state = load_state(workspace / "data")
+    assert state.status == "stopped" and state.cycle == 1 and state.experiments == 2 and state.lab_runs == 0
+    assert not (workspace / "data" / "logs" / "lab_technician" / "ledger.jsonl").exists()
+
+
+def test_run_with_a_short_lab_interval_runs_the_lab_technician(workspace: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--cycles", "1", "--lab-interval", "0.01", "--area", "exoplanets"]) == 0
+    out = capsys.readouterr().out
+    assert "Lab Technician" in out
+    state = load_state(workspace / "data")
+    assert state.lab_runs >= 1 and {r.area for r in state.history} == {"exoplanets"}
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--cycles", "1", "--duration", "5"], "give --cycles or --duration, not both"),
+    (["run", "--cycles", "1", "--area", "alchemy"], "unknown research area 'alchemy'"),
+    (["run", "--lab-interval", "0"], "--lab-interval"),
+    (["run", "--cycles", "0"], "--cycles"),
+    (["demo", "--cycles", "1"], "--cycles"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture,
+                                          tmp_path: Path) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_demo_refuses_a_workdir_that_is_not_empty(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "thesis.tex").write_text("precious")
+    assert main(["demo", "--workdir", str(tmp_path / "busy")]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "busy" / "thesis.tex").read_text() == "precious"
