@@ -170,7 +170,9 @@ class _Run:
         from astroagent.labtech.llm import llm_configured
         if self.engine == "llm":
             return "llm"
-        if opp.fix == "llm_rewrite" or opp.fix is None:
+        if opp.fix is None:
+            return None                       # report only (the llm engine, asked for, still tries)
+        if opp.fix == "llm_rewrite":
             if self.engine == "auto" and llm_configured(self.config.lab_technician):
                 return "llm"
             return None
@@ -309,7 +311,7 @@ def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
             continue
         engine = run.engine_for(opp)
         if engine is None:
-            if opp.fix in (None, "llm_rewrite"):
+            if opp.fix == "llm_rewrite":
                 why = "no LLM is configured" if run.engine == "auto" else "the rules engine has no fix for it"
                 run.notes.append(f"{opp.type} in {opp.target}: reported only ({why})")
             continue
