@@ -397,3 +397,19 @@ def test_common_local_model_shapes_are_understood() -> None:
     assert [p.status for p in results] == ["proposed"] * 3, [p.reason for p in results]
     assert "if baseline == 0:" in (results[0].new_source or "") and "if baseline == 0:" in (results[1].new_source or "")
     assert "    def fit(self, flux):\n        return sum(flux) / max(len(flux), 1)\n" in (results[2].new_source or "")
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/v1", "not a url", "http://127.0.0.1:99999/v1"])
+def test_a_bad_endpoint_url_fails_clearly(url: str, tmp_path: Path) -> None:
+    config = LabTechnicianConfig(llm=LLMConfig(base_url=url))
+    proposal = propose_fix(SOURCE, "flux_ratio", OPPORTUNITY, config, path="p.py", env={}, transcript_dir=tmp_path)
+    assert proposal.status == "failed" and "is not an http(s) URL" in proposal.reason
+
+
+def test_credentials_in_the_url_stay_out_of_the_transcript(tmp_path: Path) -> None:
+    with FakeLLMServer([Reply.code(GOOD_FIX)]) as server:
+        url = server.base_url.replace("http://", "http://alice:hunter2@") + "?api-key=topsecret"
+        config = LabTechnicianConfig(llm=LLMConfig(base_url=url))
+        proposal = propose_fix(SOURCE, "flux_ratio", OPPORTUNITY, config, path="p.py", env={}, transcript_dir=tmp_path)
+    text = proposal.transcript_path.read_text() if proposal.transcript_path else ""
+    assert text and "hunter2" not in text and "topsecret" not in text

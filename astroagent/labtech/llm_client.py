@@ -77,11 +77,26 @@ class ChatAnswer:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without user:password or query (where keys sometimes hide)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    """``url`` without user:password or query (where keys sometimes hide); never raises."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "<unparseable URL>"
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _check_url(url: str) -> None:
+    """LLMError unless ``url`` is an http(s) URL with a host and a valid port."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        ok = False
+    if not ok:
+        raise LLMError(f"the LLM endpoint {redact_url(url)!r} is not an http(s) URL with a host and port")
 
 
 def resolve_endpoint(base_url: str | None, api_key_env: str, env: Mapping[str, str]) -> Endpoint | None:
@@ -157,7 +172,9 @@ def _once(client: Any, openai: Any, request: dict[str, Any], *, timeout: float, 
     except openai.APITimeoutError as exc:
         raise TransientLLMError(f"the endpoint did not answer within {timeout:g} s") from exc
     except openai.APIConnectionError as exc:
-        raise TransientLLMError(f"cannot reach the endpoint: {exc}") from exc
+        cause = exc.__cause__ or exc.__context__
+        detail = f"{type(cause).__name__}: {str(cause)[:_ERROR_SNIPPET]}" if cause else str(exc)
+        raise TransientLLMError(f"cannot reach the endpoint: {detail}") from exc
     except openai.APIStatusError as exc:
         detail = str(getattr(exc, "message", exc))[:_ERROR_SNIPPET]
         status = exc.status_code
@@ -187,6 +204,7 @@ def chat_completion(endpoint: Endpoint, *, model: str, messages: list[dict[str, 
         import openai
     except ImportError as exc:
         raise LLMExtraMissing() from exc
+    _check_url(endpoint.base_url)
     request = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
     max_bytes = 6 * max_response_chars + 64 * 1024       # JSON escaping can grow code a few times
     attempts: list[Attempt] = []
