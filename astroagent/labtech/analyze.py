@@ -4,6 +4,7 @@ find opportunities, decide whether to intervene. The only entry point others nee
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import orjson
 
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analytics import summarize, trend, window_keys
-from astroagent.labtech.ingest import ingest
+from astroagent.labtech.ingest import ingest, load_hours
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.opportunities import find_opportunities, needs_intervention
 from astroagent.telemetry.metrics import atomic_write_bytes
@@ -21,6 +22,7 @@ from astroagent.telemetry.metrics import atomic_write_bytes
 __all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
 
 STATIC_CACHE_FILE = "static_cache.json"
+ANALYSIS_CACHE_FILE = "analysis_cache.json"
 
 
 def default_targets(config: LabTechnicianConfig, workspace: Path | None) -> list[Path]:
@@ -119,8 +121,16 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     ws = str(Path(workspace).resolve()) if workspace is not None else None
     static = _static(list(targets), workspace, state_dir)
     target_paths = sorted({k.split("::", 1)[0] for k in static})
-    hours = state["hours"]
     now_ts = now.timestamp()
+    ingest_info = {"files_read": result.files_read, "bytes_read": result.bytes_read,
+                   "new_events": result.new_events, "engines": result.engines}
+    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes)
+    cached = _cached(state_dir, key)
+    if cached is not None:  # nothing new and the same hours in the window: the last answer stands
+        return cached.model_copy(update={
+            "generated_at": now, "needs_intervention": force or cached.needs_intervention,
+            "trend": {**cached.trend, "ingest": ingest_info}})
+    hours = load_hours(state, state_dir)
     common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
               "targets": target_paths, "workspace": ws}
     current = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window)),
@@ -130,7 +140,7 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     if not targets:
         notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")
     broken = [n for n, e in state["metrics"].items() if e.get("error")]
-    return Analysis(
+    analysis = Analysis(
         generated_at=now, window_hours=window, log_dir=str(log_dir),
         log_entries_analyzed=current.events, malformed_lines=current.malformed + len(broken),
         executions=current.executions, avg_execution_time=round(current.avg_execution_time, 6),
@@ -138,7 +148,32 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
         error_patterns=tuple(current.patterns), slow_methods=tuple(current.slow_methods),
         methods=current.methods, per_version=current.per_version,
         trend={**trend(current, previous), "hourly": current.hourly,
-               "ingest": {"files_read": result.files_read, "bytes_read": result.bytes_read,
-                          "new_events": result.new_events, "engines": result.engines}},
+               "ingest": ingest_info},
         static=static, opportunities=opportunities,
-        needs_intervention=needs_intervention(current, opportunities, config, force=force), notes=tuple(notes))
+        needs_intervention=needs_intervention(current, opportunities, config, force=False), notes=tuple(notes))
+    try:
+        atomic_write_bytes(state_dir / ANALYSIS_CACHE_FILE,
+                           orjson.dumps({"key": key, "analysis": analysis.model_dump(mode="json")}))
+    except OSError:
+        pass  # a cache: the next run computes again
+    return analysis.model_copy(update={"needs_intervention": True}) if force else analysis
+
+
+def _cache_key(state: Mapping[str, Any], config: LabTechnicianConfig, now_ts: float, window: float,
+               static: Mapping[str, Any], has_targets: bool, notes: Sequence[str]) -> str:
+    """What an analysis depends on besides the clock: the data generation and the window's hours."""
+    parts = [state.get("generation"), state.get("log_dir"), math.floor((now_ts - window * 3600) / 3600),
+             math.floor(now_ts / 3600), window, config.model_dump(mode="json"), sorted(static), has_targets,
+             list(notes), sorted((n, e.get("size"), e.get("mtime_ns")) for n, e in state["metrics"].items()),
+             hashlib.blake2b(orjson.dumps(static, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()]
+    return hashlib.blake2b(orjson.dumps(parts, default=str), digest_size=16).hexdigest()
+
+
+def _cached(state_dir: Path, key: str) -> Analysis | None:
+    try:
+        doc = orjson.loads((state_dir / ANALYSIS_CACHE_FILE).read_bytes())
+        if isinstance(doc, dict) and doc.get("key") == key:
+            return Analysis.model_validate(doc["analysis"])
+    except (OSError, orjson.JSONDecodeError, ValueError):
+        pass
+    return None

@@ -27,9 +27,11 @@ from astroagent.labtech import _duck
 from astroagent.labtech._batch import Batch, add_error, add_execution, hour_of, new_hour, parse_range
 from astroagent.telemetry.metrics import atomic_write_bytes
 
-__all__ = ["STATE_FILE", "IngestResult", "ingest", "load_state", "scan_metrics", "DUCKDB_MIN_BYTES", "Engine"]
+__all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "load_hours", "scan_metrics",
+           "DUCKDB_MIN_BYTES", "Engine"]
 
 STATE_FILE = "analysis_state.json"
+HOURS_FILE = "analysis_hours.json"
 STATE_FORMAT = 1
 DUCKDB_MIN_BYTES = 8 * 1024 * 1024   # below this the Python engine wins (duckdb import + setup ~0.2 s)
 RECENT_CLOSED = 20_000
@@ -48,27 +50,62 @@ class IngestResult:
     engines: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     changed: bool = False
+    hours_changed: bool = False
 
 
 def _empty_state(log_dir: Path) -> dict[str, Any]:
-    return {"format": STATE_FORMAT, "log_dir": str(log_dir), "files": {}, "open": {}, "closed": {},
-            "streak": {}, "hours": {}, "metrics": {}}
+    return {"format": STATE_FORMAT, "log_dir": str(log_dir), "generation": 0, "hours_stat": None, "files": {},
+            "open": {}, "closed": {}, "streak": {}, "metrics": {}, "hours": {}}
 
 
-def load_state(state_dir: Path, log_dir: Path) -> dict[str, Any]:
-    """The persisted state for ``log_dir``; unreadable, foreign or old states start afresh."""
+def load_state(state_dir: Path, log_dir: Path, *, with_hours: bool = True) -> dict[str, Any]:
+    """The persisted state for ``log_dir``; unreadable, foreign or old states start afresh.
+
+    Checkpoints live in ``analysis_state.json``; the per-hour aggregates (the bulk) in
+    ``analysis_hours.json``, read only when needed (``load_hours``).
+    """
     try:
         state = orjson.loads((state_dir / STATE_FILE).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return _empty_state(log_dir)
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or state.get("log_dir") != str(log_dir):
         return _empty_state(log_dir)
+    try:
+        st = os.stat(state_dir / HOURS_FILE)
+        same = state.get("hours_stat") == [st.st_size, st.st_mtime_ns]
+    except OSError:
+        same = False
+    if not same:  # aggregates lost or out of step with the checkpoints: read every file again
+        return _empty_state(log_dir)
+    state["hours"] = None
+    if with_hours:
+        load_hours(state, state_dir)
     return state
 
 
-def _save_state(state_dir: Path, state: dict[str, Any]) -> None:
+def load_hours(state: dict[str, Any], state_dir: Path) -> dict[str, Any]:
+    """The per-hour aggregates of ``state`` (loaded on first use; a mismatch starts afresh)."""
+    if state.get("hours") is not None:
+        return state["hours"]
+    try:
+        doc = orjson.loads((state_dir / HOURS_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        doc = None
+    ok = isinstance(doc, dict) and doc.get("generation") == state.get("generation") and isinstance(doc.get("hours"), dict)
+    state["hours"] = doc["hours"] if ok else {}
+    return state["hours"]
+
+
+def _save_state(state_dir: Path, state: dict[str, Any], hours_changed: bool) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(state_dir / STATE_FILE, orjson.dumps(state))
+    if hours_changed:
+        state["generation"] = state.get("generation", 0) + 1
+        atomic_write_bytes(state_dir / HOURS_FILE,
+                           orjson.dumps({"generation": state["generation"], "hours": state["hours"]}))
+        st = os.stat(state_dir / HOURS_FILE)
+        state["hours_stat"] = [st.st_size, st.st_mtime_ns]
+    small = {k: v for k, v in state.items() if k != "hours"}
+    atomic_write_bytes(state_dir / STATE_FILE, orjson.dumps(small))
 
 
 def _head_hash(path: Path, size: int) -> tuple[str, int]:
@@ -266,7 +303,7 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
     """Read what is new in ``log_dir``, fold it into the state in ``state_dir``, save, return it."""
     log_dir, state_dir = Path(log_dir), Path(state_dir)
     now_ts = (now or datetime.now(UTC)).timestamp()
-    state = load_state(state_dir, log_dir)
+    state = load_state(state_dir, log_dir, with_hours=False)
     result = IngestResult(state=state)
     files = state["files"]
     seen: set[str] = set()
@@ -303,6 +340,10 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
         files[name] = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                        "offset": end, "head": head, "head_n": head_n}
         result.changed = True
+    expiring = any(now_ts - rec[0] > execution_timeout for rec in state["open"].values())
+    if jobs or expiring:
+        load_hours(state, state_dir)
+        result.hours_changed = True
     for group in _groups(jobs, engine):
         try:
             batch = _read(group, state, engine, result)
@@ -319,12 +360,13 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
         del files[name]
         result.changed = True
     (read_metrics or scan_metrics)(log_dir, state, result)
-    if _expire(state, now_ts, execution_timeout):
+    if result.hours_changed and _expire(state, now_ts, execution_timeout):
         result.changed = True
     if result.changed:
-        _prune(state, now_ts, retention_hours)
+        if result.hours_changed:
+            _prune(state, now_ts, retention_hours)
         try:
-            _save_state(state_dir, state)
+            _save_state(state_dir, state, result.hours_changed)
         except OSError as exc:
             result.notes.append(f"could not save {STATE_FILE}: {exc.strerror or exc}")
     return result
