@@ -193,7 +193,7 @@ BAD_ANSWERS = {
     "null content": (Reply.text(None), "answered nothing"),
     "no code block": (Reply.text("You should check the baseline before dividing."), "no ```python code block"),
     "unterminated": (Reply.text("```python\ndef flux_ratio(flux, baseline):\n    return"), "no complete"),
-    "cut off": (Reply.text(fenced(GOOD_FIX), finish_reason="length"), "cut off at max_tokens"),
+    "cut off": (Reply.text(fenced(GOOD_FIX)[:60], finish_reason="length"), "cut off at max_tokens"),
     "two blocks": (Reply.text(fenced(GOOD_FIX) + "\nand\n" + fenced(GOOD_FIX)), "2 python code blocks"),
     "not python": (Reply.code("def flux_ratio(flux, baseline)\n    return {{oops"), "not valid Python"),
     "wrong function": (Reply.code("def load(name):\n    return []\n"), "defines 'load'"),

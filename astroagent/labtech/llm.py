@@ -9,6 +9,7 @@ with the reason, and every request is recorded in a JSON transcript (never the k
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -67,7 +68,10 @@ def _safe_name(text: str) -> str:
 
 
 def _write_transcript(transcript_dir: Path, record: dict[str, Any], secret: str | None, qualname: str) -> Path:
-    data = orjson.dumps(record, option=orjson.OPT_INDENT_2, default=str)
+    try:
+        data = orjson.dumps(record, option=orjson.OPT_INDENT_2, default=str)
+    except TypeError:  # e.g. lone surrogates in a source read with surrogateescape
+        data = json.dumps(record, indent=2, default=str).encode("utf-8", "backslashreplace")
     if secret and len(secret) >= 4:
         data = data.replace(orjson.dumps(secret)[1:-1], b"[redacted]")
     transcript_dir.mkdir(parents=True, exist_ok=True)
@@ -96,9 +100,14 @@ def _read_answer(answer: ChatAnswer, source: str, qualname: str, max_chars: int)
     """The new module from an answer, or AnswerRejected with the reason."""
     if len(answer.content) > max_chars:
         raise AnswerRejected(f"the answer is too large ({len(answer.content)} chars > {max_chars})")
-    if answer.finish_reason == "length":
-        raise AnswerRejected("the answer was cut off at max_tokens; raise lab_technician.max_tokens")
-    return splice_function(source, qualname, extract_code_block(answer.content))
+    try:
+        code = extract_code_block(answer.content)
+    except AnswerRejected as exc:
+        if answer.finish_reason == "length":
+            raise AnswerRejected(f"the answer was cut off at max_tokens ({exc}); "
+                                 "raise lab_technician.max_tokens") from exc
+        raise
+    return splice_function(source, qualname, code)
 
 
 def propose_fix(source: str, qualname: str, opportunity: Opportunity, config: LabTechnicianConfig, *,
