@@ -27,7 +27,7 @@ __all__ = ["DemoResult", "run_demo", "segments", "summarise", "plot_success_rate
            "MIN_GAIN"]
 
 DEMO_ARCHIVE = {"reset_rate": 0.33, "error_rate": 0.04, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
-PHASE_EXPERIMENTS = 16
+PHASE_EXPERIMENTS = 14
 TIME_BUDGET_SECONDS = 165.0   # the pipeline's share of the demo's three minutes
 PROJECTS_PER_CYCLE = 4
 MIN_GAIN = 0.15

@@ -85,10 +85,10 @@ def _print_summary(console: Console, result) -> None:  # noqa: ANN001  (DemoResu
 
     console.print(f"\n[bold]success rate[/bold]  before {pct(result.success_rate_before)} "
                   f"({result.experiments_before} experiments on the first code version)  →  after "
-                  f"{pct(result.success_rate_after)} ({result.experiments_after} on the last)")
+                  f"{pct(result.success_rate_after)} ({result.experiments_after} on the last)", highlight=False)
     table = Table(title="changes made by the Lab Technician", title_justify="left")
     for column in ("id", "type", "target", "verdict"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     style = {"kept": "green", "rolled_back": "red", "pending": "yellow"}
     for item in result.improvements:
         table.add_row(item["id"], item["type"] or "", item["target"] or "",
@@ -98,7 +98,8 @@ def _print_summary(console: Console, result) -> None:  # noqa: ANN001  (DemoResu
     else:
         console.print("no change was made")
     if result.time_to_first_kept is not None:
-        console.print(f"first kept change after {result.time_to_first_kept:.0f} s; whole demo {result.wall_time:.0f} s")
+        console.print(f"first kept change after {result.time_to_first_kept:.0f} s; whole demo {result.wall_time:.0f} s",
+                      highlight=False)
     console.print(f"report: {result.report_path or '–'}\nplot:   {result.plot_path or '–'}\n"
                   f"workspace: {result.workdir}", highlight=False)
     verdict = "[green]the loop worked[/green]" if result.passed else f"[red]FAILED[/red]: {result.reason}"
