@@ -32,6 +32,15 @@ def test_run_one_cycle_without_the_lab_technician(workspace: Path, capsys: pytes
     assert not (workspace / "data" / "logs" / "lab_technician" / "ledger.jsonl").exists()
 
 
+def test_a_second_run_resumes_the_saved_state_with_new_projects(workspace: Path) -> None:
+    assert main(["run", "--cycles", "1", "--no-lab-technician"]) == 0
+    assert main(["run", "--cycles", "1", "--no-lab-technician"]) == 0
+    state = load_state(workspace / "data")
+    assert state.cycle == 2 and state.experiments == 4 == len(state.history)
+    assert len({r.project_id for r in state.history}) == 4
+    assert [r.t for r in state.history] == sorted(r.t for r in state.history)
+
+
 def test_run_with_a_short_lab_interval_runs_the_lab_technician(workspace: Path,
                                                                 capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--cycles", "1", "--lab-interval", "0.01", "--area", "exoplanets"]) == 0

@@ -28,7 +28,7 @@ from astroagent.agents.common import AgentResult
 from astroagent.config import AstroAgentConfig, load_config
 from astroagent.errors import UsageError
 from astroagent.orchestration.scheduling import LabSchedule, after_run, is_due
-from astroagent.orchestration.state import ChangeRecord, ExperimentRecord, PipelineState, save_state
+from astroagent.orchestration.state import ChangeRecord, ExperimentRecord, PipelineState, load_state, save_state
 from astroagent.orchestration.supervisor import ExperimentOutcome, WorkerSupervisor
 from astroagent.paths import data_dir as default_data_dir
 from astroagent.paths import find_workspace
@@ -48,7 +48,7 @@ class ContinuousPipeline:
                  config: AstroAgentConfig | None = None, archive_url: str | None = None,
                  max_cycles: int | None = None, duration: float | None = None,
                  projects_per_cycle: int | None = None, seed: int | None = None,
-                 force_lab_analysis: bool = False, handle_signals: bool = True,
+                 force_lab_analysis: bool = False, handle_signals: bool = True, resume: bool = True,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  experimenter_target: str | None = None, lab_technician_target: str | None = None,
@@ -66,12 +66,14 @@ class ContinuousPipeline:
         self.handle_signals = handle_signals
         self._planner = planner
         self.status_callbacks: list[StatusCallback] = []
-        self.state = PipelineState(lab_interval=pipe.lab_technician_interval)
+        previous = load_state(self.data_dir) if resume else None
+        self.state = previous or PipelineState(lab_interval=pipe.lab_technician_interval)
         self.last_lab_result: AgentResult | None = None
         self.callback_errors = 0
         self._clock = clock
         self._sleep = sleep
-        self._t0 = clock()
+        # a resumed pipeline continues its own time line (and its cycle count, so new projects)
+        self._t0 = clock() - (self.state.history[-1].t if self.state.history else 0.0)
         self._lab_enabled = True
         self._schedule = LabSchedule.create(
             pipe.lab_technician_interval, min_interval=pipe.min_lab_interval, max_interval=pipe.max_lab_interval,
