@@ -138,7 +138,9 @@ def test_sigkill_at_random_instants_leaves_old_or_new(tmp_path: Path) -> None:
     assert len(Ledger(data).history()) == 1
 
 
-def test_crash_after_replace_still_records_the_change_with_its_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("point", ["backup_tmp_half", "journal_written", "target_tmp_half", "target_replaced",
+                                   "journal_cleared"])
+def test_a_recorded_change_killed_at_any_step_is_whole_and_in_the_ledger_iff_new(tmp_path: Path, point: str) -> None:
     ws, data, target = _setup(tmp_path)
     script = tmp_path / "apply_one.py"
     script.write_text(textwrap.dedent(f"""
@@ -149,12 +151,15 @@ def test_crash_after_replace_still_records_the_change_with_its_version(tmp_path:
                                "sha_before": sha256_file(target)}}, {NEW.decode()!r}, workspace=ws,
                               data_dir=ws / "data")
     """))
-    code = subprocess.run([sys.executable, str(script)], env={**os.environ, CRASH_ENV: "target_replaced"}).returncode
-    assert code == 77 and target.read_bytes() == NEW
-    assert Ledger(data).get("chg-crash001") is None
-    notes = recover(data, ws)
-    assert "complete" in notes[-1]
-    from astroagent.telemetry import package_code_version
+    code = subprocess.run([sys.executable, str(script)], env={**os.environ, CRASH_ENV: point}).returncode
+    assert code == 77
+    recover(data, ws)
+    _assert_clean(ws, data, target)
+    assert not list((data / "logs/lab_technician/backups").glob(".*"))
     change = Ledger(data).get("chg-crash001")
+    if target.read_bytes() == OLD:
+        assert change is None and point in ("backup_tmp_half", "journal_written", "target_tmp_half")
+        return
+    from astroagent.telemetry import package_code_version
     assert change["status"] == "applied" and change["code_version_after"] == package_code_version(ws / "experimenter")
     assert Path(change["backup"]).read_bytes() == OLD

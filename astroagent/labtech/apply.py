@@ -122,7 +122,7 @@ def backup_file(path: Path, data_dir: Path, *, now: datetime | None = None) -> P
     while backup.exists():
         backup = folder / f"{path.stem}_{stamp}_{n}{path.suffix}"
         n += 1
-    atomic_replace(backup, path.read_bytes(), mode=0o644)
+    atomic_replace(backup, path.read_bytes(), mode=0o644, crash_prefix="backup")
     return backup
 
 
@@ -188,6 +188,8 @@ def apply_recorded_change(record: dict[str, Any], new_source: str, *, workspace:
     as one journaled step. ``record`` needs ``id``, ``file`` (relative to the workspace),
     ``sha_before``; ``package`` names the folder whose code version the Experimenter reports."""
     target = Path(workspace) / record["file"]
+    if sha256_file(target) != record["sha_before"]:
+        raise PatchRejected(f"{record['file']} changed on disk since it was read; nothing written")
     new_bytes = new_source.encode("utf-8")
     stamp = (now or utcnow()).isoformat()
     full = {**record, "status": "applied", "verdict": "pending", "sha_after": sha256_bytes(new_bytes),
@@ -203,9 +205,9 @@ def recover(data_dir: Path, workspace: Path | None) -> tuple[str, ...]:
     """Finish or drop an interrupted write; returns what was done, in words (empty: nothing to do)."""
     jpath = journal_path(data_dir)
     notes: list[str] = []
-    stray_journal = _tmp_for(jpath)
-    if stray_journal.exists():
-        stray_journal.unlink()
+    for stray in (_tmp_for(jpath), *(jpath.parent / "backups").glob(f".*{TMP_SUFFIX}")):
+        if stray.exists():
+            stray.unlink()                       # a backup or journal cut off before its rename
     if not jpath.exists():
         return ()
     try:
