@@ -76,3 +76,10 @@ def test_location_prefers_the_innermost_frame_in_target_code() -> None:
 def test_missing_log_dir_is_an_empty_analysis_with_a_note(tmp_path: Path) -> None:
     a = run_analysis(LabTechnicianConfig(), tmp_path / "nope", tmp_path / "s", now=NOW)
     assert a.executions.total == 0 and "no log directory" in a.notes[0]
+
+
+def test_stale_logs_are_analysed_up_to_their_newest_event(tmp_path: Path) -> None:
+    seed = Path(__file__).parent / "data" / "seed_logs"      # January 2024, analysed with today's clock
+    a = run_analysis(LabTechnicianConfig(), seed, tmp_path / "s")
+    assert a.executions.total == 20 and a.error_patterns[0].error_type == "ConnectionError"
+    assert any("newest event" in n for n in a.notes)

@@ -196,3 +196,26 @@ def test_duckdb_and_python_engines_agree(tmp_path: Path) -> None:
                            sorted((p.error_type, p.template, p.method, p.count, p.transient) for p in s.patterns),
                            {v: (x.executions, x.failed) for v, x in s.per_version.items()})
     assert results["python"] == results["duckdb"]
+
+
+def test_lost_aggregates_mean_the_logs_are_read_again(tmp_path: Path) -> None:
+    ingest(SEED, tmp_path, now=NOW)
+    (tmp_path / "analysis_hours.json").unlink()
+    again = ingest(SEED, tmp_path, now=NOW)
+    assert again.bytes_read > 0 and totals(again.state).executions.total == 20
+
+
+def test_a_run_with_nothing_new_reuses_the_last_analysis(tmp_path: Path) -> None:
+    from astroagent.config.models import LabTechnicianConfig
+    from astroagent.labtech.analyze import run_analysis
+
+    logs = tmp_path / "logs"
+    shutil.copytree(SEED, logs)
+    first = run_analysis(LabTechnicianConfig(), logs, tmp_path / "s", now=NOW)
+    second = run_analysis(LabTechnicianConfig(), logs, tmp_path / "s", now=NOW + timedelta(minutes=1))
+    assert second.trend["ingest"]["bytes_read"] == 0 and second.executions == first.executions
+    assert second.error_patterns == first.error_patterns and second.generated_at > first.generated_at
+    with open(logs / "execution_20240115.jsonl", "ab") as fh:
+        fh.write(run("late", NOW - timedelta(minutes=10), ok=False))
+    third = run_analysis(LabTechnicianConfig(), logs, tmp_path / "s", now=NOW + timedelta(minutes=2))
+    assert third.executions.total == 21 and third.executions.failed == 6

@@ -122,6 +122,11 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     static = _static(list(targets), workspace, state_dir)
     target_paths = sorted({k.split("::", 1)[0] for k in static})
     now_ts = now.timestamp()
+    newest = state.get("last_ts")
+    if newest is not None and newest < now_ts - window * 3600:  # stale logs: look at their last window
+        now_ts = newest + 1e-3
+        notes.append(f"no events in the last {window:g} h; analysed the {window:g} h up to the newest event "
+                     f"({datetime.fromtimestamp(newest, UTC):%Y-%m-%d %H:%M:%S} UTC)")
     ingest_info = {"files_read": result.files_read, "bytes_read": result.bytes_read,
                    "new_events": result.new_events, "engines": result.engines}
     key = _cache_key(state, config, now_ts, window, static, bool(targets), notes)
@@ -134,7 +139,8 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
               "targets": target_paths, "workspace": ws}
     current = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window)),
-                        metrics=_metrics_in_window(state["metrics"], now, window), **common)
+                        metrics=_metrics_in_window(state["metrics"], datetime.fromtimestamp(now_ts, UTC), window),
+                        **common)
     previous = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window, offset_windows=1)), **common)
     opportunities = find_opportunities(current, config, static)
     if not targets:

@@ -181,6 +181,8 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
     """Fold one batch into the state: hours, open executions, duplicates, failure streaks."""
     hours = state["hours"]
     _hours_merge(hours, batch.hours)
+    if batch.last_ts is not None:
+        state["last_ts"] = max(state.get("last_ts") or batch.last_ts, batch.last_ts)
     mark = hour_of(batch.last_ts if batch.last_ts is not None else now_ts)
     if batch.malformed:
         hours.setdefault(mark, new_hour())["malformed"] += batch.malformed
@@ -363,8 +365,8 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
     if result.hours_changed and _expire(state, now_ts, execution_timeout):
         result.changed = True
     if result.changed:
-        if result.hours_changed:
-            _prune(state, now_ts, retention_hours)
+        if result.hours_changed:  # retention counts back from the newest event when the logs are stale
+            _prune(state, min(now_ts, state.get("last_ts") or now_ts), retention_hours)
         try:
             _save_state(state_dir, state, result.hours_changed)
         except OSError as exc:
