@@ -49,7 +49,7 @@ class LabTechnicianAgent(BaseAgent):
 
     def execute(self, context: AgentExecutionContext) -> dict[str, Any]:
         from astroagent.labtech.analyze import run_analysis
-        from astroagent.labtech.improve import default_targets, run_improvements
+        from astroagent.labtech.improve import default_targets, no_intervention_note, run_improvements
         from astroagent.labtech.reports import write_outputs
 
         inputs = dict(context.input_data or {})
@@ -72,8 +72,7 @@ class LabTechnicianAgent(BaseAgent):
                                    dry_run=bool(inputs.get("dry_run")), force=force)
         notes = list(outcome.notes)
         if not improve:
-            notes.append(f"success rate {analysis.executions.success_rate:.0%} needs no intervention "
-                         f"(threshold {self.config.lab_technician.improvement_threshold:.0%}); no changes tried")
+            notes.append(no_intervention_note(analysis, self.config))
         try:
             outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
         except Exception as exc:  # the changes are made and in the ledger; a broken report must not hide them

@@ -37,7 +37,7 @@ def _context() -> tuple[Path | None, object, Path]:
 def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
                 max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech.improve import default_targets, resolve_targets, run_improvements
+    from astroagent.labtech.improve import default_targets, no_intervention_note, resolve_targets, run_improvements
     from astroagent.paths import agent_log_dir, lab_technician_dir
 
     workspace, config, data = _context()
@@ -66,8 +66,7 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
                                dry_run=dry_run, force=force)
     notes = list(outcome.notes)
     if not needed:
-        notes.append(f"success rate {analysis.executions.success_rate:.0%} is above the threshold "
-                     f"{lab.improvement_threshold:.0%}; no changes tried (use --force)")
+        notes.append(no_intervention_note(analysis, config) + " (use --force to try anyway)")
     try:
         outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
     except Exception as exc:  # the changes are made and in the ledger; a broken report must not hide them

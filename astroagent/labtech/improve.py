@@ -34,7 +34,7 @@ from astroagent.telemetry import package_code_version
 from astroagent.telemetry.writer import utcnow
 
 __all__ = ["ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
-           "default_targets"]
+           "default_targets", "no_intervention_note"]
 
 _ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
 _NEVER_PARTS = {"tests", "test", "telemetry", "data", ".git", "__pycache__"}
@@ -80,6 +80,14 @@ def default_targets(workspace: Path | None, config: AstroAgentConfig) -> list[Pa
         return [Path(workspace) / t for t in config.lab_technician.targets]
     package = Path(workspace) / config.experimenter.code_package
     return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts) if package.is_dir() else []
+
+
+def no_intervention_note(analysis: Analysis, config: AstroAgentConfig) -> str:
+    """Why no change was tried this run, in words."""
+    if not analysis.executions.total:
+        return "no executions in the analysis window; no changes tried"
+    return (f"success rate {analysis.executions.success_rate:.0%} needs no intervention (threshold "
+            f"{config.lab_technician.improvement_threshold:.0%}); no changes tried")
 
 
 def _diff(old: str, new: str, rel: str) -> str:
