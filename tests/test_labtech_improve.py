@@ -168,6 +168,9 @@ def fetch_catalog(url):
     first, second = (Ledger(ws / "data").get(i["id"]) for i in outcome.improvements)
     assert first["code_version_before"] == second["code_version_before"]   # both judged against what ran
     assert second["code_version_after"] in first["code_versions_after"]
+    judged = run_improvements(_analysis(), config=CONFIG, workspace=ws, data_dir=ws / "data")
+    assert {v["id"] for v in judged.verdicts} == {first["id"], second["id"]}
+    assert all(v["verdict"] == "pending" and v["evidence"]["judged_with"] for v in judged.verdicts)
 
 
 def test_a_worse_change_is_rolled_back_automatically(tmp_path: Path) -> None:

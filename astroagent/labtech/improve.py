@@ -129,8 +129,14 @@ def judge_pending(analysis: Analysis, *, config: AstroAgentConfig, workspace: Pa
     verdicts: list[dict[str, Any]] = []
     notes: list[str] = []
     stamp = (now or utcnow()).isoformat()
-    for change in reversed(ledger.pending()):
+    pending = ledger.pending()
+    for change in reversed(pending):
         verdict = judge(change, analysis, config.lab_technician.verdict)
+        shared = set(change.get("code_versions_after") or ())
+        together = [c["id"] for c in pending
+                    if c["id"] != change["id"] and shared & set(c.get("code_versions_after") or ())]
+        if together:      # changes that landed together are measured on the same executions
+            verdict.evidence["judged_with"] = together
         entry = {"id": change["id"], "type": change.get("type"), "target": change.get("target"),
                  "verdict": verdict.verdict, "reason": verdict.reason, "evidence": verdict.evidence}
         if verdict.verdict == "rolled_back":
