@@ -85,7 +85,8 @@ class LabTechnicianConfig(_Section):
     min_pattern_count: int = Field(3, ge=1)
     complexity_threshold: int = Field(12, ge=2)
     outage_streak: int = Field(5, ge=2)
-    cache_min_seconds: float = Field(0.05, ge=0)
+    cache_min_seconds: float = Field(0.001, ge=0)
+    cache_min_saving_seconds: float = Field(0.05, ge=0)
     cache_min_repeat_fraction: float = Field(0.3, ge=0, le=1)
     ingest_engine: Literal["auto", "duckdb", "python"] = "auto"
     targets: tuple[str, ...] = ()

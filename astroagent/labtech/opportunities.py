@@ -215,6 +215,8 @@ class UncachedRepeatedWork(Detector):
             if facts.get("caches"):
                 continue
             saving = m.mean * repeats
+            if saving < cfg.cache_min_saving_seconds:
+                continue
             evidence: dict[str, Any] = {"repeated_successful_calls": repeats, "repeat_fraction": round(fraction, 4),
                                         "distinct_args": m.distinct_args, "calls": m.calls, "mean": m.mean,
                                         "seconds_saved_estimate": round(saving, 3)}
