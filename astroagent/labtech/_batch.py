@@ -67,6 +67,7 @@ class Batch:
     # per method: (failures before the first success, longest run, failures after the last success, any success)
     streaks: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)
     closed_ids: list[tuple[str, float]] = field(default_factory=list)   # resolved here, recently: dedupe later
+    applied: bool = False          # already folded into the state (the Python engine reads ranges one by one)
 
     def hour(self, key: str) -> dict[str, Any]:
         h = self.hours.get(key)

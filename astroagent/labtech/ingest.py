@@ -246,7 +246,7 @@ def _prune(state: dict[str, Any], now_ts: float, retention_hours: float) -> None
 
 
 def _read(jobs: list[tuple[Path, int, int]], state: dict[str, Any], engine: Engine,
-          result: IngestResult) -> Batch:
+          result: IngestResult, now_ts: float) -> Batch:
     """One batch from one range, or from several whole files read by DuckDB in one go."""
     open_versions = {eid: rec[1] for eid, rec in state["open"].items()}
     size = sum(end - start for _, start, end in jobs)
@@ -265,12 +265,11 @@ def _read(jobs: list[tuple[Path, int, int]], state: dict[str, Any], engine: Engi
     if len(jobs) > 1:  # the Python engine reads one range at a time
         batch = Batch()
         for job in jobs:
-            part = _read([job], state, "python", result)
-            _apply(state, part, part.last_ts or 0.0)
+            part = _read([job], state, "python", result, now_ts)
+            _apply(state, part, now_ts)
             batch.events += part.events
             batch.malformed += part.malformed
-        batch.pending, batch.hours = [], {}
-        batch.applied = True  # type: ignore[attr-defined]
+        batch.applied = True
         return batch
     result.engines["python"] = result.engines.get("python", 0) + 1
     path, start, end = jobs[0]
@@ -348,11 +347,11 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
         result.hours_changed = True
     for group in _groups(jobs, engine):
         try:
-            batch = _read(group, state, engine, result)
+            batch = _read(group, state, engine, result, now_ts)
         except OSError as exc:
             result.notes.append(f"{group[0][0].name}: unreadable ({exc.strerror or exc}), skipped")
             continue
-        if not getattr(batch, "applied", False):
+        if not batch.applied:
             _apply(state, batch, now_ts)
         result.files_read += len(group)
         result.bytes_read += sum(end - start for _, start, end in group)
