@@ -25,6 +25,7 @@ import orjson
 
 from astroagent.labtech import _duck
 from astroagent.labtech._batch import Batch, add_error, add_execution, hour_of, new_hour, parse_range
+from astroagent.labtech._metrics_files import scan_metrics
 from astroagent.telemetry.metrics import atomic_write_bytes
 
 __all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "load_hours", "scan_metrics",
@@ -371,54 +372,3 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
         except OSError as exc:
             result.notes.append(f"could not save {STATE_FILE}: {exc.strerror or exc}")
     return result
-
-
-def _metrics_summary(doc: Any) -> dict[str, Any]:
-    """The usable part of one metrics document (the seed's shape); raises ValueError when none is."""
-    if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
-    out: dict[str, Any] = {}
-    times = doc.get("method_execution_times")
-    counts = doc.get("error_counts")
-    for method, values in (times.items() if isinstance(times, dict) else ()):
-        if isinstance(values, list):
-            nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
-                    and math.isfinite(v)]
-            out.setdefault(str(method), {"times": [], "success": 0, "error": 0})["times"] = nums[-64:]
-    for method, pair in (counts.items() if isinstance(counts, dict) else ()):
-        if isinstance(pair, dict):
-            row = out.setdefault(str(method), {"times": [], "success": 0, "error": 0})
-            for k in ("success", "error"):
-                v = pair.get(k, 0)
-                row[k] = int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0
-    return out
-
-
-def scan_metrics(log_dir: Path, state: dict[str, Any], result: IngestResult) -> None:
-    """Summarise each ``performance_metrics_YYYYMMDD.json`` once per (size, mtime); broken ones are noted."""
-    cache = state["metrics"]
-    seen: set[str] = set()
-    for path in sorted(log_dir.glob("performance_metrics_*.json")):
-        name = path.name
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if not path.is_file():
-            continue
-        seen.add(name)
-        old = cache.get(name)
-        if old is not None and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:
-            continue
-        entry: dict[str, Any] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "day": name[20:28],
-                                 "methods": {}, "error": None}
-        try:
-            entry["methods"] = _metrics_summary(orjson.loads(path.read_bytes()))
-        except (OSError, orjson.JSONDecodeError, ValueError) as exc:
-            entry["error"] = f"{type(exc).__name__}: {str(exc)[:120]}"
-            result.notes.append(f"{name}: broken metrics file ignored ({entry['error']})")
-        cache[name] = entry
-        result.changed = True
-    for name in [n for n in cache if n not in seen]:
-        del cache[name]
-        result.changed = True
