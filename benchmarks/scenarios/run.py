@@ -1,6 +1,6 @@
 """The scenario benchmark: small faulty programs, each improved by ``astroagent labtech improve``.
 
-    python benchmarks/scenarios/run.py [--only NAME ...] [--jobs N] [--json] [--keep]
+    python benchmarks/scenarios/run.py [--only NAME ...] [--jobs N] [--json] [--output FILE] [--keep]
 
 For each scenario (a folder with ``scenario.yaml``): copy it to a temporary workspace, run its
 workload against the loopback archive with the scenario's faults (before), run ``labtech improve
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this scenario (repeatable)")
     parser.add_argument("--jobs", type=int, default=2, help="scenarios run at once (default 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--output", type=Path, metavar="FILE", help="also write the full JSON result to FILE")
     parser.add_argument("--keep", action="store_true", help="keep each temporary workspace (path in the JSON)")
     args = parser.parse_args(argv)
     scenarios = load_scenarios()
@@ -122,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     results = [done[s.name] for s in scenarios]
     summary = summarize(results)
     summary["seconds"] = round(time.perf_counter() - start, 1)
+    payload = json.dumps({"summary": summary, "scenarios": results}, indent=2, default=str)
+    if args.output:
+        args.output.write_text(payload + "\n", encoding="utf-8")
     if args.json:
-        print(json.dumps({"summary": summary, "scenarios": results}, indent=2, default=str))
+        print(payload)
     else:
         print_table(results, summary)
         print(f"{len(results)} scenarios in {summary['seconds']:.0f} s")
