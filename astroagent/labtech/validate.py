@@ -84,6 +84,9 @@ def _make_scratch(workspace: Path, rel_path: str, scratch: Path) -> None:
         shutil.copytree(source_top, scratch / top, ignore=_IGNORE, symlinks=False)
     if (workspace / "tests").is_dir() and top != "tests":
         shutil.copytree(workspace / "tests", scratch / "tests", ignore=_IGNORE, symlinks=False)
+    for package in workspace.iterdir():   # sibling packages the tests may import
+        if package.name not in (top, "tests", "data") and (package / "__init__.py").is_file():
+            shutil.copytree(package, scratch / package.name, ignore=_IGNORE, symlinks=False)
     for name in _COPY_FILES:
         if (workspace / name).is_file():
             shutil.copy2(workspace / name, scratch / name)
