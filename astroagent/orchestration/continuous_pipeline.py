@@ -14,7 +14,7 @@ worker before the next experiment, never in the middle of one.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import contextlib
 import logging
 import os
 import signal
@@ -28,7 +28,8 @@ from astroagent.agents.common import AgentResult
 from astroagent.config import AstroAgentConfig, load_config
 from astroagent.errors import UsageError
 from astroagent.orchestration.scheduling import LabSchedule, after_run, is_due
-from astroagent.orchestration.state import ChangeRecord, ExperimentRecord, PipelineState, load_state, save_state
+from astroagent.orchestration.status import StatusBroadcaster, StatusCallback
+from astroagent.orchestration.state import ExperimentRecord, PipelineState, load_state, save_state
 from astroagent.orchestration.supervisor import ExperimentOutcome, WorkerSupervisor
 from astroagent.paths import data_dir as default_data_dir
 from astroagent.paths import find_workspace
@@ -37,7 +38,6 @@ from astroagent.telemetry import utcnow
 __all__ = ["ContinuousPipeline", "StatusCallback", "SUPPORTED_DOMAINS"]
 
 SUPPORTED_DOMAINS = ("astrophysics",)
-StatusCallback = Callable[[dict[str, Any]], Any]
 log = logging.getLogger("astroagent.pipeline")
 
 
@@ -69,7 +69,6 @@ class ContinuousPipeline:
         previous = load_state(self.data_dir) if resume else None
         self.state = previous or PipelineState(lab_interval=pipe.lab_technician_interval)
         self.last_lab_result: AgentResult | None = None
-        self.callback_errors = 0
         self._clock = clock
         self._sleep = sleep
         # a resumed pipeline continues its own time line (and its cycle count, so new projects)
@@ -87,7 +86,7 @@ class ContinuousPipeline:
         self._code_lock: asyncio.Lock | None = None
         self._lab_lock: asyncio.Lock | None = None
         self._lab_task: asyncio.Task | None = None
-        self._reported_callbacks: set[int] = set()
+        self._status = StatusBroadcaster(self.status_callbacks)
         common = dict(workspace=self.workspace, data_dir=self.data_dir, config=pipe, clock=clock, sleep=sleep,
                       on_event=self._emit)
         self.worker = WorkerSupervisor(agent="experimenter", agent_target=experimenter_target,
@@ -141,28 +140,13 @@ class ContinuousPipeline:
 
     # -- status updates ----------------------------------------------------------------------
 
+    @property
+    def callback_errors(self) -> int:
+        """How often a status callback raised (each was reported once and otherwise ignored)."""
+        return self._status.errors
+
     def _emit(self, update: dict[str, Any]) -> None:
-        update = {"timestamp": utcnow().isoformat(), "cycle": self.state.cycle, **update}
-        for callback in list(self.status_callbacks):
-            try:
-                result = callback(update)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
-                    task.add_done_callback(lambda t, cb=callback: self._awaited(cb, t))
-            except Exception as exc:  # a user's callback must never stop the pipeline
-                self._report_callback(callback, exc)
-
-    def _awaited(self, callback: StatusCallback, task: asyncio.Future) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._report_callback(callback, task.exception())
-
-    def _report_callback(self, callback: StatusCallback, exc: BaseException) -> None:
-        self.callback_errors += 1
-        if id(callback) not in self._reported_callbacks:
-            self._reported_callbacks.add(id(callback))
-            name = getattr(callback, "__qualname__", repr(callback))
-            log.warning("status callback %s raised %s: %s; the pipeline goes on (further errors counted)",
-                        name, type(exc).__name__, exc)
+        self._status.emit({"cycle": self.state.cycle, **update})
 
     # -- running -------------------------------------------------------------------------------
 
@@ -326,7 +310,7 @@ class ContinuousPipeline:
         since = self.state.history[self._schedule.experiments_at_last_run:] if self.state.history else []
         rate_seen = (sum(r.success for r in since) / len(since)) if since else self.state.recent_success_rate()
         concurrent = self._running and self.config.pipeline.experiments_during_lab
-        async with self._lab_lock, (_no_lock() if concurrent else self._code_lock):
+        async with self._lab_lock, (contextlib.nullcontext() if concurrent else self._code_lock):
             self.state.lab_started_at.append(self._now())
             self._emit({"stage": "lab_technician", "status": "started", "state_name": state_name})
             inputs: dict[str, Any] = {"force_analysis": force}
@@ -348,7 +332,7 @@ class ContinuousPipeline:
                                    experiments=self.state.experiments)
         self.state.lab_runs += 1
         self.state.lab_runs_at.append(self._now())
-        improvements = self._record_changes(result)
+        improvements = self.state.record_lab_output(result.output_data, self._now())
         self._save()
         update: dict[str, Any] = {"stage": "lab_technician", "status": "completed" if result.success else "failed",
                                   "improvements_made": improvements,
@@ -368,23 +352,6 @@ class ContinuousPipeline:
             return [str(c.get("id")) for c in Ledger(self.data_dir).pending()]
         except (ImportError, OSError):
             return [c.id for c in self.state.changes if c.verdict == "pending"]
-
-    def _record_changes(self, result: AgentResult) -> list[dict[str, Any]]:
-        improvements = [i for i in (result.output_data.get("improvements_made") or []) if isinstance(i, dict)]
-        for item in improvements:
-            if not item.get("id"):
-                continue
-            status = item.get("status")
-            verdict = "rolled_back" if status == "rolled_back" else "pending"
-            if status in ("applied", "rolled_back"):
-                self.state.upsert_change(ChangeRecord(
-                    id=str(item["id"]), type=item.get("type"), fix=item.get("fix"), target=item.get("target"), status=status,
-                    verdict=verdict, t=self._now(), reason=item.get("reason"),
-                    code_version_before=self.state.code_version))
-        for verdict in result.output_data.get("verdicts") or []:
-            if isinstance(verdict, dict) and verdict.get("id") and verdict.get("verdict"):
-                self.state.set_verdict(str(verdict["id"]), str(verdict["verdict"]))
-        return improvements
 
     # -- signals and shutdown ---------------------------------------------------------------------
 
@@ -442,14 +409,6 @@ def _default_planner() -> Callable[[Sequence[str], int, int], Sequence[Any]]:
 
 def _as_dict(project: Any) -> dict[str, Any]:
     return project.model_dump(mode="json") if hasattr(project, "model_dump") else dict(project)
-
-
-class _no_lock:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: Any) -> None:
-        return None
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -101,6 +101,22 @@ class PipelineState(BaseModel):
                 return
         self.changes.append(change)
 
+    def record_lab_output(self, output: dict[str, Any], t: float) -> list[dict[str, Any]]:
+        """Fold a Lab Technician run in: the changes it applied or rolled back, the verdicts it
+        reached. Returns its ``improvements_made``."""
+        improvements = [i for i in (output.get("improvements_made") or []) if isinstance(i, dict)]
+        for item in improvements:
+            status = item.get("status")
+            if item.get("id") and status in ("applied", "rolled_back"):
+                self.upsert_change(ChangeRecord(
+                    id=str(item["id"]), type=item.get("type"), fix=item.get("fix"), target=item.get("target"),
+                    status=status, verdict="rolled_back" if status == "rolled_back" else "pending", t=t,
+                    reason=item.get("reason"), code_version_before=self.code_version))
+        for verdict in output.get("verdicts") or []:
+            if isinstance(verdict, dict) and verdict.get("id") and verdict.get("verdict"):
+                self.set_verdict(str(verdict["id"]), str(verdict["verdict"]))
+        return improvements
+
     def set_verdict(self, change_id: str, verdict: str) -> bool:
         for i, known in enumerate(self.changes):
             if known.id == change_id:
