@@ -186,6 +186,9 @@ def test_duckdb_and_python_engines_agree(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     shutil.copytree(MESSY, logs)
     shutil.copy(SEED / "execution_20240115.jsonl", logs / "execution_20240114.jsonl")
+    (logs / "execution_20240113.jsonl").write_bytes(   # a timing field nobody declared in advance
+        line(T0, "c1", "execution_start") + line(T0, "c1", "crunch_success", {"crunch_time": 2.5})
+        + line(T0, "c1", "execution_complete", {"success": True}))
     results = {}
     for engine in ("python", "duckdb"):
         r = ingest(logs, tmp_path / engine, now=NOW, engine=engine)
@@ -196,6 +199,7 @@ def test_duckdb_and_python_engines_agree(tmp_path: Path) -> None:
                            sorted((p.error_type, p.template, p.method, p.count, p.transient) for p in s.patterns),
                            {v: (x.executions, x.failed) for v, x in s.per_version.items()})
     assert results["python"] == results["duckdb"]
+    assert results["duckdb"][4]["crunch"] == (1, 0, 2.5)
 
 
 def test_lost_aggregates_mean_the_logs_are_read_again(tmp_path: Path) -> None:

@@ -27,6 +27,9 @@ __all__ = ["available", "parse_range_duckdb"]
 _NAME = re.compile(rb"[A-Za-z0-9_]{1,55}")
 _TIME_LITERAL = re.compile(rb'_time"\s*:')
 _MAX_TIME_KEYS = 24
+# the seed's and common timing fields, declared up front; others are found by a byte scan when needed
+KNOWN_TIME_KEYS = ("fetch_time", "processing_time", "analysis_time", "execution_time", "total_time",
+                   "load_time", "fit_time", "search_time", "validation_time", "save_time", "elapsed_time")
 
 def available() -> bool:
     """duckdb is optional (extras ``scale``/``test``); the pure-Python engine covers its absence."""
@@ -78,7 +81,7 @@ def parse_range_duckdb(path: Path, start: int, end: int, open_versions: Mapping[
     size = os.stat(path).st_size if not isinstance(path, list) else None
     tmp_dir = None
     if isinstance(path, list):
-        return _run(path, sorted({k for p in path for k in _time_keys(p, 0, os.stat(p).st_size)}), open_versions, threads)
+        return _run(path, list(KNOWN_TIME_KEYS), open_versions, threads)
     source = path
     if start != 0 or end != size:
         tmp_dir = tempfile.mkdtemp(prefix="astroagent-ingest-")
@@ -93,14 +96,14 @@ def parse_range_duckdb(path: Path, start: int, end: int, open_versions: Mapping[
                 dst.write(chunk)
                 remaining -= len(chunk)
     try:
-        return _run(source, _time_keys(source, 0, os.stat(source).st_size), open_versions, threads)
+        return _run(source, list(KNOWN_TIME_KEYS), open_versions, threads)
     finally:
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping[str, str | None],
-         threads: int | None) -> Batch:
+         threads: int | None, *, scanned: bool = False) -> Batch:
     """One parse of the JSON into a plain column table; the contract's rules run on its few event types."""
     import duckdb  # imported here: it costs ~0.2 s and small reads never need it
 
@@ -120,6 +123,13 @@ CREATE TEMP TABLE raw AS SELECT epoch(timestamp) AS ts, execution_id AS eid, eve
   event_data.location.line AS lline, event_data.location IS NOT NULL AS has_loc, event_data.traceback AS tb0,
   {stime} AS stime
 FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true)""")
+        if not scanned and _untimed_stages(con):
+            # some <stage>_success/_failed events carry no known timing field: find their *_time keys
+            paths = source if isinstance(source, list) else [source]
+            found = {k for p in paths for k in _time_keys(p, 0, os.stat(p).st_size)} - set(time_keys)
+            if found:
+                con.close()
+                return _run(source, [*time_keys, *sorted(found)], open_versions, threads, scanned=True)
         batch = Batch()
         batch.malformed, batch.events, batch.last_ts = con.execute(
             "SELECT count(*) FILTER (WHERE ts IS NULL OR et IS NULL), count(*) FILTER (WHERE ts IS NOT NULL AND "
@@ -164,6 +174,13 @@ WHERE method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_er
         return batch
     finally:
         con.close()
+
+
+def _untimed_stages(con: Any) -> bool:
+    """Whether a ``<stage>_success``/``_failed`` event has neither ``duration`` nor a declared ``*_time``."""
+    return bool(con.execute(
+        "SELECT count(*) FROM raw WHERE (suffix(et, '_success') OR suffix(et, '_failed')) AND dur0 IS NULL "
+        "AND stime IS NULL AND ts IS NOT NULL").fetchone()[0])
 
 
 def _executions(con: Any, batch: Batch, last: float | None) -> None:

@@ -7,14 +7,13 @@ Executions and outcomes (overall and per ``code_version``), method timings, erro
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import numpy as np
 
 from astroagent.labtech.models import ErrorPattern, ExecutionStats, Location, MethodStats, SlowMethod, VersionStats
 from astroagent.labtech.patterns import classify, signature
@@ -33,7 +32,14 @@ def window_keys(hours: Mapping[str, Any], now_ts: float, window_hours: float, *,
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else 0.0
+    """Linear-interpolated percentile (numpy's default) without importing numpy (0.2-0.3 s)."""
+    if not values:
+        return 0.0
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
 
 
 def _dt(ts: float | None) -> datetime | None:
