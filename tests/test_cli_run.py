@@ -23,7 +23,8 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield ws
 
 
-def test_run_one_cycle_without_the_lab_technician(workspace: Path, capsys: pytest.CaptureFixture) -> None:
+def test_run_bounded_by_cycles_then_resumed_with_the_lab_technician(workspace: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--cycles", "1", "--no-lab-technician"]) == 0
     out = capsys.readouterr().out
     assert "stopped after 1 cycle(s): 2 experiments, success rate 100 %" in out
@@ -31,23 +32,13 @@ def test_run_one_cycle_without_the_lab_technician(workspace: Path, capsys: pytes
     assert state.status == "stopped" and state.cycle == 1 and state.experiments == 2 and state.lab_runs == 0
     assert not (workspace / "data" / "logs" / "lab_technician" / "ledger.jsonl").exists()
 
-
-def test_a_second_run_resumes_the_saved_state_with_new_projects(workspace: Path) -> None:
-    assert main(["run", "--cycles", "1", "--no-lab-technician"]) == 0
-    assert main(["run", "--cycles", "1", "--no-lab-technician"]) == 0
-    state = load_state(workspace / "data")
-    assert state.cycle == 2 and state.experiments == 4 == len(state.history)
-    assert len({r.project_id for r in state.history}) == 4
-    assert [r.t for r in state.history] == sorted(r.t for r in state.history)
-
-
-def test_run_with_a_short_lab_interval_runs_the_lab_technician(workspace: Path,
-                                                                capsys: pytest.CaptureFixture) -> None:
     assert main(["run", "--cycles", "1", "--lab-interval", "0.01", "--area", "exoplanets"]) == 0
-    out = capsys.readouterr().out
-    assert "Lab Technician" in out
+    assert "Lab Technician" in capsys.readouterr().out
     state = load_state(workspace / "data")
-    assert state.lab_runs >= 1 and {r.area for r in state.history} == {"exoplanets"}
+    assert state.cycle == 2 and state.experiments == 4 == len(state.history)   # resumed, not restarted
+    assert state.lab_runs >= 1 and {r.area for r in state.history[2:]} == {"exoplanets"}
+    assert len({r.project_id for r in state.history}) == 4                      # a new cycle plans new projects
+    assert [r.t for r in state.history] == sorted(r.t for r in state.history)
 
 
 @pytest.mark.parametrize(("argv", "message"), [
