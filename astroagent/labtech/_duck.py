@@ -28,8 +28,7 @@ _NAME = re.compile(rb"[A-Za-z0-9_]{1,55}")
 _TIME_LITERAL = re.compile(rb'_time"\s*:')
 _MAX_TIME_KEYS = 24
 # the seed's and common timing fields, declared up front; others are found by a byte scan when needed
-KNOWN_TIME_KEYS = ("fetch_time", "processing_time", "analysis_time", "execution_time", "total_time",
-                   "load_time", "fit_time", "search_time", "validation_time", "save_time", "elapsed_time")
+KNOWN_TIME_KEYS = ("fetch_time", "processing_time", "analysis_time", "execution_time")
 
 def available() -> bool:
     """duckdb is optional (extras ``scale``/``test``); the pure-Python engine covers its absence."""
