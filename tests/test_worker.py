@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import orjson
@@ -48,10 +49,13 @@ AGENT = textwrap.dedent('''
 ''')
 
 CODE = textwrap.dedent('''
-    import os, time
+    import os, subprocess, time
     VERSION = "one"
     def run(project):
         mode = project["params"]["mode"]
+        if mode == "spawn":  # a grandchild in a session of its own, then hang
+            subprocess.Popen(["sleep", "600"], start_new_session=True)
+            time.sleep(600)
         if mode == "crash":
             os.kill(os.getpid(), 9)
         if mode == "hang":
@@ -144,17 +148,32 @@ def test_crashed_worker_is_restarted_with_backoff_and_the_experiment_logged_fail
 def test_hung_experiment_is_killed_at_the_timeout_and_logged_as_a_failed_execution(rig: dict) -> None:
     events: list = []
 
+    family: dict[int, psutil.Process] = {}
+
+    async def watch(sup: WorkerSupervisor) -> None:
+        while True:
+            if sup.pid:
+                worker = psutil.Process(sup.pid)
+                family.setdefault(worker.pid, worker)
+                for child in worker.children(recursive=True):
+                    family.setdefault(child.pid, child)
+            await asyncio.sleep(0.05)
+
     async def scenario():
-        sup = _supervisor(rig, events, experiment_timeout_seconds=1.5)
-        hung = await sup.run(_project("hang"))
-        pid = hung.worker_pid
+        sup = _supervisor(rig, events, experiment_timeout_seconds=2.0)
+        await sup.start()
+        watcher = asyncio.ensure_future(watch(sup))
+        hung = await sup.run(_project("spawn"))   # hangs, with a grandchild in its own session
+        watcher.cancel()
         after = await sup.run(_project("ok"))
         await sup.shutdown()
-        return hung, after, pid
+        return hung, after
 
-    hung, after, pid = asyncio.run(scenario())
+    hung, after = asyncio.run(scenario())
     assert hung.failure_kind == "timeout" and not hung.success
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert len(family) == 2
+    gone, alive = psutil.wait_procs(list(family.values()), timeout=5)
+    assert not alive, f"left running: {alive}"
     assert after.success
     mine = [e for e in _events(rig["data"]) if e["execution_id"] == hung.execution_id]
     types = [e["event_type"] for e in mine]
@@ -188,7 +207,7 @@ def test_new_code_restarts_the_worker_between_experiments_and_new_version_is_log
     assert any(e["status"] == "restarting" and e["reason"] == "code changed" for e in events)
 
 
-def test_worker_dies_with_a_killed_pipeline(rig: dict, tmp_path: Path) -> None:
+def test_worker_and_its_children_die_with_a_killed_pipeline(rig: dict, tmp_path: Path) -> None:
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent(f'''
         import asyncio, sys
@@ -200,16 +219,21 @@ def test_worker_dies_with_a_killed_pipeline(rig: dict, tmp_path: Path) -> None:
                                    config=PipelineConfig(), agent_target="scripted:ScriptedExperimenter")
             await sup.start()
             print(sup.pid, flush=True)
-            await sup.run({{"project": {{"id": "h", "params": {{"mode": "hang"}}}}}})
+            await sup.run({{"project": {{"id": "h", "params": {{"mode": "spawn"}}}}}})
         asyncio.run(main())
     '''))
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=rig["env"])
     worker_pid = int(parent.stdout.readline())
     worker = psutil.Process(worker_pid)
+    deadline = time.monotonic() + 30
+    while not worker.children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    family = [worker, *worker.children(recursive=True)]
+    assert len(family) == 2
     parent.send_signal(signal.SIGKILL)
     parent.wait(timeout=10)
-    worker.wait(timeout=10)  # raises if it survives its parent
-    assert not worker.is_running()
+    gone, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, f"orphans: {alive}"
 
 
 def test_restart_delay_grows_exponentially_to_the_cap() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 
 from astroagent.config import PipelineConfig
 from astroagent.orchestration.worker import workspace_code_version
@@ -190,6 +191,7 @@ class WorkerSupervisor:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
+        _kill_descendants(proc.pid)  # also those in sessions of their own (validation runs)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -322,6 +324,18 @@ class WorkerSupervisor:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _kill_descendants(pid: int) -> None:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
 
 
 class WorkerStartError(Exception):

@@ -52,6 +52,21 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
+def _end_with_descendants(signum: int, frame: Any) -> None:
+    """SIGTERM (the pipeline died, or a user): take every process we started down with us,
+    including those in sessions of their own, so nothing is orphaned."""
+    try:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+    finally:
+        os._exit(128 + signum)
+
+
 def _protocol_stream() -> BinaryIO:
     """Keep the real stdout for the protocol; point fd 1 at stderr for everything else."""
     fd = os.dup(1)
@@ -143,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="answer one request, then exit")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pipeline decides when an experiment stops
+    signal.signal(signal.SIGTERM, _end_with_descendants)
     if args.parent_pid:
         _die_with_parent(args.parent_pid)
     importlib.invalidate_caches()
