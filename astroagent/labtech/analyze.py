@@ -4,7 +4,6 @@ find opportunities, decide whether to intervene. The only entry point others nee
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -167,9 +166,17 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
 
 def _cache_key(state: Mapping[str, Any], config: LabTechnicianConfig, now_ts: float, window: float,
                static: Mapping[str, Any], has_targets: bool, notes: Sequence[str]) -> str:
-    """What an analysis depends on besides the clock: the data generation and the window's hours."""
-    parts = [state.get("generation"), state.get("log_dir"), math.floor((now_ts - window * 3600) / 3600),
-             math.floor(now_ts / 3600), window, config.model_dump(mode="json"), sorted(static), has_targets,
+    """What an analysis depends on besides the clock: the data generation and which hours with data
+    fall in the current and the previous window (an idle clock moving on changes neither)."""
+    if state.get("hour_keys") is not None:
+        present = dict.fromkeys(str(k) for k in state["hour_keys"])
+        span: list[Any] = [window_keys(present, now_ts, window), window_keys(present, now_ts, window, offset_windows=1)]
+    else:
+        span = [now_ts // 3600, window]
+    days = [datetime.fromtimestamp(now_ts - window * 3600, UTC).strftime("%Y%m%d"),
+            datetime.fromtimestamp(now_ts, UTC).strftime("%Y%m%d")]
+    parts = [state.get("generation"), state.get("log_dir"), span, days, window, config.model_dump(mode="json"),
+             sorted(static), has_targets,
              list(notes), sorted((n, e.get("size"), e.get("mtime_ns")) for n, e in state["metrics"].items()),
              hashlib.blake2b(orjson.dumps(static, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()]
     return hashlib.blake2b(orjson.dumps(parts, default=str), digest_size=16).hexdigest()

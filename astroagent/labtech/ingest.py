@@ -105,6 +105,7 @@ def _save_state(state_dir: Path, state: dict[str, Any], hours_changed: bool) -> 
                            orjson.dumps({"generation": state["generation"], "hours": state["hours"]}))
         st = os.stat(state_dir / HOURS_FILE)
         state["hours_stat"] = [st.st_size, st.st_mtime_ns]
+        state["hour_keys"] = sorted(int(k) for k in state["hours"])
     small = {k: v for k, v in state.items() if k != "hours"}
     atomic_write_bytes(state_dir / STATE_FILE, orjson.dumps(small))
 
