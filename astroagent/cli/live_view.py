@@ -89,11 +89,14 @@ class ViewModel:
                         verdict = "rolled_back" if item.get("status") == "rolled_back" else "pending"
                         self.changes[item["id"]] = {**item, "verdict": verdict}
                         self.changes[item["id"]]["type"] = item.get("fix") or item.get("type")
-                        applied.append(f"{item.get('fix') or item.get('type')} → {item.get('target')}")
+                        validation = (item.get("validation") or {}).get("detail")
+                        applied.append(f"{item.get('fix') or item.get('type')} → {item.get('target')}"
+                                       + (f" (validated: {validation})" if validation else ""))
                 for verdict in update.get("verdicts") or []:
                     if verdict.get("id") in self.changes:
                         self.changes[verdict["id"]]["verdict"] = verdict.get("verdict")
-                judged = [f"{v.get('id')}: {v.get('verdict')}" for v in update.get("verdicts") or []]
+                judged = [f"{v.get('id')} {v.get('verdict')}" + (f" ({v['reason']})" if v.get("reason") else "")
+                          for v in update.get("verdicts") or []]
                 self.lab = "done" if status == "completed" else f"failed: {update.get('error')}"
                 parts = [f"applied {', '.join(applied)}" if applied else "no change applied"]
                 if judged:

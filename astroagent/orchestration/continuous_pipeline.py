@@ -332,7 +332,7 @@ class ContinuousPipeline:
                                    experiments=self.state.experiments)
         self.state.lab_runs += 1
         self.state.lab_runs_at.append(self._now())
-        improvements = self.state.record_lab_output(result.output_data, self._now())
+        improvements = self._with_validation(self.state.record_lab_output(result.output_data, self._now()))
         self._save()
         update: dict[str, Any] = {"stage": "lab_technician", "status": "completed" if result.success else "failed",
                                   "improvements_made": improvements,
@@ -343,6 +343,17 @@ class ContinuousPipeline:
             update["error"] = result.error_message
         self._emit(update)
         return result
+
+    def _with_validation(self, improvements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each change with how it was validated (from the ledger), for whoever watches."""
+        try:
+            from astroagent.labtech.ledger import Ledger
+
+            changes = {c.get("id"): c for c in Ledger(self.data_dir).history()}
+        except (ImportError, OSError):
+            return improvements
+        return [{**item, "validation": changes.get(item.get("id"), {}).get("validation")}
+                if item.get("id") in changes and "validation" not in item else item for item in improvements]
 
     def _pending_changes(self) -> list[str]:
         """Changes still waiting for a verdict (the Lab Technician's ledger has the last word)."""
