@@ -61,3 +61,29 @@ def test_demo_refuses_a_workdir_that_is_not_empty(tmp_path: Path, capsys: pytest
     assert main(["demo", "--workdir", str(tmp_path / "busy")]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "busy" / "thesis.tex").read_text() == "precious"
+
+
+def test_the_live_view_shows_the_climb_and_the_last_change_with_its_verdict() -> None:
+    from rich.console import Console
+
+    from astroagent.cli.live_view import ViewModel
+
+    model = ViewModel()
+    for i in range(10):
+        version, ok = ("aaaaaaaaaaaa", i % 3 != 0) if i < 6 else ("bbbbbbbbbbbb", True)
+        model.fold({"stage": "experiment", "status": "completed" if ok else "failed", "cycle": 3,
+                    "experiments": i + 1, "code_version": version, "success_rate": 0.8, "area": "exoplanets",
+                    "project_id": f"p{i}", "verdict": "supported", "error": None if ok else "ConnectionResetError"})
+    line = model.fold({"stage": "lab_technician", "status": "completed", "improvements_made": [
+        {"id": "chg-1", "type": "frequent_error", "fix": "add_retry_mechanism", "status": "applied",
+         "target": "experimenter/fetch.py::fetch_dataset", "validation": {"detail": "the workspace tests passed"}}],
+        "verdicts": []})
+    assert "add_retry_mechanism" in line and "validated: the workspace tests passed" in line
+    model.fold({"stage": "lab_technician", "status": "completed", "improvements_made": [],
+                "verdicts": [{"id": "chg-1", "verdict": "kept", "reason": "better: success 67% → 100%"}]})
+    console = Console(width=120, record=True)
+    console.print(model.render())
+    text = console.export_text()
+    assert "aaaaaaaa 67 % of 6  →  bbbbbbbb 100 % of 4" in text
+    assert "add_retry_mechanism → experimenter/fetch.py::fetch_dataset  kept" in text
+    assert "cycle" in text and "10 (8 ok)" in text
