@@ -32,12 +32,12 @@ def test_run_bounded_by_cycles_then_resumed_with_the_lab_technician(workspace: P
     assert state.status == "stopped" and state.cycle == 1 and state.experiments == 2 and state.lab_runs == 0
     assert not (workspace / "data" / "logs" / "lab_technician" / "ledger.jsonl").exists()
 
-    assert main(["run", "--cycles", "1", "--lab-interval", "0.01", "--area", "exoplanets"]) == 0
+    assert main(["run", "--cycles", "2", "--lab-interval", "0.01", "--area", "exoplanets"]) == 0
     assert "Lab Technician" in capsys.readouterr().out
     state = load_state(workspace / "data")
-    assert state.cycle == 2 and state.experiments == 4 == len(state.history)   # resumed, not restarted
+    assert state.cycle == 3 and state.experiments == 6 == len(state.history)   # resumed, not restarted
     assert state.lab_runs >= 1 and {r.area for r in state.history[2:]} == {"exoplanets"}
-    assert len({r.project_id for r in state.history}) == 4                      # a new cycle plans new projects
+    assert len({r.project_id for r in state.history}) == 6                      # new cycles plan new projects
     assert [r.t for r in state.history] == sorted(r.t for r in state.history)
 
 

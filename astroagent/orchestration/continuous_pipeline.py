@@ -200,9 +200,11 @@ class ContinuousPipeline:
         installed = self._install_signals()
         self._emit({"stage": "pipeline", "status": "started", "research_areas": list(areas),
                     "lab_technician": self._lab_enabled, "lab_interval": self._schedule.interval})
+        cycles_run = 0
         try:
             while not self._stopping():
                 self.state.cycle += 1
+                cycles_run += 1
                 cycle = self.state.cycle
                 projects = plan_projects(areas, self.projects_per_cycle, self.seed + cycle)
                 self._emit({"stage": "cycle", "status": "started", "projects": len(projects)})
@@ -215,7 +217,7 @@ class ContinuousPipeline:
                 self._emit({"stage": "cycle", "status": "completed", "experiments": self.state.experiments,
                             "success_rate": self.state.success_rate})
                 self._save()
-                if max_cycles is not None and cycle >= max_cycles:
+                if max_cycles is not None and cycles_run >= max_cycles:
                     break
                 if self._out_of_time(duration, started):
                     break
