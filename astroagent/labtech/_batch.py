@@ -86,7 +86,10 @@ def _s(v: Any) -> str | None:
     if isinstance(v, (int, float)):
         return str(v)
     if isinstance(v, (list, dict)):
-        return orjson.dumps(v).decode()
+        try:
+            return orjson.dumps(v).decode()
+        except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson writes: unusable, not fatal
+            return None
     return None
 
 
@@ -160,7 +163,7 @@ def parse_range(path: Path, start: int, end: int, open_versions: Mapping[str, st
     errors: list[tuple[float, str | None, str | None, str, str, dict | None, str | None, str | None]] = []
     for raw in _lines(path, start, end):
         line = raw.strip(b" \t\r\n\f\v")
-        if line.startswith(b"\xef\xbb\xbf"):
+        if line.startswith(b"\xef\xbb\xbf"):  # a byte-order mark (also where files were concatenated)
             line = line[3:].strip()
         if not line:
             continue

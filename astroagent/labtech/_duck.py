@@ -22,13 +22,25 @@ from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS
                                         add_error, add_execution, minute_streaks)
 from astroagent.labtech.patterns import MASKS
 
-__all__ = ["available", "parse_range_duckdb"]
+__all__ = ["available", "parse_range_duckdb", "NotForDuckDB"]
 
 _NAME = re.compile(rb"[A-Za-z0-9_]{1,55}")
 _TIME_LITERAL = re.compile(rb'_time"\s*:')
 _MAX_TIME_KEYS = 24
 # the seed's and common timing fields, declared up front; others are found by a byte scan when needed
 KNOWN_TIME_KEYS = ("fetch_time", "processing_time", "analysis_time", "execution_time")
+
+class NotForDuckDB(Exception):
+    """Input the DuckDB reader would misread; the Python engine reads it instead."""
+
+
+def _inner_bom(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size < 4:
+            return False
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            return mm.find(b"\xef\xbb\xbf", 1) != -1
+
 
 def available() -> bool:
     """duckdb is optional (extras ``scale``/``test``); the pure-Python engine covers its absence."""
@@ -70,13 +82,20 @@ def _columns(time_keys: list[str]) -> str:
     struct = ("STRUCT(method VARCHAR, duration DOUBLE, success BOOLEAN, error_type VARCHAR, error VARCHAR, "
               "code_version VARCHAR, args_digest VARCHAR, location STRUCT(file VARCHAR, function VARCHAR, "
               f"line BIGINT), traceback VARCHAR{extra})")
-    return ("{'timestamp': 'TIMESTAMPTZ', 'execution_id': 'VARCHAR', 'event_type': 'VARCHAR', "
+    return ("{'timestamp': 'VARCHAR', 'execution_id': 'VARCHAR', 'event_type': 'VARCHAR', "
             f"'event_data': '{struct}'}}")
 
 
 def parse_range_duckdb(path: Path, start: int, end: int, open_versions: Mapping[str, str | None],
                        *, threads: int | None = None) -> Batch:
-    """Aggregate the whole lines of ``path[start:end]`` with DuckDB (same result as ``parse_range``)."""
+    """Aggregate the whole lines of ``path[start:end]`` with DuckDB (same result as ``parse_range``).
+
+    Raises ``NotForDuckDB`` for input its reader treats differently (a byte-order mark after the
+    first byte); the caller then uses the Python engine.
+    """
+    for p in (path if isinstance(path, list) else [path]):
+        if _inner_bom(p):
+            raise NotForDuckDB(f"{Path(p).name}: byte-order mark inside the file")
     size = os.stat(path).st_size if not isinstance(path, list) else None
     tmp_dir = None
     if isinstance(path, list):
@@ -115,7 +134,9 @@ def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping
         srcs = source if isinstance(source, list) else [source]
         src = "', '".join(str(p).replace("'", "''") for p in srcs)
         con.execute(f"""
-CREATE TEMP TABLE raw AS SELECT epoch(timestamp) AS ts, execution_id AS eid, event_type AS et,
+CREATE TEMP TABLE raw AS SELECT
+  CASE WHEN contains(timestamp, '/') THEN NULL ELSE epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
+  execution_id AS eid, CASE WHEN left(event_type, 1) IN ('[', '{{') THEN NULL ELSE event_type END AS et,
   event_data.code_version AS ver, event_data.success AS success, event_data.duration AS dur0,
   event_data.method AS method0, event_data.error_type AS etype0, event_data.error AS err,
   event_data.args_digest AS digest, event_data.location.file AS lfile, event_data.location.function AS lfunc,
