@@ -43,7 +43,8 @@ def main() -> int:
                             "children": len(me.children(recursive=True))})
         elif update["stage"] == "lab_technician" and update["status"] in ("completed", "failed"):
             labs.append({"n": len(outcomes), "status": update["status"], "error": update.get("error"),
-                         "improvements": [(i.get("fix"), i.get("status")) for i in update.get("improvements_made") or []],
+                         "improvements": [(i.get("fix"), i.get("status"), (i.get("reason") or "")[:300])
+                                          for i in update.get("improvements_made") or []],
                          "verdicts": [(v.get("id"), v.get("verdict")) for v in update.get("verdicts") or []]})
 
     pipeline.status_callbacks.append(sample)
