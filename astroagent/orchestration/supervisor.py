@@ -30,6 +30,7 @@ __all__ = ["WorkerSupervisor", "ExperimentOutcome", "restart_delay"]
 
 _READ_LIMIT = 32 * 1024 * 1024
 _TAIL_BYTES = 512 * 1024
+_MAX_LOG_BYTES = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,13 @@ class WorkerSupervisor:
             await self._sleep(delay)
         log_dir = self.data_dir / "pipeline"
         log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_dir / f"{self.agent}_worker.log", "ab") as stderr:
+        log_file = log_dir / f"{self.agent}_worker.log"
+        try:
+            if log_file.stat().st_size > _MAX_LOG_BYTES:   # keep one old generation, never grow for ever
+                os.replace(log_file, log_file.with_suffix(".log.1"))
+        except OSError:
+            pass
+        with open(log_file, "ab") as stderr:
             self._proc = await asyncio.create_subprocess_exec(
                 *self._command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=stderr, env=self._child_env(), start_new_session=True, limit=_READ_LIMIT)
