@@ -223,3 +223,51 @@ def test_a_run_with_nothing_new_reuses_the_last_analysis(tmp_path: Path) -> None
         fh.write(run("late", NOW - timedelta(minutes=10), ok=False))
     third = run_analysis(LabTechnicianConfig(), logs, tmp_path / "s", now=NOW + timedelta(minutes=2))
     assert third.executions.total == 21 and third.executions.failed == 6
+
+
+def _outage_calls(t: datetime, plan: list[tuple[int, bool]], step: float = 0.45) -> list[bytes]:
+    """``fetch_cepheids`` called every ``step`` s: ``plan`` is (how many calls, whether they fail) in order."""
+    out, i = [], 0
+    for count, fail in plan:
+        for _ in range(count):
+            ts = t + timedelta(seconds=i * step)
+            data = {"method": "fetch_cepheids", "duration": 0.2}
+            if fail:
+                data.update(error_type="ConnectionError", error="ConnectionError: archive:8080 refused")
+            out.append(line(ts, "x1", "method_failed" if fail else "method_complete", data))
+            i += 1
+    return out
+
+
+@pytest.mark.parametrize("engine", ["python", "duckdb"])
+def test_outages_shorter_than_a_minute_are_counted_call_by_call(tmp_path: Path, engine: str) -> None:
+    if engine == "duckdb" and not _duck.available():
+        pytest.skip("duckdb not installed")
+    # down ~40 s at a time, straddling minute boundaries: every minute also holds successes
+    t = T0 + timedelta(seconds=30)
+    calls = _outage_calls(t, [(50, False), (87, True), (60, False), (93, True), (40, False), (5, True), (3, False)])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    body = line(t - timedelta(seconds=1), "x1", "execution_start", {"code_version": "v1"}) + b"".join(calls)
+    (logs / "execution_20240115.jsonl").write_bytes(body)
+    r = ingest(logs, tmp_path / "s", now=NOW, engine=engine)
+    assert r.engines.get(engine), r.notes
+    stats = totals(r.state)
+    assert stats.streaks["fetch_cepheids"] == 93
+    n, first, last = stats.streak_spans["fetch_cepheids"]
+    assert n == 93 and last - first == pytest.approx(92 * 0.45, abs=0.01)   # the outage lasted ~41 s
+
+
+def test_a_failure_run_is_joined_across_incremental_reads(tmp_path: Path) -> None:
+    t = T0 + timedelta(seconds=50)
+    calls = _outage_calls(t, [(10, False), (87, True), (3, False)])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "execution_20240115.jsonl"
+    log.write_bytes(b"".join(calls[:40]))          # the read ends in the middle of the outage
+    first = ingest(logs, tmp_path / "s", now=NOW, engine="python")
+    assert first.state["streak"]["fetch_cepheids"][0] == 30
+    with open(log, "ab") as fh:
+        fh.write(b"".join(calls[40:]))
+    second = ingest(logs, tmp_path / "s", now=NOW, engine="python")
+    assert totals(second.state).streaks["fetch_cepheids"] == 87 and not second.state["streak"]

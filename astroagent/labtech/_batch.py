@@ -21,7 +21,7 @@ import orjson
 from astroagent.labtech.patterns import split_error, template, traceback_frames
 
 __all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "new_hour", "hour_of", "STAGE_SUFFIXES", "RECENT_SECONDS",
-           "minute_streaks", "add_execution", "add_error"]
+           "call_streaks", "Run", "add_execution", "add_error"]
 
 SAMPLES = 64                     # timing samples kept per hour, version and method
 MAX_EXAMPLES = 3
@@ -40,7 +40,11 @@ def hour_of(ts: float) -> str:
 
 
 def new_hour() -> dict[str, Any]:
-    return {"events": 0, "malformed": 0, "v": {}, "d": {}, "e": {}, "s": {}}
+    # "s": longest failure run per method ending in this hour; "sd": that run as [n, first_ts, last_ts]
+    return {"events": 0, "malformed": 0, "v": {}, "d": {}, "e": {}, "s": {}, "sd": {}}
+
+
+Run = tuple[int, float | None, float | None]   # consecutive failed calls: (count, first ts, last ts)
 
 
 @dataclass
@@ -64,8 +68,8 @@ class Batch:
     last_ts: float | None = None
     hours: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: list[Pending] = field(default_factory=list)
-    # per method: (failures before the first success, longest run, failures after the last success, any success)
-    streaks: dict[str, tuple[int, int, int, bool]] = field(default_factory=dict)
+    # per method: (run before the first success, longest run, run after the last success, any success)
+    streaks: dict[str, tuple[Run, Run, Run, bool]] = field(default_factory=dict)
     closed_ids: list[tuple[str, float]] = field(default_factory=list)   # resolved here, recently: dedupe later
     applied: bool = False          # already folded into the state (the Python engine reads ranges one by one)
 
@@ -263,7 +267,6 @@ def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
         add_execution(batch.hour(hour_of(rec.start_ts)), rec.version or "unknown", rec.start_ts,
                       failed=int(rec.success is False or rec.exec_error),
                       duration=rec.duration if rec.duration is not None else rec.close_ts - rec.start_ts)
-    minutes: dict[tuple[str, int], list[int]] = {}
     for ts, eid, method, is_err, duration, digest in calls:
         hour = batch.hour(hour_of(ts))
         slot = _vslot(hour, _version(eid, execs, open_versions))
@@ -280,10 +283,7 @@ def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
         if digest is not None:
             pair = hour["d"].setdefault(method, {}).setdefault(digest, [0, 0])
             pair[1 if is_err else 0] += 1
-        bucket = minutes.setdefault((method, math.floor(ts / 60)), [0, 0])
-        bucket[0] += 1
-        bucket[1] += is_err
-    batch.streaks.update(minute_streaks((m, mi, c, e) for (m, mi), (c, e) in sorted(minutes.items())))
+    batch.streaks.update(call_streaks(*_segments(calls)))
     groups: dict[tuple, dict[str, Any]] = {}
     for ts, eid, method, etype0, err, loc, tb, digest in errors:
         etype, msg = split_error(etype0 or None, err or None)
@@ -310,27 +310,52 @@ def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
                   g["first"], g["last"], g["ex"], g["dg"])
 
 
-def minute_streaks(rows: Iterable[tuple[str, int, int, int]]) -> dict[str, tuple[int, int, int, bool]]:
-    """Failure runs per method from ``(method, minute, calls, errors)`` sorted by method and minute.
-
-    A run is a stretch of consecutive active minutes in which every call failed (a dependency
-    that is down); its length is the failures in it. Per method: (failures in the leading run,
-    longest run, trailing run, whether any minute had a success), so runs join across reads.
-    """
-    out: dict[str, tuple[int, int, int, bool]] = {}
-    for method, group in groupby(rows, key=lambda r: r[0]):
-        lead = best = run = 0
-        seen_ok = False
-        for _, _minute, calls, errors in group:
-            if errors == calls:
-                run += errors
-                best = max(best, run)
+def _segments(calls: list) -> tuple[list[tuple[str, int, int, float, float]], dict[str, int]]:
+    """Failure runs of the calls in time order per method (a success first at equal times):
+    ``(method, successes before it, failures, first, last)``, and the successes per method
+    (what ``_duck`` computes in SQL)."""
+    segs: list[tuple[str, int, int, float, float]] = []
+    oks: dict[str, int] = {}
+    order = sorted((c[2], c[0], c[3]) for c in calls)
+    for method, group in groupby(order, key=lambda c: c[0]):
+        g = n = 0
+        first = last = 0.0
+        for _, ts, is_err in group:
+            if is_err:
+                n, last = n + 1, ts
+                first = ts if n == 1 else first
                 continue
-            if not seen_ok:
+            if n:
+                segs.append((method, g, n, first, last))
+            g, n = g + 1, 0
+        if n:
+            segs.append((method, g, n, first, last))
+        oks[method] = g
+    return segs, oks
+
+
+def call_streaks(segments: Iterable[tuple[str, int, int, float, float]], oks: Mapping[str, int]
+                 ) -> dict[str, tuple[Run, Run, Run, bool]]:
+    """Failure runs per method, counted call by call (see ``_segments``; sorted by method, then order).
+
+    A run is consecutive failed calls of one method (a dependency that is down, even for
+    seconds). Per method: (run before the first success, longest run, run after the last
+    success, whether any call succeeded), so ``ingest`` joins runs across reads.
+    """
+    none: Run = (0, None, None)
+    out: dict[str, tuple[Run, Run, Run, bool]] = {m: (none, none, none, k > 0) for m, k in oks.items()}
+    for method, group in groupby(segments, key=lambda r: r[0]):
+        k = oks.get(method, 0)
+        lead, best, trail = none, none, none
+        for _, g, n, first, last in group:
+            run = (int(n), float(first), float(last))
+            if g == 0:
                 lead = run
-            seen_ok = True
-            run = 0
-        out[method] = (lead if seen_ok else run, best, run, seen_ok)
+            if run[0] > best[0]:
+                best = run
+            if g >= k:
+                trail = run
+        out[method] = (lead, best, trail, k > 0)
     return out
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, Batch, Pending,
-                                        add_error, add_execution, minute_streaks)
+                                        add_error, add_execution, call_streaks)
 from astroagent.labtech.patterns import MASKS
 
 __all__ = ["available", "parse_range_duckdb", "NotForDuckDB"]
@@ -245,9 +245,17 @@ FROM (SELECT c.*, CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unkno
         pair = batch.hour(str(h))["d"].setdefault(method, {}).setdefault(digest, [0, 0])
         pair[0] += ok
         pair[1] += bad
-    rows = con.execute("SELECT method, floor(ts / 60)::BIGINT AS mi, count(*), count(*) FILTER (WHERE is_err) "
-                       "FROM calls GROUP BY ALL ORDER BY method, mi").fetchall()
-    batch.streaks.update(minute_streaks(rows))
+    batch.streaks.update(call_streaks(*_streak_rows(con, "calls")))
+
+
+def _streak_rows(con: Any, calls: str) -> tuple[list[tuple], dict[str, int]]:
+    """Failure runs call by call (``_batch._segments`` in SQL): a run's number is the successes before it."""
+    segs = con.execute(f"""
+WITH c AS (SELECT method, ts, is_err, coalesce(sum((NOT is_err)::INT) OVER (PARTITION BY method ORDER BY ts, is_err
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS g FROM {calls})
+SELECT method, g, count(*), min(ts), max(ts) FROM c WHERE is_err GROUP BY ALL ORDER BY method, g""").fetchall()
+    oks = dict(con.execute(f"SELECT method, count(*) FILTER (WHERE NOT is_err) FROM {calls} GROUP BY ALL").fetchall())
+    return segs, oks
 
 
 def _errors(con: Any, batch: Batch) -> None:

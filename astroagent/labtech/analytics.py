@@ -92,6 +92,7 @@ class WindowStats:
     patterns: list[ErrorPattern] = field(default_factory=list)
     digests: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     streaks: dict[str, int] = field(default_factory=dict)
+    streak_spans: dict[str, list[float]] = field(default_factory=dict)   # method -> [n, first_ts, last_ts] of the longest
     hourly: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # version -> [[hour, n, failed], ...]
 
 
@@ -142,6 +143,9 @@ def summarize(hours: Iterable[tuple[str, Mapping[str, Any]]], *, slow_method_sec
                 pair[1] += bad
         for method, s in hour["s"].items():
             out.streaks[method] = max(out.streaks.get(method, 0), s)
+        for method, run in hour.get("sd", {}).items():
+            if run[0] >= out.streak_spans.get(method, [0])[0]:
+                out.streak_spans[method] = run
         for g in hour["e"].values():
             loc = resolve_location(g["file"], g["func"], g["line"], g.get("frames") or (), targets, workspace)
             gkey = (g["type"], g["tmpl"], g["method"], loc.file if loc else None, loc.function if loc else None)

@@ -33,7 +33,7 @@ __all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "
 
 STATE_FILE = "analysis_state.json"
 HOURS_FILE = "analysis_hours.json"
-STATE_FORMAT = 1
+STATE_FORMAT = 2   # 2: failure runs counted call by call, carried as [n, first, last]
 DUCKDB_MIN_BYTES = 8 * 1024 * 1024   # below this the Python engine wins (duckdb import + setup ~0.2 s)
 RECENT_CLOSED = 20_000
 GROUP_BYTES = 128 * 1024 * 1024    # whole files read by one DuckDB query at most: memory stays bounded
@@ -177,6 +177,9 @@ def _hours_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
                       g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"])
         for m, s in h["s"].items():
             d["s"][m] = max(d["s"].get(m, 0), s)
+        for m, run in h.get("sd", {}).items():
+            if run[0] >= d.setdefault("sd", {}).get(m, [0])[0]:
+                d["sd"][m] = run
 
 
 def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
@@ -217,10 +220,23 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
         closed[eid] = close_ts
     streak = state["streak"]
     for method, (lead, best, trail, any_ok) in batch.streaks.items():
-        joined = streak.get(method, 0) + lead
-        hour = hours.setdefault(mark, new_hour())
-        hour["s"][method] = max(hour["s"].get(method, 0), best, joined)
-        streak[method] = trail if any_ok else joined
+        n0, first0, last0 = streak.get(method) or (0, None, None)
+        joined = (n0 + lead[0], first0 if n0 else lead[1], lead[2] if lead[0] else last0)
+        for run in (joined, best):
+            if run[0]:
+                _record_run(hours.setdefault(hour_of(run[2]), new_hour()), method, run)
+        carry = trail if any_ok else joined
+        if carry[0]:
+            streak[method] = list(carry)
+        else:
+            streak.pop(method, None)
+
+
+def _record_run(hour: dict[str, Any], method: str, run: tuple[int, float, float]) -> None:
+    """Keep the longest failure run of ``method`` ending in ``hour`` (count, and its span for the report)."""
+    if run[0] >= hour["s"].get(method, 0):
+        hour["s"][method] = run[0]
+        hour.setdefault("sd", {})[method] = [run[0], run[1], run[2]]
 
 
 def _expire(state: dict[str, Any], now_ts: float, timeout: float) -> bool:
