@@ -204,7 +204,7 @@ def test_incremental_reads_of_a_growing_file_add_up_to_one_read(case: tuple[byte
         assert (seen_events, seen_bad) == (events, malformed)
 
 
-@settings(max_examples=20, deadline=None, database=None,
+@settings(max_examples=12, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(log_files(duck_gaps=False))
 def test_the_duckdb_engine_counts_the_same(case: tuple[bytes, int, int]) -> None:

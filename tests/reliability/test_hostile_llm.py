@@ -204,13 +204,12 @@ def test_the_cli_with_engine_llm_applies_no_hostile_answer(stats_ws: Path, tmp_p
     with FakeLLMServer(replies[::3]) as server:
         (stats_ws / "astroagent.yaml").write_text(f"lab_technician:\n  llm:\n    base_url: {server.base_url}\n"
                                                   "    max_retries: 0\n")
-        for _ in range(2):
-            proc = subprocess.run(ASTROAGENT + ["labtech", "improve", "--engine", "llm", "--json"], cwd=stats_ws,
-                                  env=clean_env(), capture_output=True, text=True, timeout=300)
-            assert proc.returncode == 0, proc.stderr
-            made = json.loads(proc.stdout)["improvements_made"]
-            assert made and all(i["status"] == "rejected" for i in made), made
-            _assert_untouched(stats_ws, canary, marker, sink)
-        assert len(server.requests) >= 2
+        proc = subprocess.run(ASTROAGENT + ["labtech", "improve", "--engine", "llm", "--json"], cwd=stats_ws,
+                              env=clean_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        made = json.loads(proc.stdout)["improvements_made"]
+        assert made and all(i["status"] == "rejected" for i in made), made
+        _assert_untouched(stats_ws, canary, marker, sink)
+        assert len(server.requests) >= 1
     history = Ledger(stats_ws / "data").history()
     assert history and all(c["status"] == "rejected" for c in history)

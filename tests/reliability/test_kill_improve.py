@@ -27,7 +27,7 @@ from astroagent.labtech.apply import journal_path, recover, sha256_bytes, sha256
 from astroagent.labtech.ledger import Ledger
 
 SEED = 20261126
-UNIFORM_TRIALS = 3
+UNIFORM_TRIALS = 2
 WINDOW_TRIALS = 5
 RERUN_EVERY = 4            # every 4th trial also re-runs improve to completion
 TARGET = "experimenter/fetch.py"

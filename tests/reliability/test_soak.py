@@ -1,4 +1,4 @@
-"""Soak: the ContinuousPipeline for 300 short cycles on a faulty archive, Lab Technician every 4 s.
+"""Soak: the ContinuousPipeline for 300 short cycles on a faulty archive, the Lab Technician every 6 s.
 
 The real pipeline, worker protocol, telemetry, archive server (30 % connection resets, 5 % HTTP
 5xx) and Lab Technician; only the project is made fast (``_soak_agent.FastExperimenter``: the
@@ -25,7 +25,7 @@ from astroagent.science.archive_server import ArchiveServer
 from astroagent.workspace import init_workspace
 
 CYCLES = 300
-LAB_INTERVAL = 4.0
+LAB_INTERVAL = 6.0
 HERE = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def test_soak_memory_and_files_stay_flat_and_success_ends_high(tmp_path: Path) -
     url = server.start()
     try:
         ws = init_workspace(tmp_path / "ws", archive_url=url)
-        env = clean_env(PYTHONPATH=str(HERE), MPLBACKEND="Agg", ASTROAGENT_PIPELINE__MIN_LAB_INTERVAL="1",
+        env = clean_env(PYTHONPATH=str(HERE), MPLBACKEND="Agg", ASTROAGENT_PIPELINE__MIN_LAB_INTERVAL=str(LAB_INTERVAL),
                         ASTROAGENT_PIPELINE__EXPERIMENTS_DURING_LAB="false")
         proc = subprocess.run([sys.executable, str(HERE / "_soak_driver.py"), str(ws), url, str(CYCLES),
                                str(LAB_INTERVAL)], cwd=ws, env=env, capture_output=True, text=True, timeout=600)
