@@ -92,3 +92,95 @@ def test_files_are_keyed_relative_to_the_workspace_and_cached(tmp_path: Path) ->
     assert cache["experimenter/fetch.py"]["hash"]
     again = analyze_files([pkg / "fetch.py"], tmp_path, cache)
     assert again == facts
+
+
+CALLS = '''
+from urllib.request import urlopen
+import numpy as np
+
+
+def fetch_rows(url):
+    with urlopen(url) as resp:
+        return resp.read().splitlines()
+
+
+def absolute_magnitudes(url, distance_pc):
+    rows = fetch_rows(url)
+    return [float(r) - 5 * np.log10(distance_pc / 10) for r in rows]
+
+
+def report(url):
+    return max(absolute_magnitudes(url, 100.0))
+
+
+def ping(n):
+    return pong(n - 1) if n else log_it(n)
+
+
+def pong(n):
+    return ping(n)
+
+
+def log_it(n):
+    print(n)
+    return n
+
+
+def even(n):
+    return n == 0 or odd(n - 1)
+
+
+def odd(n):
+    return n != 0 and even(n - 1)
+
+
+class Catalog:
+    def load(self, url):
+        return self._raw(url)
+
+    def _raw(self, url):
+        return fetch_rows(url)
+
+    def scale(self, x):
+        return even(x)
+'''
+
+
+def test_impurity_follows_calls_within_the_module_transitively_and_through_cycles() -> None:
+    facts = analyze_source(CALLS, "experimenter/catalog.py")
+    f = {k.split("::")[1]: v for k, v in facts.items()}
+    mags = f["absolute_magnitudes"]
+    assert not mags.pure and mags.impurity == ["calls fetch_rows (network: urlopen)"]
+    assert mags.to_json()["pure"] is False
+    assert f["report"].impurity == ["calls absolute_magnitudes -> fetch_rows (network: urlopen)"]
+    assert f["ping"].impurity == ["calls log_it (I/O: print)"]                   # a cycle that reaches print
+    assert f["pong"].impurity == ["calls ping -> log_it (I/O: print)"]
+    assert f["even"].pure and f["odd"].pure                                      # a pure cycle stays pure
+    assert f["Catalog.load"].impurity == ["calls Catalog._raw -> fetch_rows (network: urlopen)"]
+    assert f["Catalog.scale"].pure
+
+
+def test_facts_cached_by_an_older_analysis_are_recomputed(tmp_path: Path) -> None:
+    import hashlib
+
+    (tmp_path / "catalog.py").write_text(CALLS)
+    stale = hashlib.blake2b(CALLS.encode(), digest_size=12).hexdigest()     # the hash before FACTS_VERSION
+    cache = {"catalog.py": {"hash": stale, "facts": {"catalog.py::absolute_magnitudes": {"pure": True}}}}
+    facts = analyze_files([tmp_path / "catalog.py"], tmp_path, cache)
+    assert facts["catalog.py::absolute_magnitudes"]["pure"] is False
+    assert facts["catalog.py::absolute_magnitudes"]["impurity"] == ["calls fetch_rows (network: urlopen)"]
+
+
+def test_the_cache_rule_purity_check_follows_deep_chains_and_cycles() -> None:
+    import libcst as cst
+
+    from astroagent.labtech.fixes._purity import impurity
+
+    chain = "".join(f"def f{i}(x):\n    return f{i + 1}(x)\n\n\n" for i in range(6))
+    src = chain + "def f6(x):\n    return f0(x) if x else open(x).read()\n\n\ndef g(x):\n    return h(x)\n\n\n" \
+        "def h(x):\n    return g(x - 1) if x else 0\n"
+    module = cst.parse_module(src)
+    defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    [why] = impurity(defs["f0"], module)
+    assert why.startswith("calls f1() which calls f2()") and "which calls f6() which calls open" in why
+    assert impurity(defs["g"], module) == []

@@ -5,11 +5,13 @@ it already retries or caches, evidence of impurity (I/O, randomness, time, mutat
 globals or arguments), network calls made without a timeout, and whether it is timed by
 ``@instrument``. Names are resolved through imports (``QualifiedNameProvider``), so
 ``from urllib.request import urlopen as get`` is still seen as ``urllib.request.urlopen``.
+A function that calls an impure function of its own module (however deep) is impure too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +20,9 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-__all__ = ["FunctionFacts", "analyze_source", "analyze_files", "NETWORK_CALLS"]
+from astroagent.labtech.fixes._purity import inherited_impurity
+
+__all__ = ["FunctionFacts", "analyze_source", "analyze_files", "NETWORK_CALLS", "FACTS_VERSION"]
 
 NETWORK_CALLS = {
     "urllib.request.urlopen": 2, "requests.get": None, "requests.post": None, "requests.put": None,
@@ -26,6 +30,8 @@ NETWORK_CALLS = {
     "httpx.get": None, "httpx.post": None, "httpx.request": None, "socket.create_connection": 1,
     "http.client.HTTPConnection": 2, "http.client.HTTPSConnection": None,
 }   # qualified name -> positional index of ``timeout`` (None: keyword only)
+_NETWORK = ("socket.", "requests.", "urllib.request.", "httpx.", "http.client.", "urllib3.", "aiohttp.")
+FACTS_VERSION = "2"   # part of each cached file's hash: facts cached by an older analysis are recomputed
 _IO = ("builtins.open", "builtins.print", "builtins.input", "io.open", "os.remove", "os.unlink", "os.rename",
        "os.replace", "os.makedirs", "os.mkdir", "os.system", "shutil.", "subprocess.", "socket.", "requests.",
        "urllib.", "httpx.", "http.client.", "pathlib.Path.write_text", "pathlib.Path.write_bytes", "sqlite3.")
@@ -241,7 +247,9 @@ class _Collector(cst.CSTVisitor):
                 has_timeout = any(a.keyword is not None and a.keyword.value == "timeout" for a in node.args) or (
                     pos is not None and len([a for a in node.args if a.keyword is None]) > pos)
                 fn.network_calls.append({"call": name, "line": line, "timeout": has_timeout})
-            if any(name.startswith(p) if p.endswith(".") else name == p or name.startswith(p + ".") for p in _IO):
+            if name in NETWORK_CALLS or name.startswith(_NETWORK):
+                fn.impurity.append(f"network: {name}() (line {line})")
+            elif any(name.startswith(p) if p.endswith(".") else name == p or name.startswith(p + ".") for p in _IO):
                 fn.impurity.append(f"I/O: {name}() (line {line})")
             elif any(name.startswith(p) for p in _RANDOM):
                 fn.impurity.append(f"randomness: {name}() (line {line})")
@@ -268,7 +276,44 @@ def analyze_source(source: str, path: str) -> dict[str, FunctionFacts]:
         return {}
     collector = _Collector(path)
     MetadataWrapper(module, unsafe_skip_copy=True).visit(collector)
+    _propagate(collector.out)
     return {f"{path}::{f.qualname}": f for f in sorted(collector.out, key=lambda f: f.line)}
+
+
+def _propagate(functions: list[FunctionFacts]) -> None:
+    """Add "calls X (why X is impure)" to every function that reaches an impure one of this module."""
+    by_name = {f.qualname: f for f in functions}
+    direct = {f.qualname: list(f.impurity) for f in functions}
+    callees = {f.qualname: _local_callees(f, by_name) for f in functions}
+    for f in functions:
+        for chain, why in inherited_impurity(callees[f.qualname], lambda q: callees.get(q, ()),
+                                             lambda q: direct.get(q, ()), exclude=[f.qualname]):
+            f.impurity.append(f"calls {' -> '.join(chain)} ({_brief(why)})")
+
+
+def _local_callees(fn: FunctionFacts, by_name: dict[str, FunctionFacts]) -> list[str]:
+    """The functions of the same module ``fn`` calls: by name, ``self.``/``cls.`` methods, class constructors."""
+    owner = fn.qualname.rsplit(".", 1)[0] if fn.is_method else None
+    out: list[str] = []
+    for name in fn.calls:
+        if name.startswith(fn.qualname + "."):   # a local of fn (``self``, a variable): the scope is dropped
+            name = name[len(fn.qualname) + 1:]
+        head, _, rest = name.partition(".")
+        for candidate in (name, f"{name}.__init__",
+                          f"{owner}.{rest}" if owner and rest and head in ("self", "cls") else ""):
+            if candidate in by_name and candidate not in out:
+                out.append(candidate)
+                break
+    return out
+
+
+def _brief(reason: str) -> str:
+    """``network: urllib.request.urlopen() (line 7)`` -> ``network: urlopen``."""
+    text = re.sub(r" \(line \d+\)$", "", reason)
+    kind, sep, what = text.partition(": ")
+    if sep and what.endswith("()"):
+        what = what[:-2].rsplit(".", 1)[-1]
+    return f"{kind}{sep}{what}"
 
 
 def analyze_files(files: Iterable[Path], workspace: Path | None, cache: dict[str, Any] | None = None
@@ -286,7 +331,7 @@ def analyze_files(files: Iterable[Path], workspace: Path | None, cache: dict[str
         except OSError:
             continue
         rel = _rel(file, workspace)
-        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+        digest = hashlib.blake2b(FACTS_VERSION.encode() + data, digest_size=12).hexdigest()
         hit = cache.get(rel) if cache is not None else None
         if hit is not None and hit.get("hash") == digest:
             out.update(hit["facts"])

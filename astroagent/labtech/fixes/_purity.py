@@ -7,10 +7,12 @@ annotation (or a literal default) says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+
 import libcst as cst
 from libcst.helpers import get_full_name_for_node
 
-__all__ = ["impurity", "param_hashability", "module_aliases", "uses_name", "immutable_return"]
+__all__ = ["impurity", "param_hashability", "module_aliases", "uses_name", "immutable_return", "inherited_impurity"]
 
 _IMPURE_BUILTINS = {"print", "open", "input", "exec", "eval", "compile", "__import__", "globals", "locals",
                     "vars", "setattr", "delattr", "breakpoint", "exit", "quit"}
@@ -174,27 +176,63 @@ def _base_name(expr: cst.BaseExpression) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
-def impurity(node: cst.FunctionDef, module: cst.Module, *, receiver: str | None = None,
-             _depth: int = 0, _seen: frozenset[str] = frozenset()) -> list[str]:
-    """Reasons the function is not pure (empty = pure as far as a static look can tell).
-    Calls to other functions of the same module are followed a few levels deep."""
-    aliases = module_aliases(module)
+def inherited_impurity(callees: Iterable[str], calls_of: Callable[[str], Iterable[str]],
+                       reasons_of: Callable[[str], Sequence[str]], *, exclude: Iterable[str] = ()
+                       ) -> list[tuple[tuple[str, ...], str]]:
+    """Impurity a function takes on from the functions it calls, however deep (cycles are safe).
+
+    For each direct callee (sorted) through which an impure function is reachable: the shortest
+    call path to it and that function's first reason. ``calls_of`` names a function's callees,
+    ``reasons_of`` its own (direct) reasons; both see only names of the same module.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    skip = set(exclude)
+    for callee in sorted(set(callees) - skip):
+        seen = skip | {callee}
+        queue: list[tuple[str, ...]] = [(callee,)]
+        while queue:
+            path = queue.pop(0)
+            own = reasons_of(path[-1])
+            if own:
+                found.append((path, own[0]))
+                break
+            for nxt in sorted(set(calls_of(path[-1])) - seen):
+                seen.add(nxt)
+                queue.append((*path, nxt))
+    return found
+
+
+def _direct(node: cst.FunctionDef, aliases: dict[str, str], receiver: str | None) -> tuple[list[str], set[str]]:
+    """(the function's own impurity reasons, the bare names it calls)."""
     params = set(_param_names(node)) - {receiver}
     scan = _Scan(node, aliases, params, receiver)
     scan.locals.add(receiver or "")
     if node.asynchronous is not None:
         scan._why("is async")
     node.visit(scan)
-    reasons = list(scan.reasons)
-    if _depth < 3:
-        local_defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
-        for callee in sorted(scan.calls):
-            target = local_defs.get(callee)
-            if target is None or callee in _seen or target is node:
-                continue
-            inner = impurity(target, module, _depth=_depth + 1, _seen=_seen | {node.name.value})
-            if inner:
-                reasons.append(f"calls {callee}() which {inner[0]}")
+    return list(scan.reasons), scan.calls
+
+
+def impurity(node: cst.FunctionDef, module: cst.Module, *, receiver: str | None = None) -> list[str]:
+    """Reasons the function is not pure (empty = pure as far as a static look can tell).
+    Calls to other functions of the same module are followed transitively (cycles are safe)."""
+    aliases = module_aliases(module)
+    reasons, calls = _direct(node, aliases, receiver)
+    local_defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    scanned: dict[str, tuple[list[str], set[str]]] = {}
+
+    def scan(name: str) -> tuple[list[str], set[str]]:
+        if name not in scanned:
+            scanned[name] = _direct(local_defs[name], aliases, None)
+        return scanned[name]
+
+    own = [name for name, target in local_defs.items() if target is node]
+    inherited = inherited_impurity([c for c in calls if c in local_defs],
+                                   lambda name: [c for c in scan(name)[1] if c in local_defs],
+                                   lambda name: scan(name)[0], exclude=own)
+    for path, why in inherited:
+        via = "".join(f" which calls {name}()" for name in path[1:])
+        reasons.append(f"calls {path[0]}(){via} which {why}")
     return reasons
 
 
