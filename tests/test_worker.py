@@ -180,6 +180,12 @@ def test_hung_experiment_is_killed_at_the_timeout_and_logged_as_a_failed_executi
     assert types[0] == "execution_start" and types[-1] == "execution_complete"
     assert mine[-1]["event_data"]["success"] is False
     assert mine[-1]["event_data"]["failure_type"] == "ExperimentTimeout"
+    stuck = next(e["event_data"] for e in mine if e["event_type"] == "execution_error")
+    line = next(n for n, text in enumerate(CODE.splitlines(), 1) if "time.sleep(600)" in text)
+    assert stuck["location"] == {"file": "experimenter/__init__.py", "function": "run", "line": line}
+    assert stuck["method"] == "run" and "most recent call first" in stuck["traceback"]
+    assert f"in run (experimenter/__init__.py:{line})" in hung.error
+    assert not list((rig["data"] / "pipeline").glob("stacks_*.txt"))
     assert any(e["status"] == "killed" for e in events)
 
 
@@ -238,3 +244,23 @@ def test_worker_and_its_children_die_with_a_killed_pipeline(rig: dict, tmp_path:
 
 def test_restart_delay_grows_exponentially_to_the_cap() -> None:
     assert [restart_delay(n, 1.0, 10.0) for n in range(6)] == [0.0, 1.0, 2.0, 4.0, 8.0, 10.0]
+
+
+def test_the_stuck_frame_is_the_most_recent_one_in_the_workspace_code(tmp_path: Path) -> None:
+    from astroagent.orchestration.stacks import parse_dump
+
+    ws = tmp_path / "ws"
+    dump = textwrap.dedent(f'''\
+        Thread 0x00007f01 (most recent call first):
+          File "/usr/lib/python3.11/threading.py", line 320 in wait
+        Current thread 0x00007f02 (most recent call first):
+          File "/usr/lib/python3.11/socket.py", line 706 in readinto
+          File "/usr/lib/python3.11/http/client.py", line 286 in _read_status
+          File "{ws}/experimenter/fetch.py", line 15 in fetch_dataset
+          File "{ws}/experimenter/__init__.py", line 22 in fetch_inputs
+          File "/site-packages/astroagent/agents/experimenter.py", line 224 in execute
+    ''')
+    assert parse_dump(dump, ws / "experimenter", ws) == {"file": "experimenter/fetch.py",
+                                                          "function": "fetch_dataset", "line": 15}
+    assert parse_dump(dump, tmp_path / "elsewhere", ws) is None
+    assert parse_dump("", ws / "experimenter", ws) is None

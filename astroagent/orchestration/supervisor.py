@@ -23,6 +23,7 @@ import orjson
 import psutil
 
 from astroagent.config import PipelineConfig
+from astroagent.orchestration.stacks import DUMP_SIGNAL, parse_dump, read_dump, stack_file
 from astroagent.orchestration.worker import workspace_code_version
 from astroagent.telemetry import EventWriter
 
@@ -207,6 +208,10 @@ class WorkerSupervisor:
             except ProcessLookupError:
                 pass
         await proc.wait()
+        self._forget(proc.pid)
+
+    def _forget(self, pid: int) -> None:
+        stack_file(self.data_dir, pid).unlink(missing_ok=True)
 
     async def shutdown(self, deadline: float = 5.0) -> None:
         """Ask the idle worker to exit; kill it if it does not within ``deadline`` seconds."""
@@ -225,6 +230,7 @@ class WorkerSupervisor:
                 await asyncio.wait_for(proc.wait(), timeout=deadline)
             except asyncio.TimeoutError:
                 await self.kill()
+        self._forget(proc.pid)
         self._emit("stopped", pid=proc.pid, returncode=proc.returncode)
 
     async def abort(self) -> None:
@@ -257,13 +263,16 @@ class WorkerSupervisor:
         except asyncio.TimeoutError:
             self.hangs += 1
             self._consecutive_failures += 1
+            location, stacks = await self._where_stuck(pid)
             await self.kill()
-            self._emit("killed", pid=pid, reason=f"no result after {timeout:g} s")
+            where = f" in {location['function']} ({location['file']}:{location['line']})" if location else ""
+            self._emit("killed", pid=pid, reason=f"no result after {timeout:g} s{where}")
             return self._failed(execution_id, "timeout",
-                                f"ExperimentTimeout: no result after {timeout:g} s; worker {pid} killed",
-                                self._clock() - started, version, pid)
+                                f"ExperimentTimeout: no result after {timeout:g} s{where}; worker {pid} killed",
+                                self._clock() - started, version, pid, location=location, stacks=stacks)
         except (_WorkerGone, BrokenPipeError, ConnectionResetError):
             returncode = await self._proc.wait()
+            self._forget(pid)
             if self._aborting:
                 return self._failed(execution_id, "aborted", "ExperimentAborted: the pipeline stopped",
                                     self._clock() - started, version, pid)
@@ -291,26 +300,50 @@ class WorkerSupervisor:
             if message.get("type") == "result" and message.get("id") == execution_id:
                 return message
 
+    async def _where_stuck(self, pid: int) -> tuple[dict[str, Any] | None, str]:
+        """Ask the hung worker for its stacks (SIGUSR1 → faulthandler) and find the frame in the
+        workspace code it is stuck in."""
+        path = stack_file(self.data_dir, pid)
+        try:
+            os.kill(pid, DUMP_SIGNAL)
+        except ProcessLookupError:
+            return None, ""
+        text = ""
+        for _ in range(20):
+            await asyncio.sleep(0.05)
+            text = read_dump(path)
+            if text and text == read_dump(path) and "File" in text:
+                break
+        code_root = self.workspace / self.code_package if self.workspace is not None else None
+        return parse_dump(text, code_root, self.workspace), text
+
     def _failed(self, execution_id: str, kind: str, message: str, duration: float,
-                version: str | None = None, pid: int | None = None) -> ExperimentOutcome:
+                version: str | None = None, pid: int | None = None, *,
+                location: dict[str, Any] | None = None, stacks: str = "") -> ExperimentOutcome:
         version = version or self.disk_code_version()
         if self.log_failures:
-            self._log_failure(execution_id, kind, message, duration, version)
+            self._log_failure(execution_id, kind, message, duration, version, location, stacks)
         return ExperimentOutcome(execution_id=execution_id, success=False, duration=duration,
                                  code_version=version, output={}, error=message, failure_kind=kind,
                                  worker_pid=pid)
 
     def _log_failure(self, execution_id: str, kind: str, message: str, duration: float,
-                     version: str | None) -> None:
-        """Close the execution in the agent's log as failed (opening it first if it never started)."""
+                     version: str | None, location: dict[str, Any] | None = None, stacks: str = "") -> None:
+        """Close the execution in the agent's log as failed (opening it first if it never started);
+        a hang carries where it was stuck."""
         error_type = message.split(":", 1)[0]
+        error: dict[str, Any] = {"method": location["function"] if location else "execution", "duration": duration,
+                                 "error_type": error_type, "error": message, "failure_kind": kind,
+                                 "written_by": "supervisor"}
+        if location:
+            error["location"] = location
+        if stacks:
+            error["traceback"] = stacks
         if not self._started_in_log(execution_id):
             self._writer.write(execution_id, "execution_start",
                                {"agent": self.agent, "code_version": version, "pid": None,
                                 "written_by": "supervisor"})
-        self._writer.write(execution_id, "execution_error",
-                           {"method": "execution", "duration": duration, "error_type": error_type,
-                            "error": message, "failure_kind": kind, "written_by": "supervisor"})
+        self._writer.write(execution_id, "execution_error", error)
         self._writer.write(execution_id, "execution_complete",
                            {"success": False, "duration": duration, "failure_type": error_type,
                             "failure": message, "written_by": "supervisor"})

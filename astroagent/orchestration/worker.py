@@ -25,6 +25,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from astroagent.orchestration.stacks import arm_stack_dump
+
 __all__ = ["main", "PROTOCOL_VERSION", "workspace_code_version"]
 
 PROTOCOL_VERSION = 1
@@ -119,6 +121,7 @@ def serve(name: str, *, target: str | None, workspace: Path | None, data_dir: Pa
           code_package: str, once: bool) -> int:
     out = _protocol_stream()
     code = workspace_code_version(workspace, code_package)
+    dump = arm_stack_dump(data_dir) if data_dir is not None else None  # noqa: F841 - kept open while we serve
     try:
         agent = _build_agent(name, target, workspace, data_dir)
         _warm_up(agent)
