@@ -181,3 +181,65 @@ def test_a_new_detector_is_one_registered_class(workspace: Path) -> None:
     finally:
         from astroagent.labtech import opportunities as mod
         DETECTORS["complexity"] = mod.Complexity()
+
+
+CATALOG = '''import math
+
+from astroagent.telemetry import instrument
+
+
+class ExtinctionModel:
+    def __init__(self, rv: float = 3.1) -> None:
+        self.rv = rv
+
+    @instrument(digest_args=True)
+    def galactic_extinction(self, l_deg: float, b_deg: float) -> float:
+        total = 0.0
+        for k in range(20000):
+            total += math.sin(math.radians(l_deg + k)) ** 2 * abs(math.cos(math.radians(b_deg)))
+        return total / 20000
+
+    @instrument(digest_args=True)
+    def reddening(self, ebv: float) -> float:
+        return self.rv * ebv
+'''
+
+
+def test_a_pure_method_that_never_reads_self_gets_a_cache_and_one_that_reads_self_a_report(
+        tmp_path: Path) -> None:
+    from astroagent.labtech.fixes import apply_fix
+
+    ws = tmp_path / "ws"
+    (ws / "experimenter").mkdir(parents=True)
+    (ws / "astroagent.yaml").write_text("{}\n")
+    (ws / "experimenter" / "__init__.py").write_text("")
+    (ws / "experimenter" / "catalog.py").write_text(CATALOG)
+    out = bytearray()
+    t = NOW - timedelta(hours=2)
+    for i in range(30):   # 30 runs over 5 sky fields: 25 of 30 calls repeat an earlier (l, b)
+        t += timedelta(minutes=3)
+        eid = f"c{i:03d}"
+        out += _line(t, eid, "execution_start", {"code_version": "v1"})
+        out += _line(t, eid, "method_complete", {"method": "ExtinctionModel.galactic_extinction",
+                                                 "duration": 0.062 + 0.004 * (i % 4), "success": True,
+                                                 "args_digest": f"field{i % 5}"})
+        out += _line(t, eid, "method_complete", {"method": "ExtinctionModel.reddening", "duration": 0.07,
+                                                 "success": True, "args_digest": f"ebv{i % 2}"})
+        out += _line(t + timedelta(seconds=1), eid, "execution_complete", {"success": True, "duration": 0.5})
+    (ws / "data" / "logs" / "experimenter").mkdir(parents=True)
+    (ws / "data" / "logs" / "experimenter" / "execution_20240301.jsonl").write_bytes(bytes(out))
+
+    a = _analyse(ws)
+    found = {o.method: o for o in _by(a.opportunities, "uncached_repeated_work")}
+    cache = found["ExtinctionModel.galactic_extinction"]
+    assert cache.fix == "add_caching" and cache.target == "experimenter/catalog.py::ExtinctionModel.galactic_extinction"
+    assert cache.priority == "high" and cache.evidence["repeated_successful_calls"] == 25
+    assert cache.evidence["method_without_self"] is True
+    report = found["ExtinctionModel.reddening"]
+    assert report.fix is None and report.priority == "low" and "reads self" in report.evidence["not_cacheable"]
+    # the proposed fix is one the caching rule carries out (through a module-level helper)
+    outcome = apply_fix(CATALOG, "ExtinctionModel.galactic_extinction", cache)
+    assert outcome.status == "applied", outcome.reason
+    assert "def _cached_ExtinctionModel_galactic_extinction(l_deg: float, b_deg: float)" in outcome.new_source
+    assert apply_fix(CATALOG, "ExtinctionModel.reddening", cache.model_copy(
+        update={"target": report.target})).status == "rejected"

@@ -198,7 +198,10 @@ class SlowMethod(Detector):
 
 @register
 class UncachedRepeatedWork(Detector):
-    """A pure, slow function called again with equal arguments: a cache pays."""
+    """A pure, slow function called again with equal arguments: a cache pays.
+
+    A method qualifies when it never reads ``self`` (add_caching delegates to a cached
+    module-level helper); one that reads ``self`` is reported without a fix, saying why."""
 
     type = "uncached_repeated_work"
 
@@ -223,14 +226,21 @@ class UncachedRepeatedWork(Detector):
             fix = None
             if not facts:
                 evidence["note"] = "purity unknown: the function is not in the target code"
-            elif not facts.get("pure") or facts.get("is_method"):
-                evidence["impurity"] = facts.get("impurity") or ["a method (state on self)"]
-                continue
+            elif not facts.get("pure"):
+                continue   # impure (I/O, clock, randomness, mutation, or calls such a function): never cached
+            elif facts.get("is_method") and facts.get("reads_self", True):
+                # add_caching would key the cache on a mutable self: report it, propose no fix
+                evidence["not_cacheable"] = ("a method that reads self (or cls/super): a cache would be keyed on "
+                                             "mutable state; move the pure part into a function to cache it")
             else:
                 fix = "add_caching"
+                if facts.get("is_method"):
+                    evidence["method_without_self"] = True   # cached through a module-level helper
             total = sum(s.total for s in ctx.stats.methods.values()) or 1.0
             yield Opportunity(
-                type=self.type, priority="high" if saving / total >= 0.2 and fix else "medium",
+                type=self.type,
+                priority="low" if "not_cacheable" in evidence else "high" if saving / total >= 0.2 and fix
+                else "medium",
                 score=round(saving, 3),
                 description=f"{m.method} repeats work: {fraction:.0%} of calls succeeded earlier with equal arguments "
                             f"(~{saving:.1f}s to save)",

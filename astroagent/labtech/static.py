@@ -20,7 +20,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-from astroagent.labtech.fixes._purity import inherited_impurity
+from astroagent.labtech.fixes._purity import inherited_impurity, uses_name
 
 __all__ = ["FunctionFacts", "analyze_source", "analyze_files", "NETWORK_CALLS", "FACTS_VERSION"]
 
@@ -31,7 +31,7 @@ NETWORK_CALLS = {
     "http.client.HTTPConnection": 2, "http.client.HTTPSConnection": None,
 }   # qualified name -> positional index of ``timeout`` (None: keyword only)
 _NETWORK = ("socket.", "requests.", "urllib.request.", "httpx.", "http.client.", "urllib3.", "aiohttp.")
-FACTS_VERSION = "2"   # part of each cached file's hash: facts cached by an older analysis are recomputed
+FACTS_VERSION = "3"   # part of each cached file's hash: facts cached by an older analysis are recomputed
 _IO = ("builtins.open", "builtins.print", "builtins.input", "io.open", "os.remove", "os.unlink", "os.rename",
        "os.replace", "os.makedirs", "os.mkdir", "os.system", "shutil.", "subprocess.", "socket.", "requests.",
        "urllib.", "httpx.", "http.client.", "pathlib.Path.write_text", "pathlib.Path.write_bytes", "sqlite3.")
@@ -56,6 +56,7 @@ class FunctionFacts:
     complexity: int = 1
     params: list[str] = field(default_factory=list)
     is_method: bool = False
+    reads_self: bool = False     # a method whose body uses its self/cls (or super/__class__); never a staticmethod
     is_async: bool = False
     is_generator: bool = False
     retries: bool = False
@@ -126,8 +127,10 @@ class _Collector(cst.CSTVisitor):
                               is_async=node.asynchronous is not None,
                               params=[p.name.value for p in (*node.params.posonly_params, *node.params.params,
                                                              *node.params.kwonly_params)])
+        short_decorators: set[str] = set()
         for deco in node.decorators:
             names = _names(self, deco.decorator) | {_dotted(deco.decorator)}
+            short_decorators |= {n.rsplit(".", 1)[-1] for n in names}
             if any(n == r or n.startswith(r + ".") or n.endswith("." + r.split(".")[-1]) and "retry" in n
                    for n in names for r in _RETRY):
                 facts.retries = True
@@ -135,6 +138,10 @@ class _Collector(cst.CSTVisitor):
                 facts.caches = True
             if any(n.split(".")[-1] == "instrument" for n in names):
                 facts.instrumented = True
+        if facts.is_method and "staticmethod" not in short_decorators:
+            first = [*node.params.posonly_params, *node.params.params][:1]
+            facts.reads_self = not first or any(uses_name(node, n) for n in (first[0].name.value, "super",
+                                                                                "__class__"))
         self.stack.append(facts)
         self.scopes.append(node.name.value)
         self.class_depth.append(False)
