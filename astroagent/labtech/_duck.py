@@ -122,8 +122,9 @@ def parse_range_duckdb(path: Path, start: int, end: int, open_versions: Mapping[
 
 def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping[str, str | None],
          threads: int | None, *, scanned: bool = False) -> Batch:
-    """One parse of the JSON into a plain column table; the contract's rules run on its few event types."""
-    import duckdb  # imported here: it costs ~0.2 s and small reads never need it
+    """One parallel parse of the JSON into a compact table (the contract's rules applied per line,
+    the bulky fields kept only on error lines), reduced by a few GROUP BY queries."""
+    import duckdb  # imported here: it costs ~0.1 s and small reads never need it
 
     con = duckdb.connect(config={"threads": threads or (os.cpu_count() or 1)})
     try:
@@ -134,73 +135,86 @@ def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping
         srcs = source if isinstance(source, list) else [source]
         src = "', '".join(str(p).replace("'", "''") for p in srcs)
         con.execute(f"""
-CREATE TEMP TABLE raw AS SELECT
+CREATE TEMP TABLE raw AS
+WITH p AS (SELECT
   CASE WHEN contains(timestamp, '/') THEN NULL ELSE epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
   execution_id AS eid, CASE WHEN left(event_type, 1) IN ('[', '{{') THEN NULL ELSE event_type END AS et,
-  event_data.code_version AS ver, event_data.success AS success, event_data.duration AS dur0,
-  event_data.method AS method0, event_data.error_type AS etype0, event_data.error AS err,
-  event_data.args_digest AS digest, event_data.location.file AS lfile, event_data.location.function AS lfunc,
-  event_data.location.line AS lline, event_data.location IS NOT NULL AS has_loc, event_data.traceback AS tb0,
+  event_data.method AS method0, event_data.duration AS dur0, event_data.success AS success0,
+  event_data.code_version AS ver0, event_data.args_digest AS digest0, event_data.error_type AS etype1,
+  event_data.error AS err1, event_data.location.file AS lfile1, event_data.location.function AS lfunc1,
+  event_data.location.line AS lline1, event_data.location IS NULL AS noloc, event_data.traceback AS tb1,
   {stime} AS stime
-FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true)""")
-        if not scanned and _untimed_stages(con):
+FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true)),
+k AS (SELECT *,
+  CASE et WHEN 'execution_start' THEN 1 WHEN 'execution_complete' THEN 2 WHEN 'execution_error' THEN 3
+    ELSE 0 END::TINYINT AS kind,
+  CASE WHEN suffix(et, '_failed') THEN 1 WHEN suffix(et, '_error') THEN 2 WHEN suffix(et, '_success') THEN 3
+    WHEN suffix(et, '_complete') THEN 4 ELSE 0 END::TINYINT AS sfx
+FROM p),
+c AS (SELECT *,
+  CASE WHEN kind IN (0, 3) THEN coalesce(method0, CASE sfx WHEN 1 THEN left(et, length(et) - 7)
+    WHEN 2 THEN left(et, length(et) - 6) WHEN 3 THEN left(et, length(et) - 8) END) END AS method,
+  CASE WHEN kind IN (0, 3) THEN coalesce(dur0, CASE WHEN sfx IN (1, 3) THEN stime END) END AS dur,
+  kind IN (0, 3) AND (etype1 IS NOT NULL OR err1 IS NOT NULL OR sfx IN (1, 2)) AS is_err,
+  et IS NULL OR ts IS NULL AS bad
+FROM k)
+SELECT ts, CASE WHEN NOT bad THEN floor(ts / 3600)::BIGINT END AS h, bad,
+  sfx IN (1, 3) AND dur0 IS NULL AND stime IS NULL AND NOT bad AS untimed,
+  CASE WHEN kind > 0 OR is_err THEN eid END AS eid, CASE WHEN kind > 0 OR method IS NOT NULL OR is_err THEN hash(eid) END AS ek,
+  kind,
+  CASE WHEN kind = 1 THEN ver0 END AS ver, CASE WHEN kind = 2 THEN success0 END AS success,
+  CASE WHEN kind = 2 THEN dur0 END AS dur0, method, dur, is_err,
+  method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR sfx IN (3, 4)) AS is_call,
+  CASE WHEN method IS NOT NULL OR is_err THEN digest0 END AS digest,
+  CASE WHEN is_err THEN etype1 END AS etype0, CASE WHEN is_err THEN err1 END AS err,
+  CASE WHEN is_err THEN lfile1 END AS lfile, CASE WHEN is_err THEN lfunc1 END AS lfunc,
+  CASE WHEN is_err THEN lline1 END AS lline, CASE WHEN is_err AND noloc THEN tb1 END AS tb
+FROM c""")
+        batch = Batch()
+        hours = con.execute("SELECT h, count(*) FILTER (WHERE NOT bad), count(*) FILTER (WHERE bad), "
+                            "max(ts) FILTER (WHERE NOT bad), count(*) FILTER (WHERE untimed) "
+                            "FROM raw GROUP BY h").fetchall()
+        if not scanned and any(r[4] for r in hours):
             # some <stage>_success/_failed events carry no known timing field: find their *_time keys
             paths = source if isinstance(source, list) else [source]
             found = {k for p in paths for k in _time_keys(p, 0, os.stat(p).st_size)} - set(time_keys)
             if found:
                 con.close()
                 return _run(source, [*time_keys, *sorted(found)], open_versions, threads, scanned=True)
-        batch = Batch()
-        batch.malformed, batch.events, batch.last_ts = con.execute(
-            "SELECT count(*) FILTER (WHERE ts IS NULL OR et IS NULL), count(*) FILTER (WHERE ts IS NOT NULL AND "
-            "et IS NOT NULL), max(ts) FILTER (WHERE et IS NOT NULL) FROM raw").fetchone()
-        # the rules that depend only on the event type, evaluated once per distinct type
+        for h, n, bad, last, _ in hours:
+            batch.malformed += bad
+            if n:
+                batch.events += n
+                batch.hour(str(h))["events"] += n
+                batch.last_ts = last if batch.last_ts is None else max(batch.last_ts, last)
         con.execute("""
-CREATE TEMP TABLE et_info AS SELECT et,
-  CASE et WHEN 'execution_start' THEN 1 WHEN 'execution_complete' THEN 2 WHEN 'execution_error' THEN 3
-    ELSE 0 END::TINYINT AS kind,
-  suffix(et, '_failed') OR suffix(et, '_error') AS errsfx,
-  suffix(et, '_success') OR suffix(et, '_failed') AS timed,
-  suffix(et, '_success') OR suffix(et, '_complete') AS oksfx,
-  CASE WHEN suffix(et, '_failed') THEN left(et, length(et) - 7) WHEN suffix(et, '_error') THEN left(et, length(et) - 6)
-       WHEN suffix(et, '_success') THEN left(et, length(et) - 8) END AS stage
-FROM (SELECT DISTINCT et FROM raw WHERE et IS NOT NULL)""")
-        con.execute("""
-CREATE TEMP VIEW w AS SELECT r.ts, floor(r.ts / 3600)::BIGINT AS h, r.eid, i.kind, r.ver, r.success, r.dur0, r.digest,
-  r.etype0, r.err, r.lfile, r.lfunc, r.lline, r.has_loc, r.tb0,
-  CASE WHEN i.kind IN (0, 3) THEN coalesce(r.method0, i.stage) END AS method,
-  CASE WHEN i.kind IN (0, 3) THEN coalesce(r.dur0, CASE WHEN i.timed THEN r.stime END) END AS dur,
-  i.kind IN (0, 3) AND (r.etype0 IS NOT NULL OR r.err IS NOT NULL OR i.errsfx) AS is_err, i.oksfx
-FROM raw r JOIN et_info i USING (et) WHERE r.ts IS NOT NULL""")
-        for h, n in con.execute("SELECT floor(ts / 3600)::BIGINT, count(*) FROM raw "
-                                "WHERE ts IS NOT NULL AND et IS NOT NULL GROUP BY ALL").fetchall():
-            batch.hour(str(h))["events"] += n
-        con.execute("""
-CREATE TEMP TABLE ex AS SELECT eid,
+CREATE TEMP TABLE ex AS SELECT ek, any_value(eid) AS eid,
   min(ts) FILTER (WHERE kind = 1) AS start_ts, arg_min(ver, ts) FILTER (WHERE kind = 1) AS ver,
   min(ts) FILTER (WHERE kind = 2) AS close_ts, arg_min(success, ts) FILTER (WHERE kind = 2) AS success,
   arg_min(dur0, ts) FILTER (WHERE kind = 2) AS dur, count(*) FILTER (WHERE kind = 2) AS closes,
   bool_or(kind = 3) AS exec_err
-FROM w WHERE eid IS NOT NULL AND kind > 0 GROUP BY eid""")
+FROM raw WHERE eid IS NOT NULL AND kind > 0 AND NOT bad GROUP BY ek""")
         _executions(con, batch, batch.last_ts)
-        con.execute("CREATE TEMP TABLE op (eid VARCHAR, over VARCHAR)")
+        con.execute("CREATE TEMP TABLE op0 (eid VARCHAR, over VARCHAR)")
         if open_versions:
-            con.executemany("INSERT INTO op VALUES (?, ?)", [(k, v) for k, v in open_versions.items()])
-        con.execute("""
-CREATE TEMP VIEW calls AS SELECT ts, h, eid, method, is_err, dur, digest FROM w
-WHERE method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR oksfx)""")
+            con.executemany("INSERT INTO op0 VALUES (?, ?)", [(k, v) for k, v in open_versions.items()])
+        con.execute("CREATE TEMP TABLE op AS SELECT hash(eid) AS ek, over FROM op0")
+        version = ("CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') "
+                   "ELSE coalesce(op.over, 'unknown') END")
+        # calls are reduced straight from raw: only the per-version totals and errors need the join
+        con.execute(f"""
+CREATE TEMP VIEW calls AS SELECT ts, h, method, is_err, dur, digest FROM raw WHERE is_call AND NOT bad;
+CREATE TEMP VIEW vcalls AS SELECT r.h, r.method, r.is_err, r.dur, {version} AS version
+  FROM (SELECT h, ek, method, is_err, dur FROM raw WHERE is_call AND NOT bad) r
+  LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek;
+CREATE TEMP VIEW errcalls AS SELECT r.*, {version} AS version
+  FROM (SELECT ts, h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
+        WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek""")
         _calls(con, batch)
         _errors(con, batch)
         return batch
     finally:
         con.close()
-
-
-def _untimed_stages(con: Any) -> bool:
-    """Whether a ``<stage>_success``/``_failed`` event has neither ``duration`` nor a declared ``*_time``."""
-    return bool(con.execute(
-        "SELECT count(*) FROM raw WHERE (suffix(et, '_success') OR suffix(et, '_failed')) AND dur0 IS NULL "
-        "AND stime IS NULL AND ts IS NOT NULL").fetchone()[0])
 
 
 def _executions(con: Any, batch: Batch, last: float | None) -> None:
@@ -228,9 +242,7 @@ def _calls(con: Any, batch: Batch) -> None:
     for h, ver, method, calls, errs, dsum, dn, samples in con.execute(f"""
 SELECT h, version, method, count(*), count(*) FILTER (WHERE is_err), coalesce(sum(dur), 0), count(dur),
   list(dur) FILTER (WHERE dur IS NOT NULL)[1:{SAMPLES}]
-FROM (SELECT c.*, CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown')
-                       ELSE coalesce(op.over, 'unknown') END AS version
-      FROM calls c LEFT JOIN ex USING (eid) LEFT JOIN op USING (eid)) GROUP BY ALL""").fetchall():
+FROM vcalls GROUP BY ALL""").fetchall():
         slot = batch.hour(str(h))["v"].setdefault(ver, {"n": 0, "f": 0, "tsum": 0.0, "tn": 0, "t": [],
                                                         "first": None, "last": None, "m": {}})
         m = slot["m"].setdefault(method, [0, 0, 0.0, 0, []])
@@ -252,7 +264,8 @@ def _streak_rows(con: Any, calls: str) -> tuple[list[tuple], dict[str, int]]:
     """Failure runs call by call (``_batch._segments`` in SQL): a run's number is the successes before it."""
     segs = con.execute(f"""
 WITH c AS (SELECT method, ts, is_err, coalesce(sum((NOT is_err)::INT) OVER (PARTITION BY method ORDER BY ts, is_err
-             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS g FROM {calls})
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS g FROM {calls}
+           WHERE method IN (SELECT method FROM {calls} WHERE is_err))
 SELECT method, g, count(*), min(ts), max(ts) FROM c WHERE is_err GROUP BY ALL ORDER BY method, g""").fetchall()
     oks = dict(con.execute(f"SELECT method, count(*) FILTER (WHERE NOT is_err) FROM {calls} GROUP BY ALL").fetchall())
     return segs, oks
@@ -264,9 +277,7 @@ def _errors(con: Any, batch: Batch) -> None:
     con.execute(f"""
 CREATE TEMP TABLE errs AS SELECT e.*, CASE WHEN starts_with(coalesce(err, ''), etype || ':')
   THEN trim(substr(err, length(etype) + 2)) ELSE coalesce(err, '') END AS msg
-FROM (SELECT w.*, {etype} AS etype, CASE WHEN NOT has_loc THEN tb0 END AS tb,
-  CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') ELSE coalesce(op.over, 'unknown') END AS version
-  FROM w LEFT JOIN ex USING (eid) LEFT JOIN op USING (eid) WHERE w.is_err) e""")
+FROM (SELECT *, {etype} AS etype FROM errcalls) e""")
     con.execute(f"CREATE TEMP TABLE tm AS SELECT msg, {_TEMPLATE_SQL} AS tmpl FROM (SELECT DISTINCT msg FROM errs)")
     rows = con.execute(f"""
 SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, count(*), count(DISTINCT eid), min(ts), max(ts),

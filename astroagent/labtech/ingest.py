@@ -36,7 +36,7 @@ HOURS_FILE = "analysis_hours.json"
 STATE_FORMAT = 2   # 2: failure runs counted call by call, carried as [n, first, last]
 DUCKDB_MIN_BYTES = 8 * 1024 * 1024   # below this the Python engine wins (duckdb import + setup ~0.2 s)
 RECENT_CLOSED = 20_000
-GROUP_BYTES = 128 * 1024 * 1024    # whole files read by one DuckDB query at most: memory stays bounded
+GROUP_BYTES = 256 * 1024 * 1024    # whole files read by one DuckDB query at most: memory stays bounded
 _HEAD = 512
 Engine = Literal["auto", "duckdb", "python"]
 
