@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from astroagent.labtech.fixes import apply_fix
+from astroagent.labtech.fixes.timeout import timeout_seconds
 from astroagent.labtech.guard import check_change
 from astroagent.labtech.models import Opportunity
 
@@ -79,8 +80,20 @@ def test_second_run_is_skipped_and_the_module_target_covers_every_function():
 
 def test_timeout_follows_the_evidence():
     assert "timeout=12.0" in apply_fix(SRC, "fetch", _opp(timeout_seconds=12)).new_source
-    assert "timeout=9.0" in apply_fix(SRC, "fetch", _opp(p95=3.0)).new_source
+    assert "timeout=9.0" in apply_fix(SRC, "fetch", _opp(p95=3.0)).new_source      # older evidence: p95 only
     assert "timeout=120.0" in apply_fix(SRC, "fetch", _opp(p95=500.0)).new_source
+
+
+def test_timeout_comes_from_the_calls_that_are_not_stalls_and_cuts_the_stalls():
+    # 0.3 s calls with 6 s stalls: p95 holds the stalls, so 3 x p95 (18 s) would never cut one
+    stalled = _opp(typical_p50=0.3, typical_p75=0.32, p95=6.0, stall_seconds=6.0, stall_calls=3)
+    assert timeout_seconds(stalled) == 3.0 and "timeout=3.0" in apply_fix(SRC, "fetch", stalled).new_source
+    assert timeout_seconds(_opp(typical_p75=2.0, stall_seconds=8.0)) == 6.0      # 5 x 2 s, but below the stall
+    assert timeout_seconds(_opp(typical_p75=0.05, stall_seconds=2.0)) == 1.5     # the stall wins over the floor
+    assert timeout_seconds(_opp(typical_p50=0.8, p95=1.1)) == 4.0                # median when p75 is missing
+    assert timeout_seconds(_opp(typical_p75=40.0, p95=60.0)) == 120.0            # ceiling
+    assert timeout_seconds(_opp(p95=30.0, stall_seconds=20.0)) == 15.0           # old evidence, still capped
+    assert timeout_seconds(_opp()) == 30.0
 
 
 def test_methods_and_missing_targets():

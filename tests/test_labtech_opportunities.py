@@ -243,3 +243,70 @@ def test_a_pure_method_that_never_reads_self_gets_a_cache_and_one_that_reads_sel
     assert "def _cached_ExtinctionModel_galactic_extinction(l_deg: float, b_deg: float)" in outcome.new_source
     assert apply_fix(CATALOG, "ExtinctionModel.reddening", cache.model_copy(
         update={"target": report.target})).status == "rejected"
+
+
+def _fetch_workspace(tmp_path: Path, durations: list[float], failures: dict[int, tuple[str, str]] | None = None
+                     ) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "experimenter").mkdir(parents=True)
+    (ws / "astroagent.yaml").write_text("{}\n")
+    (ws / "experimenter" / "__init__.py").write_text("")
+    (ws / "experimenter" / "fetch.py").write_text(FETCH)
+    out = bytearray()
+    t = NOW - timedelta(hours=3)
+    for i, duration in enumerate(durations):
+        t += timedelta(minutes=2)
+        eid = f"t{i:03d}"
+        out += _line(t, eid, "execution_start", {"code_version": "v1"})
+        failure = (failures or {}).get(i)
+        if failure:
+            out += _line(t, eid, "method_failed", {**_failed("fetch_dataset", failure[0], failure[1],
+                                                             "experimenter/fetch.py", "fetch_dataset", 7, f"d{i}"),
+                                                   "duration": duration})
+        else:
+            out += _line(t, eid, "method_complete", {"method": "fetch_dataset", "duration": duration,
+                                                     "success": True, "args_digest": f"d{i}"})
+        out += _line(t + timedelta(seconds=8), eid, "execution_complete", {"success": not failure, "duration": 8.0})
+    (ws / "data" / "logs" / "experimenter").mkdir(parents=True)
+    (ws / "data" / "logs" / "experimenter" / "execution_20240301.jsonl").write_bytes(bytes(out))
+    return ws
+
+
+def test_stalls_call_for_a_timeout_even_when_every_call_succeeded(tmp_path: Path) -> None:
+    from astroagent.labtech.fixes import apply_fix
+
+    # 60 fetches of ~0.3 s; 2 stall 6 s and still succeed: p95 stays low, the success rate 100 %
+    durations = [0.25 + 0.01 * (i % 10) for i in range(60)]
+    durations[17] = durations[43] = 6.02
+    a = _analyse(_fetch_workspace(tmp_path, durations))
+    assert a.executions.success_rate == 1.0 and a.needs_intervention
+    [opp] = _by(a.opportunities, "missing_timeout")
+    assert opp.priority == "high" and opp.fix == "add_timeout" and "stalled" in opp.description
+    ev = opp.evidence
+    assert ev["stall_calls"] == 2 and ev["stall_seconds"] == 6.02 and ev["typical_p75"] < 0.4
+    assert ev["success_rate"] == 1.0
+    new = apply_fix(FETCH, "fetch_dataset", opp).new_source
+    assert 'urlopen("http://127.0.0.1:9/" + name, timeout=3.0)' in new   # cuts a 6 s stall, spares 0.3 s calls
+
+
+def test_timeout_errors_count_and_a_healthy_fast_method_is_only_reported(tmp_path: Path) -> None:
+    timed_out = _analyse(_fetch_workspace(tmp_path / "a", [0.3] * 30, {
+        i: ("TimeoutError", "The read operation timed out") for i in (3, 9, 15, 21)}))
+    [opp] = _by(timed_out.opportunities, "missing_timeout")
+    assert opp.priority == "high" and opp.error_types == ("TimeoutError",)
+    healthy = _analyse(_fetch_workspace(tmp_path / "b", [0.3 + 0.01 * (i % 5) for i in range(30)]))
+    [quiet] = _by(healthy.opportunities, "missing_timeout")
+    assert quiet.priority == "medium" and quiet.evidence["stall_calls"] == 0 and not healthy.needs_intervention
+
+
+def test_duration_profile_separates_stalls_only_from_a_bimodal_minority() -> None:
+    from astroagent.labtech.opportunities import duration_profile
+
+    bimodal = duration_profile([0.3] * 45 + [0.35] * 5 + [6.0, 6.1, 7.5])
+    assert bimodal["stall_calls"] == 3 and bimodal["stall_seconds"] == 6.0 and bimodal["typical_max"] == 0.35
+    smooth = duration_profile([0.2 * 1.15 ** k for k in range(40)])        # a smooth tail: no gap to split at
+    assert smooth["stall_calls"] == 0 and smooth["stall_seconds"] is None
+    mostly_slow = duration_profile([0.3] * 5 + [6.0] * 20)                  # the common case is not a stall
+    assert mostly_slow["stall_calls"] == 0
+    assert duration_profile([0.01, 0.01, 0.05])["stall_calls"] == 0          # short blips are not stalls
+    assert duration_profile([]) == {}

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analytics import WindowStats
+from astroagent.labtech.analytics import WindowStats, percentile
 from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Location, Opportunity
 
-__all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention"]
+__all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",
+           "duration_profile"]
 
 DETECTORS: dict[str, "Detector"] = {}
 
@@ -248,8 +249,39 @@ class UncachedRepeatedWork(Detector):
                 evidence=evidence)
 
 
+def duration_profile(samples: Sequence[float], *, min_stall_seconds: float = 1.0,
+                     min_gap_ratio: float = 3.0) -> dict[str, Any]:
+    """Typical durations of a method apart from its stalls, and the stalls themselves.
+
+    Stalls are a minority of calls at least ``min_stall_seconds`` long, separated from the rest
+    by a gap of ``min_gap_ratio`` (a bimodal distribution: a stalled call is slow, not failed).
+    Keys: ``typical_p50``, ``typical_p75``, ``typical_max`` (the calls that are not stalls),
+    ``stall_seconds`` (the shortest stall) and ``stall_calls`` (0 when there is no stall cluster).
+    """
+    xs = sorted(float(x) for x in samples if x is not None and x >= 0)
+    if not xs:
+        return {}
+    split, best = len(xs), min_gap_ratio
+    for i in range(max(1, (len(xs) + 1) // 2), len(xs)):     # the upper part is at most half of the calls
+        if xs[i] < min_stall_seconds:
+            continue
+        ratio = xs[i] / max(xs[i - 1], 1e-3)
+        if ratio >= best:
+            split, best = i, ratio
+    typical, stalls = xs[:split], xs[split:]
+    return {"samples": len(xs), "typical_p50": round(percentile(typical, 50), 4),
+            "typical_p75": round(percentile(typical, 75), 4), "typical_max": round(typical[-1], 4),
+            "stall_calls": len(stalls), "stall_seconds": round(stalls[0], 4) if stalls else None,
+            "max": round(xs[-1], 4)}
+
+
 @register
 class MissingTimeout(Detector):
+    """A network call without a timeout, and logs where the method stalls, times out or has a long tail.
+
+    A stall is slow, not failed: it counts even when every call succeeded. Without such log
+    evidence the finding is a medium/low report of the static fact alone."""
+
     type = "missing_timeout"
 
     def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
@@ -259,19 +291,50 @@ class MissingTimeout(Detector):
                 continue
             qual = target.split("::", 1)[1]
             patterns = [p for p in ctx.stats.patterns if ctx.target_for_pattern(p) == target]
-            stalls = [p for p in patterns if "Timeout" in p.error_type or "timed out" in p.template.lower()]
-            stats = ctx.stats.methods.get(qual) or ctx.stats.methods.get(qual.rsplit(".", 1)[-1])
-            slow = stats is not None and stats.p95 >= ctx.config.slow_method_seconds
-            priority = "high" if stalls or slow else "medium" if patterns or stats else "low"
+            stalls = [p for p in patterns if "timeout" in p.error_type.lower()
+                      or any(w in p.template.lower() for w in ("timed out", "timeout", "stall"))]
+            method, stats = self._timed(ctx, target, qual)
+            samples = [d for v in ctx.stats.per_version.values() for d in v.method_durations.get(method or "", ())]
+            profile = duration_profile(samples, min_stall_seconds=min(1.0, ctx.config.slow_method_seconds))
+            if stats is not None and not profile:    # timings only from a metrics file: no samples to split
+                profile = {"typical_p50": stats.p50, "typical_p75": stats.p50, "stall_calls": 0,
+                           "stall_seconds": None}
+            typical = profile.get("typical_p50") or 0.0
+            stalled = bool(profile.get("stall_calls"))
+            long_tail = stats is not None and stats.p95 >= ctx.config.slow_method_seconds and (
+                stats.p95 >= 3 * typical or stats.mean >= ctx.config.slow_method_seconds)
+            logged = bool(stalls) or stalled or long_tail
+            priority = "high" if logged else "medium" if patterns or stats else "low"
+            why = [w for w, on in (("timeout/stall errors were logged", stalls),
+                                   (f"{profile.get('stall_calls')} call(s) stalled >= {profile.get('stall_seconds')}s "
+                                    f"against a typical {typical:.2f}s", stalled),
+                                   ("durations have a long tail", long_tail and not stalled)) if on]
+            evidence: dict[str, Any] = {"calls": missing, "timeout_patterns": [p.signature for p in stalls],
+                                        "p95": stats.p95 if stats else None, "timed_method": method,
+                                        "success_rate": stats.success_rate if stats else None, "why": why}
+            evidence.update({k: v for k, v in profile.items() if v is not None})
             yield Opportunity(
-                type=self.type, priority=priority, score=float(len(stalls) * 10 + len(missing)),
+                type=self.type, priority=priority,
+                score=float(len(stalls) * 10 + int(profile.get("stall_calls") or 0) + len(missing)),
                 description=f"{qual} makes {len(missing)} network call(s) without a timeout "
                             f"({', '.join(sorted({c['call'] for c in missing}))})"
-                            + (" and stalls/timeouts were logged" if stalls or slow else ""),
+                            + (f" and {'; '.join(why)}" if why else ""),
                 target=target, fix=ctx.allowed("add_timeout"), signature=f"{self.type}:{target}",
-                method=qual, error_types=tuple(sorted({p.error_type for p in stalls})),
-                evidence={"calls": missing, "timeout_patterns": [p.signature for p in stalls],
-                          "p95": stats.p95 if stats else None})
+                method=qual, error_types=tuple(sorted({p.error_type for p in stalls})), evidence=evidence)
+
+    @staticmethod
+    def _timed(ctx: DetectionContext, target: str, qual: str) -> tuple[str | None, Any]:
+        """The logged timings of the function, else of a function of the same file that calls it."""
+        path = target.split("::", 1)[0]
+        candidates = [qual] + sorted(k.split("::", 1)[1] for k, f in ctx.static.items()
+                                     if k.startswith(path + "::") and k != target
+                                     and any(c == qual or c.endswith(("." + qual, "self." + qual.rsplit(".", 1)[-1]))
+                                             for c in f.get("calls", ())))
+        for name in candidates:
+            for key in (name, name.rsplit(".", 1)[-1]):
+                if key in ctx.stats.methods:
+                    return key, ctx.stats.methods[key]
+        return None, None
 
 
 @register

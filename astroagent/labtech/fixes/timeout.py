@@ -17,7 +17,8 @@ from astroagent.labtech.fixes._purity import module_aliases
 from astroagent.labtech.fixes.base import FixRule, TargetedCodemod
 from astroagent.labtech.models import Opportunity
 
-__all__ = ["AddTimeout", "AddTimeoutCommand", "NETWORK_CALLS", "timeout_seconds"]
+__all__ = ["AddTimeout", "AddTimeoutCommand", "NETWORK_CALLS", "timeout_seconds", "FLOOR_SECONDS",
+           "CEILING_SECONDS", "SAFETY_FACTOR", "STALL_SHARE"]
 
 _VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")
 # resolved call name → index of the positional argument that is the timeout (None: keyword only)
@@ -32,16 +33,45 @@ NETWORK_CALLS: dict[str, int | None] = {
 _MODULE_TARGETS = ("", "<module>", "*")
 
 
+FLOOR_SECONDS = 3.0        # never shorter: a slow but healthy answer must still get through
+CEILING_SECONDS = 120.0    # never longer: a stalled peer must not hold a run for minutes
+SAFETY_FACTOR = 5.0        # times the typical (non-stall) duration
+STALL_SHARE = 0.75         # of the shortest observed stall: the timeout must cut every stall
+DEFAULT_SECONDS = 30.0
+
+
+def _number(value: object) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else None
+
+
 def timeout_seconds(opportunity: Opportunity) -> float:
-    """The evidence's ``timeout_seconds``, else three times the observed p95 within [5, 120], else 30."""
+    """The timeout to add, chosen from the durations of the calls that are NOT stalls.
+
+    Evidence keys read (``missing_timeout`` writes them, see ``opportunities.duration_profile``):
+    ``timeout_seconds`` (an explicit choice, used as is); ``typical_p75`` / ``typical_p50``
+    (durations of the calls that are not stalls; the p75 preferred) -> ``SAFETY_FACTOR`` x that,
+    within [``FLOOR_SECONDS``, ``CEILING_SECONDS``]; ``stall_seconds`` (the shortest stall of a
+    bimodal distribution) -> never above ``STALL_SHARE`` of it, so the timeout really cuts the
+    stalls. Older evidence with only ``p95`` (which contains the stalls) gives 3 x p95 within
+    [5, 120], still capped by ``stall_seconds``; no evidence gives 30.
+    """
     evidence = opportunity.evidence
-    value = evidence.get("timeout_seconds")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    p95 = evidence.get("p95")
-    if isinstance(p95, (int, float)) and not isinstance(p95, bool) and p95 > 0:
-        return float(min(120.0, max(5.0, round(3 * p95))))
-    return 30.0
+    explicit = _number(evidence.get("timeout_seconds"))
+    if explicit is not None:
+        return explicit
+    typical = _number(evidence.get("typical_p75")) or _number(evidence.get("typical_p50"))
+    p95 = _number(evidence.get("p95"))
+    if typical is not None:
+        seconds = min(CEILING_SECONDS, max(FLOOR_SECONDS, SAFETY_FACTOR * typical))
+    elif p95 is not None:
+        seconds = float(min(CEILING_SECONDS, max(5.0, round(3 * p95))))
+    else:
+        seconds = DEFAULT_SECONDS
+    stall = _number(evidence.get("stall_seconds"))
+    if stall is not None:
+        seconds = min(seconds, STALL_SHARE * stall)
+    return max(0.1, round(seconds, 1))
 
 
 class AddTimeoutCommand(TargetedCodemod):
