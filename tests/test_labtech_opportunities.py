@@ -310,3 +310,23 @@ def test_duration_profile_separates_stalls_only_from_a_bimodal_minority() -> Non
     assert mostly_slow["stall_calls"] == 0
     assert duration_profile([0.01, 0.01, 0.05])["stall_calls"] == 0          # short blips are not stalls
     assert duration_profile([]) == {}
+
+
+def test_a_helper_without_a_timeout_is_judged_on_the_timings_of_its_instrumented_caller() -> None:
+    from astroagent.labtech.analytics import WindowStats
+    from astroagent.labtech.models import MethodStats, VersionStats
+    from astroagent.labtech.opportunities import find_opportunities
+    from astroagent.labtech.static import analyze_source
+
+    src = ("from urllib.request import urlopen\nfrom astroagent.telemetry import instrument\n\n\n"
+           "def fetch_rows(url):\n    with urlopen(url) as resp:\n        return resp.read()\n\n\n"
+           "@instrument\ndef absolute_magnitudes(url):\n    return fetch_rows(url)\n")
+    static = {k: f.to_json() for k, f in analyze_source(src, "experimenter/mags.py").items()}
+    durations = tuple([0.3] * 50 + [6.0] * 3)
+    stats = WindowStats(
+        methods={"absolute_magnitudes": MethodStats(method="absolute_magnitudes", calls=53, mean=0.62, p50=0.3,
+                                                    p95=0.3)},
+        per_version={"v1": VersionStats(code_version="v1", method_durations={"absolute_magnitudes": durations})})
+    [opp] = find_opportunities(stats, LabTechnicianConfig(), static, detectors=["missing_timeout"])
+    assert opp.target == "experimenter/mags.py::fetch_rows" and opp.priority == "high"
+    assert opp.evidence["timed_method"] == "absolute_magnitudes" and opp.evidence["stall_seconds"] == 6.0
