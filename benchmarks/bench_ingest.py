@@ -1,12 +1,13 @@
 """Benchmark: full-window Lab Technician analysis vs. a plain orjson counting loop, as whole processes.
 
-    python benchmarks/bench_ingest.py [--events 1000000] [--logs DIR] [--repeat 3]
+    python benchmarks/bench_ingest.py [--events 1000000] [--logs DIR] [--repeat 3] [--memory DIR ...]
 
 Both sides run as fresh processes over the same logs (``gen_logs.py`` makes them when the
 folder is empty). The baseline only counts executions, failures and error events; ours
 runs ``run_analysis`` (ingest + analytics + opportunities, report writing excluded) from an
 empty state and must report exactly the same counts. Then, with the state in place, a run
-with no new events is timed in-process (and as a whole process). Prints one JSON object.
+with no new events is timed in-process (and as a whole process). ``--memory`` runs ours once
+more over each further folder (e.g. 0.5 M and 2 M events) for peak RSS. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, default=Path(tempfile.gettempdir()) / "astroagent-bench-logs")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--engine", default="auto", choices=("auto", "duckdb", "python"))
+    parser.add_argument("--memory", type=Path, nargs="*", default=[], help="more log folders: peak RSS of ours")
     args = parser.parse_args(argv)
     logs: Path = args.logs
     if not any(logs.glob("execution_*.jsonl")):
@@ -111,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         "counts_equal": b_counts == o_counts, "counts": o_counts,
     }
     result["no_new_events"] = _no_new_events(logs, window)
+    result["memory"] = {}
+    for folder in args.memory:
+        with tempfile.TemporaryDirectory() as state:
+            wall, cpu, rss, out = _run([sys.executable, "-c", OURS, str(folder), state, args.engine, window])
+        n = sum(1 for p in folder.glob("execution_*.jsonl") for _ in open(p, "rb"))
+        result["memory"][str(folder)] = {"events": n, "peak_rss_mb": rss, "wall_s": round(wall, 3),
+                                         "cpu_s": round(cpu, 3), "executions": out["executions"]}
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
     return 0 if result["counts_equal"] else 1
 
