@@ -9,6 +9,7 @@ found first with a fast byte scan of the range and then declared as columns.
 from __future__ import annotations
 
 import importlib.util
+from bisect import bisect_right
 import mmap
 import os
 import re
@@ -266,13 +267,26 @@ FROM vcalls GROUP BY ALL""").fetchall():
 
 
 def _streak_rows(con: Any, calls: str) -> tuple[list[tuple], dict[str, int]]:
-    """Failure runs call by call (``_batch._segments`` in SQL): a run's number is the successes before it."""
-    segs = con.execute(f"""
-WITH c AS (SELECT method, ts, is_err, coalesce(sum((NOT is_err)::INT) OVER (PARTITION BY method ORDER BY ts, is_err
-             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS g FROM {calls}
-           WHERE method IN (SELECT method FROM {calls} WHERE is_err))
-SELECT method, g, count(*), min(ts), max(ts) FROM c WHERE is_err GROUP BY ALL ORDER BY method, g""").fetchall()
+    """Failure runs call by call (what ``_batch._segments`` computes): a run's number is the count
+    of the method's successes before it (at equal times a success comes first)."""
     oks = dict(con.execute(f"SELECT method, count(*) FILTER (WHERE NOT is_err) FROM {calls} GROUP BY ALL").fetchall())
+    segs: list[tuple] = []
+    for method, fails in con.execute(f"SELECT method, list(ts ORDER BY ts) FROM {calls} WHERE is_err "
+                                     "GROUP BY method ORDER BY method").fetchall():
+        okts = con.execute(f"SELECT list(ts ORDER BY ts) FROM {calls} WHERE NOT is_err AND method = ?",
+                           [method]).fetchone()[0] or []
+        run: list[Any] | None = None
+        for ts in fails:
+            g = bisect_right(okts, ts)
+            if run is not None and run[1] == g:
+                run[2] += 1
+                run[4] = ts
+                continue
+            if run is not None:
+                segs.append(tuple(run))
+            run = [method, g, 1, ts, ts]
+        if run is not None:
+            segs.append(tuple(run))
     return segs, oks
 
 
