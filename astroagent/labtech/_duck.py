@@ -168,13 +168,10 @@ SELECT ts, CASE WHEN NOT bad THEN floor(ts / 3600)::BIGINT END AS h, bad,
   sfx IN (1, 3) AND dur0 IS NULL AND stime IS NULL AND NOT bad AS untimed,
   CASE WHEN kind > 0 OR is_err THEN eid END AS eid, CASE WHEN kind > 0 OR method IS NOT NULL OR is_err THEN hash(eid) END AS ek,
   kind,
-  CASE WHEN kind = 1 THEN ver0 END AS ver, CASE WHEN kind = 2 THEN success0 END AS success,
-  CASE WHEN kind = 2 THEN dur0 END AS dur0, method, dur, is_err,
+  ver0 AS ver, success0 AS success, dur0, method, dur, is_err,
   method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR sfx IN (3, 4)) AS is_call,
-  CASE WHEN method IS NOT NULL OR is_err THEN digest0 END AS digest,
-  CASE WHEN is_err THEN etype1 END AS etype0, CASE WHEN is_err THEN err1 END AS err,
-  CASE WHEN is_err THEN lfile1 END AS lfile, CASE WHEN is_err THEN lfunc1 END AS lfunc,
-  CASE WHEN is_err THEN lline1 END AS lline, CASE WHEN is_err AND noloc THEN tb1 END AS tb
+  digest0 AS digest, etype1 AS etype0, err1 AS err, lfile1 AS lfile, lfunc1 AS lfunc, lline1 AS lline,
+  CASE WHEN noloc THEN tb1 END AS tb
 FROM c""")
         batch = Batch()
         hours = con.execute("SELECT h, count(*) FILTER (WHERE NOT bad), count(*) FILTER (WHERE bad), "
