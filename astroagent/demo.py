@@ -26,9 +26,10 @@ from astroagent.paths import WORKSPACE_FILE
 __all__ = ["DemoResult", "run_demo", "segments", "summarise", "plot_success_rate", "DEMO_ARCHIVE",
            "MIN_GAIN"]
 
-DEMO_ARCHIVE = {"reset_rate": 0.33, "error_rate": 0.04, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
+DEMO_ARCHIVE = {"reset_rate": 0.33, "error_rate": 0.03, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
 PHASE_EXPERIMENTS = 14
-TIME_BUDGET_SECONDS = 165.0   # the pipeline's share of the demo's three minutes
+TIME_BUDGET_SECONDS = 160.0   # no new experiment after this (the demo's three minutes, less its summary)
+HARD_STOP_SECONDS = 172.0     # whatever still runs then (a Lab Technician run) is aborted
 PROJECTS_PER_CYCLE = 4
 MIN_GAIN = 0.15
 _OVERRIDES: dict[str, Any] = {
@@ -244,8 +245,20 @@ def run_demo(*, cycles: int | None = None, workdir: Path | None = None,
         if on_update is not None:
             pipeline.status_callbacks.append(on_update)
         pipeline.status_callbacks.append(watch)
-        state = asyncio.run(pipeline.run_continuous({"domain": "astrophysics",
-                                                     "research_areas": list(config.pipeline.research_areas)}))
+
+        async def bounded() -> PipelineState:
+            hard_stop = None
+            if not cycles:
+                hard_stop = asyncio.get_running_loop().call_later(
+                    max(1.0, HARD_STOP_SECONDS - (clock() - started)), pipeline.abort)
+            try:
+                return await pipeline.run_continuous({"domain": "astrophysics",
+                                                      "research_areas": list(config.pipeline.research_areas)})
+            finally:
+                if hard_stop is not None:
+                    hard_stop.cancel()
+
+        state = asyncio.run(bounded())
         stats = archive.stats()
     finally:
         archive.stop()
