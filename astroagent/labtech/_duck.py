@@ -166,7 +166,8 @@ c AS (SELECT *,
 FROM k)
 SELECT ts, CASE WHEN NOT bad THEN floor(ts / 3600)::BIGINT END AS h, bad,
   sfx IN (1, 3) AND dur0 IS NULL AND stime IS NULL AND NOT bad AS untimed,
-  CASE WHEN kind > 0 OR is_err THEN eid END AS eid, CASE WHEN kind > 0 OR method IS NOT NULL OR is_err THEN hash(eid) END AS ek,
+  CASE WHEN kind > 0 OR is_err THEN eid END AS eid,
+  CASE WHEN eid IS NOT NULL AND (kind > 0 OR method IS NOT NULL OR is_err) THEN hash(eid) END AS ek,
   kind,
   ver0 AS ver, success0 AS success, dur0, method, dur, is_err,
   method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR sfx IN (3, 4)) AS is_call,
@@ -201,7 +202,7 @@ FROM raw WHERE eid IS NOT NULL AND kind > 0 AND NOT bad GROUP BY ek""")
         con.execute("CREATE TEMP TABLE op0 (eid VARCHAR, over VARCHAR)")
         if open_versions:
             con.executemany("INSERT INTO op0 VALUES (?, ?)", [(k, v) for k, v in open_versions.items()])
-        con.execute("CREATE TEMP TABLE op AS SELECT hash(eid) AS ek, over FROM op0")
+        con.execute("CREATE TEMP TABLE op AS SELECT hash(eid) AS ek, over FROM op0 WHERE eid IS NOT NULL")
         version = ("CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') "
                    "ELSE coalesce(op.over, 'unknown') END")
         # calls are reduced straight from raw: only the per-version totals and errors need the join
