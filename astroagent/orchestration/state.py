@@ -110,7 +110,8 @@ class PipelineState(BaseModel):
             if item.get("id") and status in ("applied", "rolled_back"):
                 self.upsert_change(ChangeRecord(
                     id=str(item["id"]), type=item.get("type"), fix=item.get("fix"), target=item.get("target"),
-                    status=status, verdict="rolled_back" if status == "rolled_back" else "pending", t=t,
+                    status=status, verdict="rolled_back" if status == "rolled_back" else "pending",
+                    t=float(item["t"]) if isinstance(item.get("t"), (int, float)) else t,
                     reason=item.get("reason"), code_version_before=self.code_version))
         for verdict in output.get("verdicts") or []:
             if isinstance(verdict, dict) and verdict.get("id") and verdict.get("verdict"):
