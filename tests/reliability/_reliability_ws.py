@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import orjson
-import psutil
 
 from astroagent.labtech.apply import TMP_SUFFIX, sha256_file
 
@@ -100,7 +99,7 @@ def ledger_lines(data_dir: Path) -> tuple[list[dict], int]:
         return [], 0
     parsed, torn = [], 0
     raw = path.read_bytes().split(b"\n")
-    for i, chunk in enumerate(raw):
+    for chunk in raw:
         if not chunk.strip():
             continue
         try:
@@ -108,11 +107,6 @@ def ledger_lines(data_dir: Path) -> tuple[list[dict], int]:
         except orjson.JSONDecodeError:
             torn += 1
     return parsed, torn
-
-
-def descendants_alive(pid_or_procs) -> list[psutil.Process]:
-    procs = pid_or_procs if isinstance(pid_or_procs, list) else []
-    return [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def file_state(path: Path, old_sha: str, new_sha: str) -> str:

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 from _reliability_ws import clean_env
 
 from astroagent.config.models import LabTechnicianConfig

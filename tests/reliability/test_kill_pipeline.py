@@ -78,8 +78,7 @@ def _check_consistent(ws: Path) -> None:
     data = ws / "data"
     state = load_state(data)
     assert state is not None, "pipeline state unreadable after the kill"
-    lines, torn = ledger_lines(data)
-    assert torn <= 1
+    assert ledger_lines(data)[1] <= 1, "more than one torn ledger line"
     shas = {c.get("sha_after") for c in Ledger(data).history() if c.get("status") == "applied"}
     for target in (ws / "experimenter").glob("*.py"):
         assert not target.name.endswith(".astroagent-tmp")
