@@ -21,13 +21,13 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from astroagent.agents.common import AgentResult
 from astroagent.config import AstroAgentConfig, load_config
 from astroagent.errors import UsageError
+from astroagent.orchestration.ledger_view import pending_change_ids, with_ledger_facts
 from astroagent.orchestration.scheduling import LabSchedule, after_run, is_due
 from astroagent.orchestration.status import StatusBroadcaster, StatusCallback
 from astroagent.orchestration.state import ExperimentRecord, PipelineState, load_state, save_state
@@ -335,7 +335,8 @@ class ContinuousPipeline:
                                    experiments=self.state.experiments)
         self.state.lab_runs += 1
         self.state.lab_runs_at.append(self._now())
-        improvements = self._from_ledger(result.output_data.get("improvements_made") or [])
+        improvements = with_ledger_facts(self.data_dir, result.output_data.get("improvements_made") or [],
+                                         now_t=self._now(), now_wall=utcnow())
         self.state.record_lab_output({**result.output_data, "improvements_made": improvements}, self._now())
         self._save()
         update: dict[str, Any] = {"stage": "lab_technician", "status": "completed" if result.success else "failed",
@@ -348,36 +349,8 @@ class ContinuousPipeline:
         self._emit(update)
         return result
 
-    def _from_ledger(self, improvements: list[Any]) -> list[dict[str, Any]]:
-        """Each change with how it was validated and when it landed on the pipeline's time line
-        (``t``), from the ledger, for whoever watches and for the state."""
-        items = [i for i in improvements if isinstance(i, dict)]
-        try:
-            from astroagent.labtech.ledger import Ledger
-
-            changes = {c.get("id"): c for c in Ledger(self.data_dir).history()}
-        except (ImportError, OSError):
-            return items
-        now_wall, now_t, out = utcnow(), self._now(), []
-        for item in items:
-            known = changes.get(item.get("id"), {})
-            extra: dict[str, Any] = {"validation": known.get("validation")} if "validation" not in item else {}
-            try:
-                landed = datetime.fromisoformat(str(known["applied_at"]).replace("Z", "+00:00"))
-                extra["t"] = max(0.0, now_t - max(0.0, (now_wall - landed).total_seconds()))
-            except (KeyError, ValueError, TypeError):
-                pass
-            out.append({**item, **extra} if known else item)
-        return out
-
     def _pending_changes(self) -> list[str]:
-        """Changes still waiting for a verdict (the Lab Technician's ledger has the last word)."""
-        try:
-            from astroagent.labtech.ledger import Ledger
-
-            return [str(c.get("id")) for c in Ledger(self.data_dir).pending()]
-        except (ImportError, OSError):
-            return [c.id for c in self.state.changes if c.verdict == "pending"]
+        return pending_change_ids(self.data_dir, [c.id for c in self.state.changes if c.verdict == "pending"])
 
     # -- signals and shutdown ---------------------------------------------------------------------
 
