@@ -1,9 +1,10 @@
 """The DuckDB ingest engine: the rules of ``_batch`` stated in SQL, for large byte ranges.
 
 ``read_json`` with explicit columns and ``ignore_errors`` parses in parallel and yields an
-all-NULL row for a line it cannot read, which is how malformed lines are counted. Timing
-fields of the seed's style (``<x>_time``) cannot be declared in advance, so their names are
-found first with a fast byte scan of the range and then declared as columns.
+all-NULL row for a line it cannot read, which is how malformed lines are counted. The parse
+lands in one compact per-line table (rules applied on the way); a few GROUP BY queries reduce
+it. The common ``<x>_time`` fields are declared up front; others are found by a byte scan,
+only when a stage event carries no known timing field.
 """
 
 from __future__ import annotations
