@@ -16,6 +16,7 @@ __all__ = [
     "data_dir",
     "agent_log_dir",
     "lab_technician_dir",
+    "workspace_relative",
 ]
 
 WORKSPACE_FILE = "astroagent.yaml"
@@ -52,3 +53,13 @@ def agent_log_dir(agent: str, root: Path | None = None) -> Path:
 
 def lab_technician_dir(root: Path | None = None) -> Path:
     return agent_log_dir("lab_technician", root)
+
+
+def workspace_relative(file: Path, workspace: Path | None) -> str:
+    """``file`` as a POSIX path relative to the workspace when inside it (how targets are named)."""
+    if workspace is not None:
+        try:
+            return Path(file).resolve().relative_to(Path(workspace).resolve()).as_posix()
+        except ValueError:
+            pass
+    return Path(file).as_posix()

@@ -16,6 +16,7 @@ from astroagent.labtech.analytics import summarize, trend, window_keys
 from astroagent.labtech.ingest import ingest, load_hours
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.opportunities import find_opportunities, needs_intervention
+from astroagent.paths import workspace_relative as _rel
 from astroagent.telemetry.metrics import atomic_write_bytes
 
 __all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
@@ -89,15 +90,6 @@ def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) ->
         except OSError:
             pass  # a cache: the next run parses again
     return facts
-
-
-def _rel(file: Path, workspace: Path | None) -> str:
-    if workspace is not None:
-        try:
-            return file.resolve().relative_to(Path(workspace).resolve()).as_posix()
-        except ValueError:
-            pass
-    return file.as_posix()
 
 
 def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *, workspace: Path | None = None,

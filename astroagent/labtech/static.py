@@ -20,6 +20,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
+from astroagent.paths import workspace_relative as _rel
 from astroagent.labtech.fixes._purity import inherited_impurity, uses_name
 
 __all__ = ["FunctionFacts", "analyze_source", "analyze_files", "NETWORK_CALLS", "FACTS_VERSION"]
@@ -350,10 +351,3 @@ def analyze_files(files: Iterable[Path], workspace: Path | None, cache: dict[str
     return out
 
 
-def _rel(file: Path, workspace: Path | None) -> str:
-    if workspace is not None:
-        try:
-            return file.resolve().relative_to(Path(workspace).resolve()).as_posix()
-        except ValueError:
-            pass
-    return file.as_posix()
