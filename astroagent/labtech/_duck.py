@@ -89,7 +89,8 @@ def _columns(time_keys: list[str]) -> str:
     struct = ("STRUCT(method VARCHAR, duration DOUBLE, success BOOLEAN, error_type VARCHAR, error VARCHAR, "
               "code_version VARCHAR, args_digest VARCHAR, location STRUCT(file VARCHAR, function VARCHAR, "
               f"line BIGINT), traceback VARCHAR{extra})")
-    return ("{'timestamp': 'VARCHAR', 'execution_id': 'VARCHAR', 'event_type': 'VARCHAR', "
+    # event_type as JSON: a list/object is malformed, but a string that merely starts with '[' or '{' is not
+    return ("{'timestamp': 'VARCHAR', 'execution_id': 'VARCHAR', 'event_type': 'JSON', "
             f"'event_data': '{struct}'}}")
 
 
@@ -145,7 +146,8 @@ def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping
 CREATE TEMP TABLE raw AS
 WITH p AS (SELECT
   CASE WHEN contains(timestamp, '/') THEN NULL ELSE epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
-  execution_id AS eid, CASE WHEN left(event_type, 1) IN ('[', '{{') THEN NULL ELSE event_type END AS et,
+  execution_id AS eid,
+  CASE WHEN json_type(event_type) IN ('ARRAY', 'OBJECT') THEN NULL ELSE event_type->>'$' END AS et,
   event_data.method AS method0, event_data.duration AS dur0, event_data.success AS success0,
   event_data.code_version AS ver0, event_data.args_digest AS digest0, event_data.error_type AS etype1,
   event_data.error AS err1, event_data.location.file AS lfile1, event_data.location.function AS lfunc1,
