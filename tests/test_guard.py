@@ -197,3 +197,41 @@ def test_unparsable_old_version_is_reported_but_the_new_one_is_still_judged():
     report = check_change("def (:", "import os\nos.remove('x')\n")
     assert any("original file does not parse" in v for v in report.violations)
     assert any("file-deletion" in v for v in report.violations)
+
+
+HIDDEN = {   # spellings that reach a capability without naming it the usual way → the rule that must fire
+    "import os\n[os][0].remove(p)": "file-deletion",
+    "import os\nhandle = {'m': os}\nhandle['m'].rmdir(p)": "file-deletion",
+    "import sys\nsys.modules['os'].remove(p)": "dynamic-code",
+    "from sys import modules\nmodules['shutil'].rmtree(p)": "dynamic-code",
+    "import os\nos.__dict__['remove'](p)": "dynamic-code",
+    "import os\n(lambda: os)().remove(p)": "file-deletion",
+    "import os\ndef g(m):\n    return m\ng(os).remove(p)": "file-deletion",
+    "from pathlib import Path\nf = Path(p).unlink\nf()": "file-deletion",
+    "from pathlib import Path\nf = getattr(Path(p), 'unlink')\nf()": "file-deletion",
+    "import timeit\ntimeit.timeit('1')": "dynamic-code",
+    "from code import InteractiveInterpreter": "dynamic-code",
+    "import pdb": "dynamic-code",
+    "import pickle\npickle.loads(b'')": "dynamic-code",
+    "m = __builtins__['__import__']('os')": "dynamic-code",
+    "g = fetch.__globals__": "dynamic-code",
+    "k = ().__class__.__base__.__subclasses__()": "dynamic-code",
+    "def h(proc):\n    proc.kill()": "process",
+    "def h(mod):\n    return mod.system": "process",
+    "def h(mod):\n    mod.execv('x', [])": "process",
+    "import subprocess\nrunner = [subprocess][0]": "process",
+    "import socket\nfactory = (socket,)": "network",
+}
+
+
+@pytest.mark.parametrize("snippet", sorted(HIDDEN))
+def test_hidden_capabilities_are_flagged_by_shape(snippet: str) -> None:
+    line = _one(OLD + "\np = 'x'\n" + snippet + "\n", HIDDEN[snippet])
+    assert "(line " in line
+
+
+def test_shapes_already_in_the_old_version_are_not_new():
+    old = OLD + "\nimport os\nimport timeit\nMODS = [os]\n\ndef _clean(p):\n    os.__dict__['remove'](p)\n"
+    new = old.replace("return name", "return name.strip()")
+    assert check_change(old, new).ok
+    assert check_change(OLD, OLD + "\nimport os\nSEP = os.sep\nJOIN = os.path.join('a', 'b')\n").ok

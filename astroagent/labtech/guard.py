@@ -11,7 +11,10 @@ parameters keep name, kind, order and default, new ones need a default; log call
 ``record_*`` and ``@instrument``, counted per function; names are resolved through import
 aliases (``import subprocess as sp``, ``from os import system as s``, ``getattr(os, "system")``);
 exception classes from network modules are not network use; a broad or wider ``except`` counts
-only when its body does not re-raise.
+only when its body does not re-raise. Spellings that hide a capability are flagged by shape, only
+when new: introspection names (``sys.modules``, ``__dict__``, ``__builtins__`` …), modules that
+run strings (``timeit``, ``code``, ``pdb`` …), a dangerous module used as a value (in a list,
+returned, passed, assigned) and any attribute named like a deletion / spawn method (``.unlink``).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ RULES = ("parse", "public-api", "parameters", "logging", "dynamic-code", "proces
 _MAX_SOURCE = 5_000_000
 
 _DYNAMIC_BUILTINS = {"eval", "exec", "compile", "__import__", "globals", "vars", "locals", "breakpoint"}
-_DYNAMIC_PREFIXES = ("importlib", "builtins", "__builtins__", "ctypes", "marshal.loads", "pickle.load",
-                     "pickle.loads", "runpy", "code.interact", "code.InteractiveConsole", "types.FunctionType",
+_DYNAMIC_PREFIXES = ("importlib", "builtins", "__builtins__", "ctypes", "marshal.loads", "marshal.load",
+                     "pickle.load", "pickle.loads", "pickle.Unpickler", "runpy", "sys.modules", "timeit", "codeop",
+                     "pdb", "code.compile_command", "code.interact", "code.InteractiveConsole", "types.FunctionType",
                      "types.CodeType")
 _PROCESS_PREFIXES = ("subprocess", "multiprocessing", "pty", "os.system", "os.popen", "os.exec", "os.spawn",
                      "os.fork", "os.forkpty", "os.posix_spawn", "os.kill", "os.killpg",
@@ -43,6 +47,27 @@ _NETWORK_PREFIXES = ("socket", "ssl", "http.client", "http.server", "urllib.requ
 _DELETE_NAMES = ("os.remove", "os.unlink", "os.rmdir", "os.removedirs", "os.truncate", "shutil.rmtree",
                  "shutil.move", "os.rename", "os.replace")
 _DELETE_METHODS = {"unlink": "Path.unlink", "rmdir": "Path.rmdir", "rmtree": "rmtree"}
+# Modules whose import alone is new dynamic code (they compile or run strings / foreign code).
+_CODE_MODULES = {"timeit", "code", "codeop", "runpy", "ctypes", "importlib", "pdb", "marshal", "pickle", "shelve",
+                 "dill", "cloudpickle", "bdb", "cffi"}
+# Names that reach modules, globals or code objects behind the guard's back.
+_INTROSPECTION = {"__dict__", "__builtins__", "__globals__", "__getattribute__", "__subclasses__", "__code__",
+                  "__import__", "__closure__", "__loader__", "f_globals", "f_builtins", "f_locals", "gi_frame",
+                  "cr_frame", "tb_frame"}
+# Modules that must only appear as ``module.attr``: as a bare value they let any attribute be reached.
+_VALUE_MODULES = {"os": "file-deletion", "shutil": "file-deletion", "pathlib": "file-deletion",
+                  "posix": "file-deletion", "nt": "file-deletion", "sys": "dynamic-code", "builtins": "dynamic-code",
+                  "importlib": "dynamic-code", "ctypes": "dynamic-code", "subprocess": "process",
+                  "multiprocessing": "process", "pty": "process", "signal": "process", "socket": "network",
+                  "ssl": "network", "urllib.request": "network", "http.client": "network", "asyncio": "process"}
+# Attribute names of deletion / spawn methods: any new reference (called or not) is a violation.
+_DANGER_ATTRS = {name: "file-deletion" for name in ("remove", "unlink", "rmdir", "rmtree", "removedirs", "truncate",
+                                                    "ftruncate", "unlinkat")}
+_DANGER_ATTRS.update({name: "process" for name in (
+    "system", "popen", "fork", "forkpty", "kill", "killpg", "posix_spawn", "posix_spawnp", "spawnl", "spawnle",
+    "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe", "execl", "execle", "execlp", "execlpe",
+    "execv", "execve", "execvp", "execvpe", "Popen", "check_output", "check_call", "getoutput", "getstatusoutput",
+    "create_subprocess_exec", "create_subprocess_shell")})
 _LOG_METHODS = {"debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "log"}
 _TELEMETRY_METHODS = {"span", "event", "execution", "fail", "record_success", "record_failure", "record"}
 _BROAD = {"Exception", "BaseException", "<bare>"}
@@ -229,14 +254,20 @@ class _Collector:
         while stack:
             node, scope, api = stack.pop()
             child_scope, child_api = scope, api
+            if isinstance(node, ast.Attribute):
+                self.attribute(node)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 child_scope, child_api = self.definition(node, scope, api)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.code_import(node)
+            elif isinstance(node, ast.Constant) and node.value in _INTROSPECTION and node.value.startswith("__"):
+                _note(self.facts.capabilities, ("dynamic-code", f"the name {node.value}"), node.lineno)
             elif isinstance(node, ast.Call):
                 self.call(node, scope)
             elif isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
                 if self.reference(node) and isinstance(node, ast.Attribute):
                     continue   # its parts are the same reference: ``os`` in ``os.remove`` is not another
-            elif isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names):
+            if isinstance(node, ast.ImportFrom) and node.module and any(a.name == "*" for a in node.names):
                 for rule in _star_rules(node.module):
                     _note(self.facts.capabilities, (rule, f"from {node.module} import *"), node.lineno)
             elif isinstance(node, ast.ExceptHandler):
@@ -244,6 +275,30 @@ class _Collector:
             for child in ast.iter_child_nodes(node):
                 stack.append((child, child_scope, child_api))
         return self.facts
+
+    def attribute(self, node: ast.Attribute) -> None:
+        """Every attribute of a chain (``a.b.unlink``): introspection and deletion / spawn method names."""
+        while isinstance(node, ast.Attribute):
+            self.attr_name(node.attr, node.lineno)
+            node = node.value
+
+    def attr_name(self, attr: str, line: int) -> None:
+        if attr in _INTROSPECTION:
+            _note(self.facts.capabilities, ("dynamic-code", f"the attribute .{attr}"), line)
+        elif attr in _DANGER_ATTRS:
+            _note(self.facts.capabilities, (_DANGER_ATTRS[attr], f"the attribute .{attr}"), line)
+
+    def code_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        """Importing a module that runs strings or foreign code is itself new dynamic code."""
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        else:
+            modules = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names if node.module]
+            if not node.module or node.level:
+                return
+        for module in modules:
+            if module.split(".")[0] in _CODE_MODULES:
+                _note(self.facts.capabilities, ("dynamic-code", f"import {module.split('.')[0]}"), node.lineno)
 
     def definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, scope: str,
                    api: str | None) -> tuple[str, str | None]:
@@ -275,6 +330,10 @@ class _Collector:
         resolved = _resolve(_dotted(func) or "", self.aliases)
         if resolved == "getattr" and node.args:
             self.getattr_call(node)
+        if resolved in ("getattr", "hasattr", "setattr", "operator.attrgetter", "operator.methodcaller"):
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    self.attr_name(arg.value.rsplit(".", 1)[-1], node.lineno)
         if resolved in ("suppress", "contextlib.suppress"):
             for arg in node.args:
                 name = _resolve(_dotted(arg) or "", self.aliases)
@@ -299,6 +358,11 @@ class _Collector:
         dotted = _dotted(node)
         if not dotted:
             return False
+        if isinstance(node, ast.Name) and node.id in _INTROSPECTION:
+            _note(self.facts.capabilities, ("dynamic-code", f"the name {node.id}"), node.lineno)
+        if isinstance(node, ast.Name) and self.aliases.get(node.id) in _VALUE_MODULES:
+            module = self.aliases[node.id]   # a bare module (not ``module.attr``) can reach any attribute
+            _note(self.facts.capabilities, (_VALUE_MODULES[module], f"module {module} used as a value"), node.lineno)
         if isinstance(node, ast.Name) and node.id not in self.aliases and node.id not in _DYNAMIC_BUILTINS:
             return True   # a local or builtin name that no import bound
         resolved = _resolve(dotted, self.aliases)

@@ -175,9 +175,6 @@ def test_no_hostile_answer_is_ever_applied(stats_ws: Path, tmp_path: Path, sink:
         print(f"  {name:<22} {r[0][:110]}")
 
 
-@pytest.mark.xfail(strict=True, reason="guard gap (see test_fuzz_guard MISSED): code reaching os.remove through "
-                                       "sys.modules passes the guard, and validation then RUNS it (the pinned tests "
-                                       "call ratio) before applying it")
 def test_a_guard_evading_answer_is_not_applied_and_not_run(stats_ws: Path, tmp_path: Path, sink: Sink) -> None:
     canary, marker = tmp_path / "canary" / "keep.txt", tmp_path / "marker.txt"
     canary.parent.mkdir()
