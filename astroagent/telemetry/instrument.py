@@ -179,6 +179,7 @@ class Telemetry:
         self.log_dir = Path(data_dir) / "logs" / agent
         self.writer = EventWriter(self.log_dir, clock=clock)
         self.metrics = MetricsRecorder(self.log_dir, clock=clock)
+        self._record_sample = self.metrics.sample_sink()  # the hot path skips a method call
         self.code_roots = tuple(os.path.realpath(p) for p in code_roots)
         self.location_base = os.path.realpath(location_base) if location_base else None
 
@@ -192,7 +193,7 @@ class Telemetry:
         if digest is not None:
             data["args_digest"] = digest
         self.writer.write(execution_id, "method_complete", data)
-        self.metrics.record(method, duration, True)
+        self._record_sample((method, duration, True))
 
     def record_failure(self, execution_id: str, method: str, exc: BaseException, duration: float,
                        digest: str | None = None) -> None:

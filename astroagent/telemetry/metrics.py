@@ -125,6 +125,10 @@ class MetricsRecorder:
     def record(self, method: str, duration: float, success: bool) -> None:
         self._samples.append((method, duration, success))  # deque.append is atomic: no lock on the hot path
 
+    def sample_sink(self) -> Callable[[tuple[str, float, bool]], None]:
+        """A callable taking ``(method, duration, success)``; same as ``record``, one call cheaper."""
+        return self._samples.append
+
     def record_usage(self, **values: float) -> None:
         with self._lock:
             for key, value in values.items():
