@@ -59,8 +59,7 @@ def test_a_change_that_breaks_the_tests_is_rejected(tmp_path: Path) -> None:
 
 def test_hanging_import_is_killed_on_timeout(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path / "ws")
-    hang = "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n" \
-           "time.sleep(60)\n" + COMPUTE
+    hang = "import time\ntime.sleep(60)\n" + COMPUTE
     start = time.monotonic()
     result = validate_change(ws, "experimenter/compute.py", hang, import_timeout=1.5)
     assert time.monotonic() - start < 10
@@ -75,3 +74,49 @@ def test_test_command_overrides_and_no_tests_is_refused(tmp_path: Path) -> None:
     refused = validate_change(ws, "experimenter/compute.py", COMPUTE)
     assert not refused.ok and "no tests" in refused.detail
     assert validate_change(ws, "experimenter/compute.py", COMPUTE, require_tests=False).ok
+
+
+def _deleting_tests(canary: Path, how: str) -> str:
+    """A proposal whose code deletes ``canary`` (outside the workspace) when the pinned tests call it."""
+    body = {"remove": f"os.remove({str(canary)!r})",
+            "swallowed": f"exec(\"try:\\n    os.unlink({str(canary)!r})\\nexcept OSError:\\n    pass\")",
+            "rmtree": f"shutil.rmtree({str(canary.parent)!r})",
+            "write": f"open({str(canary)!r}, 'w').write('owned')"}[how]
+    return "import os\nimport shutil\n" + COMPUTE.replace("    return x * x", f"    {body}\n    return x * x")
+
+
+def test_an_answer_deleting_a_file_outside_the_workspace_during_its_tests_is_rejected(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    before = _tree_digest(ws)
+    for how in ("remove", "swallowed", "rmtree", "write"):
+        canary = tmp_path / f"outside-{how}" / "keep.txt"
+        canary.parent.mkdir()
+        canary.write_text("still here")
+        result = validate_change(ws, "experimenter/compute.py", _deleting_tests(canary, how))
+        assert not result.ok and result.stage == "tests", (how, result)
+        assert "sandbox refused" in result.detail and str(canary.parent) in result.detail, (how, result.detail)
+        assert canary.read_text() == "still here", how
+    assert _tree_digest(ws) == before
+
+
+def test_processes_network_and_native_code_are_refused_at_import(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    hostile = {"process": "import subprocess\nsubprocess.run(['true'])\n",
+               "system": "import os\nos.system('true')\n",
+               "network": "import socket\nsocket.socket().connect_ex(('192.0.2.1', 80))\n",
+               "ctypes": "import ctypes\nctypes.CDLL(None).system\n",
+               "fork": "import os\nos.fork()\n"}
+    for name, code in hostile.items():
+        result = validate_change(ws, "experimenter/compute.py", code + COMPUTE)
+        assert not result.ok and result.stage == "import", (name, result)
+        assert "sandbox refused" in result.detail, (name, result.detail)
+
+
+def test_loopback_and_scratch_writes_are_allowed(tmp_path: Path) -> None:
+    ws = make_workspace(tmp_path / "ws")
+    allowed = ("import socket, tempfile, pathlib\n"
+               "s = socket.socket()\ns.connect_ex(('127.0.0.1', 9))\ns.close()\n"
+               "with tempfile.NamedTemporaryFile('w') as f:\n    f.write('x')\n"
+               "pathlib.Path('data/out.txt').write_text('x')\npathlib.Path('data/out.txt').unlink()\n")
+    result = validate_change(ws, "experimenter/compute.py", allowed + COMPUTE)
+    assert result.ok, result.detail

@@ -2,7 +2,10 @@
 
 The workspace itself is never touched: the target's package, the tests and the config are
 copied to a temporary folder, the proposal is written there, and every check runs in a fresh
-process group that is killed whole on timeout (DESIGN section 5, rule 3).
+process group that is killed whole on timeout (DESIGN section 5, rule 3). Every Python process
+of a check runs under the audit hook of ``sandbox_hook`` (installed as ``sitecustomize`` before
+any user code): writes and deletions outside the scratch copy, process spawning, non-loopback
+sockets and native libraries are refused, and any refusal rejects the change.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from astroagent.labtech import sandbox_hook
+
 __all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command"]
 
 _COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
 _TAIL_CHARS = 1500
+_SANDBOX = ".astroagent-sandbox"
+_IMPORT_CHECK = ("import importlib, sys, sitecustomize\n"
+                 "if not getattr(sitecustomize, {marker!r}, False):\n"
+                 "    sys.exit('the validation sandbox (audit hook) is not installed')\n"
+                 "importlib.import_module(sys.argv[1])\n")
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,37 @@ def _make_scratch(workspace: Path, rel_path: str, scratch: Path) -> None:
     (scratch / "data").mkdir(exist_ok=True)
 
 
+def _make_sandbox(scratch: Path) -> Path:
+    """The hook as ``sitecustomize.py`` in its own folder, plus private temp / home / cache folders."""
+    folder = scratch / _SANDBOX
+    folder.mkdir()
+    shutil.copyfile(sandbox_hook.__file__, folder / "sitecustomize.py")
+    for name in ("tmp", "home", "cache", "config"):
+        (folder / name).mkdir()
+    return folder
+
+
+def _refusals(scratch: Path) -> str:
+    log = scratch / _SANDBOX / "refusals.log"
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    unique = list(dict.fromkeys(line for line in lines if line.strip()))
+    return "; ".join(unique[:3]) + (f" (+{len(unique) - 3} more)" if len(unique) > 3 else "")
+
+
 def _env(scratch: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(scratch), *filter(None, [env.get("PYTHONPATH")])])
+    sandbox = scratch / _SANDBOX
+    env["PYTHONPATH"] = os.pathsep.join([str(sandbox), str(scratch), *filter(None, [env.get("PYTHONPATH")])])
+    env[sandbox_hook.ROOTS_ENV] = str(scratch.resolve())
+    env[sandbox_hook.LOG_ENV] = str(sandbox / "refusals.log")
+    for key, sub in (("TMPDIR", "tmp"), ("TEMP", "tmp"), ("TMP", "tmp"), ("HOME", "home"),
+                     ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config"), ("MPLCONFIGDIR", "config")):
+        env[key] = str(sandbox / sub)   # what libraries write for themselves stays inside the scratch
+    env.pop("PYTHONSTARTUP", None)
+    env.pop("PYTHONINSPECT", None)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["ASTROAGENT_DATA_DIR"] = str(scratch / "data")   # whatever the checks log stays in the scratch
     env["ASTROAGENT_WORKSPACE"] = str(scratch)
@@ -127,12 +165,15 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
         try:
             _make_scratch(workspace, rel_path, scratch)
             (scratch / rel_path).write_text(new_source, encoding="utf-8")
+            _make_sandbox(scratch)
         except OSError as exc:
             return result(False, "copy", f"cannot build the scratch copy: {exc}")
         env = _env(scratch)
         module = module_name_for(rel_path)
-        code, out = run_command([python, "-c", "import importlib, sys; importlib.import_module(sys.argv[1])",
-                                 module], cwd=scratch, env=env, timeout=import_timeout)
+        code, out = run_command([python, "-c", _IMPORT_CHECK.format(marker=sandbox_hook.MARKER), module],
+                                cwd=scratch, env=env, timeout=import_timeout)
+        if refused := _refusals(scratch):
+            return result(False, "import", f"importing {module} did what validation forbids: {refused}")
         if code is None:
             return result(False, "import", f"importing {module} timed out after {import_timeout:g}s")
         if code != 0:
@@ -149,6 +190,8 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
                                           "give --test-command or set safety_constraints.require_tests: false)")
         else:
             return result(True, "done", f"compiled and imported {module}; no tests configured")
+        if refused := _refusals(scratch):
+            return result(False, "tests", f"{what} did what validation forbids: {refused}")
         if code is None:
             return result(False, "tests", f"{what} timed out after {test_timeout:g}s")
         if code != 0:
