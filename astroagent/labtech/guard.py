@@ -420,6 +420,10 @@ def _compare(old: _Facts, new: _Facts) -> list[str]:
     for (rule, name), line in sorted(added.items(), key=lambda item: item[1]):
         if any(r == rule and other.startswith(name + ".") for r, other in added):
             continue   # ``subprocess`` is shown as the more telling ``subprocess.run``
+        if name.startswith("the attribute .") and any(
+                r == rule and other != name and (other == name[15:] or other.endswith("." + name[15:]))
+                for r, other in added):
+            continue   # ``.remove`` of ``os.remove`` is the same use
         out.append(f"{rule}: new use of {name} (line {line})")
     for key, count in new.swallowing.items():
         if count > old.swallowing.get(key, 0):
