@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from astroagent.cli._app import cli, emit_json, fail
-from astroagent.cli.live_view import LiveView
 from astroagent.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["run_command", "demo_command"]
 
@@ -27,6 +28,11 @@ __all__ = ["run_command", "demo_command"]
 def run_command(cycles: int | None, duration: float | None, lab_interval: float | None,
                 no_lab_technician: bool, areas: tuple[str, ...]) -> None:
     """Run the pipeline until stopped (Ctrl-C or SIGTERM stop it gracefully) or a bound is reached."""
+    import asyncio  # rich and asyncio load only when a command runs: `astroagent --help` stays fast
+
+    from rich.console import Console
+
+    from astroagent.cli.live_view import LiveView
     from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
 
     if cycles is not None and duration is not None:
@@ -63,6 +69,9 @@ def run_command(cycles: int | None, duration: float | None, lab_interval: float 
 def demo_command(cycles: int | None, workdir: Path | None, as_json: bool) -> None:
     """Show the loop in minutes, offline: a flaky archive, the Experimenter failing, the Lab
     Technician fixing its code, the success rate climbing; exit 0 only if it really worked."""
+    from rich.console import Console
+
+    from astroagent.cli.live_view import LiveView
     from astroagent.demo import run_demo
 
     console = Console(stderr=as_json)
