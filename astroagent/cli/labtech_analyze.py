@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from astroagent.cli._app import EXIT_USAGE, emit_json, fail
 from astroagent.cli.labtech import labtech
 from astroagent.config import load_config
-from astroagent.labtech.analyze import default_targets, run_analysis
-from astroagent.labtech.models import Analysis
-from astroagent.labtech.reports import analyze_json, latest_report, write_outputs
 from astroagent.paths import agent_log_dir, data_dir, find_workspace, lab_technician_dir
+
+if TYPE_CHECKING:
+    from astroagent.labtech.models import Analysis
 
 __all__ = ["analyze_command", "report_command"]
 
 
 def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, dict]:
+    from astroagent.labtech.analyze import default_targets, run_analysis  # loaded only when analysing
+    from astroagent.labtech.reports import write_outputs
+
     workspace = find_workspace()
     config = load_config(workspace).lab_technician
     root = data_dir(workspace)
@@ -44,6 +48,8 @@ def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, d
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as one JSON object.")
 def analyze_command(logs: Path | None, window_hours: float | None, as_json: bool) -> None:
     """Analyse the Experimenter's logs: executions, error patterns, slow methods, opportunities."""
+    from astroagent.labtech.reports import analyze_json
+
     analysis, paths = _analyze(logs, window_hours)
     if as_json:
         emit_json({**analyze_json(analysis), "report_path": str(paths["report_path"]),
@@ -93,6 +99,8 @@ def _print_tables(analysis: Analysis, paths: dict) -> None:
               help="Write the newest report here instead of printing it.")
 def report_command(output: Path | None) -> None:
     """Print (or write) the newest Lab Technician report; analyse first when there is none yet."""
+    from astroagent.labtech.reports import latest_report
+
     root = data_dir(find_workspace())
     report = latest_report(lab_technician_dir(root))
     if report is None:
