@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["scan_metrics"]
+__all__ = ["regular_files", "scan_metrics"]
 
 
 def _metrics_summary(doc: Any) -> dict[str, Any]:
@@ -37,18 +39,26 @@ def _metrics_summary(doc: Any) -> dict[str, Any]:
     return out
 
 
-def scan_metrics(log_dir: Path, state: dict[str, Any], result: Any) -> None:
-    """Summarise each ``performance_metrics_YYYYMMDD.json`` once per (size, mtime); broken ones are noted."""
-    cache = state["metrics"]
-    seen: set[str] = set()
-    for path in sorted(log_dir.glob("performance_metrics_*.json")):
-        name = path.name
+def regular_files(log_dir: Path, pattern: str, notes: list[str] | None = None) -> Iterator[tuple[Path, os.stat_result]]:
+    """Each regular file matching ``pattern`` in name order, with its stat; others are skipped (noted if asked)."""
+    for path in sorted(log_dir.glob(pattern)):
         try:
             st = os.stat(path)
         except OSError:
             continue
-        if not path.is_file():
+        if not stat.S_ISREG(st.st_mode):
+            if notes is not None:
+                notes.append(f"{path.name}: not a regular file, skipped")
             continue
+        yield path, st
+
+
+def scan_metrics(log_dir: Path, state: dict[str, Any], result: Any) -> None:
+    """Summarise each ``performance_metrics_YYYYMMDD.json`` once per (size, mtime); broken ones are noted."""
+    cache = state["metrics"]
+    seen: set[str] = set()
+    for path, st in regular_files(log_dir, "performance_metrics_*.json"):
+        name = path.name
         seen.add(name)
         old = cache.get(name)
         if old is not None and old["size"] == st.st_size and old["mtime_ns"] == st.st_mtime_ns:

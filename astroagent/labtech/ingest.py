@@ -25,7 +25,7 @@ import orjson
 
 from astroagent.labtech import _duck
 from astroagent.labtech._batch import Batch, add_error, add_execution, hour_of, new_hour, parse_range
-from astroagent.labtech._metrics_files import scan_metrics
+from astroagent.labtech._metrics_files import regular_files, scan_metrics
 from astroagent.telemetry.metrics import atomic_write_bytes
 
 __all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "load_hours", "scan_metrics",
@@ -327,15 +327,8 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
     files = state["files"]
     seen: set[str] = set()
     jobs: list[tuple[Path, int, int, int]] = []
-    for path in sorted(log_dir.glob("execution_*.jsonl")):
+    for path, st in regular_files(log_dir, "execution_*.jsonl", result.notes):
         name = path.name
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if not path.is_file():
-            result.notes.append(f"{name}: not a regular file, skipped")
-            continue
         seen.add(name)
         cp = files.get(name)
         if cp is not None and cp["size"] == st.st_size and cp["ino"] == st.st_ino and cp["dev"] == st.st_dev \
