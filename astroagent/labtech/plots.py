@@ -23,6 +23,12 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
 def _mpl_at_least(major: int, minor: int) -> bool:
     import matplotlib
 
@@ -56,9 +62,7 @@ def plot_success_rate(analysis: Analysis, path: Path) -> Path | None:
         ax.legend(loc="lower left", fontsize=8)
         ax.grid(alpha=0.3)
         fig.autofmt_xdate()
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        _save(fig, path)
     finally:
         plt.close(fig)
     return path
@@ -89,9 +93,7 @@ def plot_method_times(analysis: Analysis, path: Path, *, max_methods: int = 12) 
         ax.set_xlabel("duration (s)")
         ax.set_title("Method time distributions")
         ax.grid(alpha=0.3, axis="x")
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        _save(fig, path)
     finally:
         plt.close(fig)
     return path
