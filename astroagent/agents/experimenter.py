@@ -45,15 +45,17 @@ def _under(path: str | None, root: Path) -> bool:
         return False
 
 
-def load_research_code(code_dir: Path, *, write_bytecode: bool = True) -> ModuleType:
+def load_research_code(code_dir: Path, *, write_bytecode: bool = True,
+                       code_version: str | None = None) -> ModuleType:
     """Import the ``experimenter`` package found at ``code_dir`` (fresh whenever the folder or
-    its code changed since the last load in this process)."""
+    its code changed since the last load in this process). ``code_version``: the package's
+    ``package_code_version`` when the caller already hashed it (saves reading the code twice)."""
     code_dir = Path(os.path.realpath(code_dir))
     name = code_dir.name
     init = code_dir / "__init__.py"
     if not init.is_file():
         raise UsageError(f"no research code at {code_dir} (missing __init__.py); run `astroagent init DIR`")
-    version = package_code_version(code_dir)
+    version = code_version or package_code_version(code_dir)
     with _LOAD_LOCK:
         current = sys.modules.get(name)
         if (current is not None and _under(getattr(current, "__file__", None), code_dir)
@@ -220,7 +222,8 @@ class ExperimenterAgent(BaseAgent):
                     if problem is not None:
                         raise problem
                     assert project is not None
-                    code = load_research_code(self.code_dir, write_bytecode=not self.read_only)
+                    code = load_research_code(self.code_dir, write_bytecode=not self.read_only,
+                                              code_version=code_version)
                     plain = project.model_dump(mode="json")
                 with run.span("fetch_data"):
                     inputs = code.fetch_inputs(plain, archive_url)
