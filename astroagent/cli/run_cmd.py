@@ -34,6 +34,7 @@ def run_command(cycles: int | None, duration: float | None, lab_interval: float 
 
     from astroagent.cli.live_view import LiveView
     from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
+    from astroagent.orchestration.state import state_path
 
     if cycles is not None and duration is not None:
         raise UsageError("give --cycles or --duration, not both")
@@ -56,7 +57,7 @@ def run_command(cycles: int | None, duration: float | None, lab_interval: float 
         state = asyncio.run(pipeline.run_continuous(research))
     rate = "–" if state.success_rate is None else f"{100 * state.success_rate:.0f} %"
     console.print(f"stopped after {state.cycle} cycle(s): {state.experiments} experiments, success rate {rate}, "
-                  f"{len(state.changes)} change(s); state in {pipeline.data_dir / 'pipeline' / 'state.json'}",
+                  f"{len(state.changes)} change(s); state in {state_path(pipeline.data_dir)}",
                   highlight=False)
 
 
