@@ -125,6 +125,17 @@ def _refusals(scratch: Path) -> str:
     return "; ".join(unique[:3]) + (f" (+{len(unique) - 3} more)" if len(unique) > 3 else "")
 
 
+def _judge(scratch: Path, what: str, code: int | None, out: str, timeout: float) -> str | None:
+    """Why a check failed (a sandbox refusal first, then a timeout, then its exit code), or None."""
+    if refused := _refusals(scratch):
+        return f"{what} did what validation forbids: {refused}"
+    if code is None:
+        return f"{what} timed out after {timeout:g}s"
+    if code != 0:
+        return f"{what} failed (exit {code}): {_tail(out)}"
+    return None
+
+
 def _env(scratch: Path) -> dict[str, str]:
     env = dict(os.environ)
     sandbox = scratch / _SANDBOX
@@ -172,12 +183,8 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
         module = module_name_for(rel_path)
         code, out = run_command([python, "-c", _IMPORT_CHECK.format(marker=sandbox_hook.MARKER), module],
                                 cwd=scratch, env=env, timeout=import_timeout)
-        if refused := _refusals(scratch):
-            return result(False, "import", f"importing {module} did what validation forbids: {refused}")
-        if code is None:
-            return result(False, "import", f"importing {module} timed out after {import_timeout:g}s")
-        if code != 0:
-            return result(False, "import", f"importing {module} failed: {_tail(out)}")
+        if problem := _judge(scratch, f"importing {module}", code, out, import_timeout):
+            return result(False, "import", problem)
         if test_command:
             code, out = run_command(test_command, cwd=scratch, env=env, timeout=test_timeout, shell=True)
             what = f"test command {test_command!r}"
@@ -190,12 +197,8 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
                                           "give --test-command or set safety_constraints.require_tests: false)")
         else:
             return result(True, "done", f"compiled and imported {module}; no tests configured")
-        if refused := _refusals(scratch):
-            return result(False, "tests", f"{what} did what validation forbids: {refused}")
-        if code is None:
-            return result(False, "tests", f"{what} timed out after {test_timeout:g}s")
-        if code != 0:
-            return result(False, "tests", f"{what} failed (exit {code}): {_tail(out)}")
+        if problem := _judge(scratch, what, code, out, test_timeout):
+            return result(False, "tests", problem)
         return result(True, "done", f"compiled, imported {module}, {what} passed")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
