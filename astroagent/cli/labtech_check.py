@@ -12,7 +12,6 @@ import click
 
 from astroagent.cli._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, emit_json, fail
 from astroagent.cli.labtech import labtech
-from astroagent.labtech.guard import check_change
 
 __all__ = ["check_command", "read_source"]
 
@@ -40,6 +39,8 @@ def read_source(path: Path, role: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, violations} as JSON.")
 def check_command(target: Path, proposed: Path, as_json: bool) -> int:
     """Judge a proposed new version of a file against DESIGN section 5's safety rules."""
+    from astroagent.labtech.guard import check_change  # loaded only when a check runs
+
     old = read_source(target, "--target")
     new = read_source(proposed, "--proposed")
     report = check_change(old, new, path=str(target))
