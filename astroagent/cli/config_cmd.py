@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import click
-import yaml
 
 from astroagent.cli._app import cli, emit_json
-from astroagent.config import load_config
 
 
 @cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def config_command(as_json: bool) -> None:
     """Show the effective configuration (packaged defaults, workspace file, ASTROAGENT_ variables)."""
+    import yaml
+
+    from astroagent.config import load_config  # pydantic loads when a command needs it, not at start-up
+
     data = load_config().model_dump(mode="json")
     if as_json:
         emit_json(data)

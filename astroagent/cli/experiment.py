@@ -6,16 +6,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
 from astroagent.cli._app import EXIT_FAILED, cli, emit_json, fail
-from astroagent.config import load_config
-from astroagent.config.models import ArchiveConfig
 from astroagent.errors import UsageError
 from astroagent.paths import find_workspace
+
+if TYPE_CHECKING:
+    from astroagent.config.models import ArchiveConfig
 
 
 @cli.command("init")
@@ -74,6 +74,11 @@ def archive_group() -> None:
 
 
 def _archive_config(overrides: dict[str, Any]) -> ArchiveConfig:
+    from pydantic import ValidationError  # pydantic loads when a command needs it, not at start-up
+
+    from astroagent.config import load_config
+    from astroagent.config.models import ArchiveConfig
+
     base = load_config().archive.model_dump()
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:

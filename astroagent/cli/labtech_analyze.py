@@ -13,7 +13,6 @@ import click
 
 from astroagent.cli._app import EXIT_USAGE, emit_json, fail
 from astroagent.cli.labtech import labtech
-from astroagent.config import load_config
 from astroagent.paths import agent_log_dir, data_dir, find_workspace, lab_technician_dir
 
 if TYPE_CHECKING:
@@ -21,8 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["analyze_command", "report_command"]
 
+_MAX_WINDOW_HOURS = 24 * 365 * 1000  # two windows back must stay inside the datetime range
+
 
 def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, dict]:
+    from astroagent.config import load_config
     from astroagent.labtech.analyze import default_targets, run_analysis  # loaded only when analysing
     from astroagent.labtech.reports import write_outputs
 
@@ -33,8 +35,9 @@ def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, d
     if not log_dir.is_dir():
         what = "is not a directory" if log_dir.exists() else "does not exist"
         fail(f"log directory {log_dir} {what} (run an experiment first, or pass --logs DIR)", EXIT_USAGE)
-    if window_hours is not None and not window_hours > 0:
-        fail(f"--window-hours must be positive, got {window_hours:g}", EXIT_USAGE)
+    if window_hours is not None and not 0 < window_hours <= _MAX_WINDOW_HOURS:
+        fail(f"--window-hours must be positive and at most {_MAX_WINDOW_HOURS} (1000 years), got {window_hours:.10g}",
+             EXIT_USAGE)
     out_dir = lab_technician_dir(root)
     analysis = run_analysis(config, log_dir.resolve(), out_dir, workspace=workspace,
                             targets=default_targets(config, workspace), window_hours=window_hours)
