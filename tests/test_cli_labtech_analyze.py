@@ -46,6 +46,13 @@ def test_missing_log_dir_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     assert code == 2 and err.count("\n") == 1 and "does not exist" in err
 
 
+@pytest.mark.parametrize("hours", ["0", "-1", "nan", "inf", "1e300"])
+def test_unusable_window_is_one_line_and_exit_2(data: Path, hours: str, capsys) -> None:
+    code = main(["--data-dir", str(data), "labtech", "analyze", "--window-hours", hours])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--window-hours must be positive" in err
+
+
 def test_report_prints_or_writes_the_newest(data: Path, tmp_path: Path, capsys) -> None:
     assert main(["--data-dir", str(data), "labtech", "report"]) == 0   # no report yet: analyses first
     assert "# Lab Technician Report" in capsys.readouterr().out
