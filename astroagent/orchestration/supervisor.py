@@ -218,18 +218,17 @@ class WorkerSupervisor:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        if proc.returncode is None:
-            try:
-                assert proc.stdin is not None
-                proc.stdin.write(b'{"type": "stop"}\n')
-                await proc.stdin.drain()
-                proc.stdin.close()
-            except (BrokenPipeError, ConnectionResetError, RuntimeError):
-                pass
-            try:
-                await asyncio.wait_for(proc.wait(), timeout=deadline)
-            except asyncio.TimeoutError:
-                await self.kill()
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(b'{"type": "stop"}\n')
+            await proc.stdin.drain()
+            proc.stdin.close()
+        except (BrokenPipeError, ConnectionResetError, RuntimeError):
+            pass
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=deadline)
+        except asyncio.TimeoutError:
+            await self.kill()
         self._forget(proc.pid)
         self._emit("stopped", pid=proc.pid, returncode=proc.returncode)
 
