@@ -330,3 +330,14 @@ def test_a_helper_without_a_timeout_is_judged_on_the_timings_of_its_instrumented
     [opp] = find_opportunities(stats, LabTechnicianConfig(), static, detectors=["missing_timeout"])
     assert opp.target == "experimenter/mags.py::fetch_rows" and opp.priority == "high"
     assert opp.evidence["timed_method"] == "absolute_magnitudes" and opp.evidence["stall_seconds"] == 6.0
+
+
+def test_unchanged_targets_are_not_parsed_again(workspace: Path, monkeypatch) -> None:
+    first = _analyse(workspace)
+    import astroagent.labtech.static as static
+
+    def parse_again(*a, **k):
+        raise AssertionError("unchanged target files were parsed again")
+
+    monkeypatch.setattr(static, "analyze_files", parse_again)
+    assert _analyse(workspace, window_hours=first.window_hours + 1).static == first.static

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from astroagent.config.models import LabTechnicianConfig
+from astroagent.labtech._facts_digest import facts_digest
 from astroagent.labtech.analytics import summarize, trend, window_keys
 from astroagent.labtech.ingest import ingest, load_hours
 from astroagent.labtech.models import Analysis
@@ -72,11 +73,11 @@ def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) ->
     stale: list[Path] = []
     for file in targets:
         try:
-            digest = hashlib.blake2b(Path(file).read_bytes(), digest_size=12).hexdigest()
+            digest = facts_digest(Path(file).read_bytes())
         except OSError:
             continue
         hit = cache.get(_rel(Path(file), workspace))
-        if isinstance(hit, dict) and hit.get("hash") == digest:
+        if isinstance(hit, dict) and hit.get("hash") == digest and isinstance(hit.get("facts"), dict):
             facts.update(hit["facts"])
         else:
             stale.append(Path(file))

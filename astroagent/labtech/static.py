@@ -10,7 +10,6 @@ A function that calls an impure function of its own module (however deep) is imp
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
+from astroagent.labtech._facts_digest import FACTS_VERSION, facts_digest
 from astroagent.paths import workspace_relative as _rel
 from astroagent.labtech.fixes._purity import inherited_impurity, uses_name
 
@@ -32,7 +32,6 @@ NETWORK_CALLS = {
     "http.client.HTTPConnection": 2, "http.client.HTTPSConnection": None,
 }   # qualified name -> positional index of ``timeout`` (None: keyword only)
 _NETWORK = ("socket.", "requests.", "urllib.request.", "httpx.", "http.client.", "urllib3.", "aiohttp.")
-FACTS_VERSION = "3"   # part of each cached file's hash: facts cached by an older analysis are recomputed
 _IO = ("builtins.open", "builtins.print", "builtins.input", "io.open", "os.remove", "os.unlink", "os.rename",
        "os.replace", "os.makedirs", "os.mkdir", "os.system", "shutil.", "subprocess.", "socket.", "requests.",
        "urllib.", "httpx.", "http.client.", "pathlib.Path.write_text", "pathlib.Path.write_bytes", "sqlite3.")
@@ -339,7 +338,7 @@ def analyze_files(files: Iterable[Path], workspace: Path | None, cache: dict[str
         except OSError:
             continue
         rel = _rel(file, workspace)
-        digest = hashlib.blake2b(FACTS_VERSION.encode() + data, digest_size=12).hexdigest()
+        digest = facts_digest(data)
         hit = cache.get(rel) if cache is not None else None
         if hit is not None and hit.get("hash") == digest:
             out.update(hit["facts"])
