@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from _modload import load_module
 from astroagent.labtech.fixes import apply_fix
 from astroagent.labtech.guard import check_change
 from astroagent.labtech.models import Opportunity
@@ -20,15 +19,6 @@ def _opp(**evidence) -> Opportunity:
     return Opportunity(type="uncached_repeated_work", priority="medium", description="same args again",
                        signature="sig", fix="add_caching", evidence=evidence)
 
-
-def _load(tmp_path: Path, name: str, source: str):
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 PURE = '''"""Stellar physics."""
@@ -182,7 +172,7 @@ def test_method_not_reading_self_delegates_to_a_cached_helper(tmp_path):
     assert "# the body moves into a cached helper" in new
     assert check_change(MODEL, new).ok
     assert apply_fix(new, "Model.power", _opp()).status == "skipped"
-    module = _load(tmp_path, "model_cache_mod", new)
+    module = load_module(tmp_path, "model_cache_mod", new)
     assert module.Model(1.0).power(3.0, y=3) == 27.0
     assert module._cached_Model_power.cache_info().currsize == 1
 
@@ -201,8 +191,8 @@ def test_cache_size_follows_the_evidence_within_bounds():
 
 
 def test_cached_pure_function_returns_identical_results_at_least_3x_faster(tmp_path):
-    original = _load(tmp_path, "pure_orig_mod", PURE.replace("luminosity", "luminosity"))
-    cached = _load(tmp_path, "pure_cached_mod", apply_fix(PURE, "luminosity", _opp()).new_source)
+    original = load_module(tmp_path, "pure_orig_mod", PURE.replace("luminosity", "luminosity"))
+    cached = load_module(tmp_path, "pure_cached_mod", apply_fix(PURE, "luminosity", _opp()).new_source)
     args = [1.0, 1.5, 2.0] * 10
 
     def timed(fn):
@@ -217,7 +207,7 @@ def test_cached_pure_function_returns_identical_results_at_least_3x_faster(tmp_p
 
 
 def test_instrument_above_the_cache_still_times_every_call(tmp_path):
-    cached = _load(tmp_path, "pure_tel_mod", apply_fix(PURE, "luminosity", _opp()).new_source)
+    cached = load_module(tmp_path, "pure_tel_mod", apply_fix(PURE, "luminosity", _opp()).new_source)
     tel = Telemetry("experimenter", tmp_path / "data")
     with tel.execution(code_version="v2"):
         for _ in range(4):
@@ -250,8 +240,8 @@ def test_unannotated_arguments_and_mutable_results_get_the_guarded_cache(tmp_pat
     assert any("not provably hashable" in w for w in outcome.warnings)
     assert check_change(GRID, new).ok
     assert apply_fix(new, "zams_grid", _opp()).status == "skipped"
-    original = _load(tmp_path, "grid_orig_mod", GRID)
-    cached = _load(tmp_path, "grid_cached_mod", new)
+    original = load_module(tmp_path, "grid_orig_mod", GRID)
+    cached = load_module(tmp_path, "grid_cached_mod", new)
     first = cached.zams_grid(0.5, 2.0, 200)
     assert first == original.zams_grid(0.5, 2.0, 200)
     first.clear()                                   # a caller changing its result ...
@@ -268,7 +258,7 @@ def test_unannotated_arguments_and_mutable_results_get_the_guarded_cache(tmp_pat
 
 def test_guarded_cache_runs_unhashable_calls_uncached_instead_of_failing(tmp_path):
     src = "def total(xs, scale):\n    return sum(xs) * scale\n"
-    module = _load(tmp_path, "guarded_total_mod", apply_fix(src, "total", _opp()).new_source)
+    module = load_module(tmp_path, "guarded_total_mod", apply_fix(src, "total", _opp()).new_source)
     assert module.total([1, 2], 2) == 6 and module.total([1, 2], 2) == 6
     assert module.total((1, 2), 2) == 6 and module.total((1, 2), 2) == 6
     info = module.total.cache_info()

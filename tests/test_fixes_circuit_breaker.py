@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 
 import pytest
 
+from _modload import load_module
 from astroagent.labtech.fixes import apply_fix
 from astroagent.labtech.guard import check_change
 from astroagent.labtech.models import Opportunity
@@ -17,15 +16,6 @@ def _opp(*error_types: str, type: str = "dependency_outage", **evidence) -> Oppo
     return Opportunity(type=type, priority="high", description="archive down", signature="sig",
                        fix="add_circuit_breaker", error_types=error_types, evidence=evidence)
 
-
-def _load(tmp_path, name, source):
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 SRC = '''"""Archive access."""
@@ -71,7 +61,7 @@ def test_deterministic_failures_are_refused():
 
 def test_generated_breaker_fails_fast_then_recovers(tmp_path):
     new = apply_fix(SRC, "fetch", _opp("ConnectionRefusedError", breaker_threshold=3, breaker_cooldown=10)).new_source
-    module = _load(tmp_path, "breaker_mod", new)
+    module = load_module(tmp_path, "breaker_mod", new)
     now = [100.0]
     module.fetch.circuit_breaker.clock = lambda: now[0]
     for _ in range(3):
@@ -88,7 +78,7 @@ def test_generated_breaker_fails_fast_then_recovers(tmp_path):
 
 def test_other_errors_do_not_open_the_circuit(tmp_path):
     src = SRC.replace('raise ConnectionRefusedError("archive down")', 'raise ValueError("bad name")')
-    module = _load(tmp_path, "breaker_value_mod",
+    module = load_module(tmp_path, "breaker_value_mod",
                    apply_fix(src, "fetch", _opp("ConnectionRefusedError", breaker_threshold=2)).new_source)
     for _ in range(5):
         with pytest.raises(ValueError):
@@ -97,7 +87,7 @@ def test_other_errors_do_not_open_the_circuit(tmp_path):
 
 
 def test_generated_breaker_is_thread_safe(tmp_path):
-    module = _load(tmp_path, "breaker_threads_mod",
+    module = load_module(tmp_path, "breaker_threads_mod",
                    apply_fix(SRC, "fetch", _opp("ConnectionRefusedError", breaker_threshold=1000)).new_source)
 
     def hammer():

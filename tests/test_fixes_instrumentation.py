@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import pytest
 
+from _modload import load_module
 from astroagent.labtech.fixes import apply_fix
 from astroagent.labtech.guard import check_change
 from astroagent.labtech.models import Opportunity
@@ -68,12 +67,7 @@ def test_async_and_generators_are_refused(src):
 
 
 def test_instrumented_function_failures_reach_the_logs(tmp_path):
-    path = tmp_path / "instr_mod.py"
-    path.write_text(apply_fix(SRC, "search", OPP).new_source)
-    spec = importlib.util.spec_from_file_location("instr_mod", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["instr_mod"] = module
-    spec.loader.exec_module(module)
+    module = load_module(tmp_path, "instr_mod", apply_fix(SRC, "search", OPP).new_source)
     tel = Telemetry("experimenter", tmp_path / "data")
     with pytest.raises(ZeroDivisionError):
         with tel.execution(code_version="v1"):

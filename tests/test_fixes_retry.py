@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import importlib.util
-import sys
 import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from _modload import load_module
 from astroagent.labtech.fixes import apply_fix, available_rules, get_rule
 from astroagent.labtech.guard import check_change
 from astroagent.labtech.models import Opportunity
@@ -21,15 +20,6 @@ def _opp(*error_types: str, type: str = "frequent_error", **evidence) -> Opportu
     return Opportunity(type=type, priority="high", description="flaky archive", signature="sig",
                        fix="add_retry_mechanism", error_types=error_types, evidence=evidence)
 
-
-def _load(tmp_path: Path, name: str, source: str):
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _keeps_lines(old: str, new: str) -> bool:
@@ -178,7 +168,7 @@ def broken(n):
 
 def test_generated_retry_really_recovers_a_flaky_function(tmp_path):
     outcome = apply_fix(FLAKY, "fetch", _opp("ConnectionResetError", "ValueError"))
-    module = _load(tmp_path, "flaky_retry_mod", outcome.new_source)
+    module = load_module(tmp_path, "flaky_retry_mod", outcome.new_source)
     waits: list[float] = []
     module.fetch.retry.sleep = waits.append          # tenacity's injectable sleep: no wall-clock waits
     assert module.fetch(21) == 42
@@ -188,7 +178,7 @@ def test_generated_retry_really_recovers_a_flaky_function(tmp_path):
 
 def test_generated_retry_gives_up_after_the_bound_and_reraises_the_real_error(tmp_path):
     src = "CALLS = []\n\ndef fetch():\n    CALLS.append(1)\n    raise TimeoutError('stalled')\n"
-    module = _load(tmp_path, "always_timeout_mod", apply_fix(src, "fetch", _opp("TimeoutError")).new_source)
+    module = load_module(tmp_path, "always_timeout_mod", apply_fix(src, "fetch", _opp("TimeoutError")).new_source)
     module.fetch.retry.sleep = lambda _: None
     with pytest.raises(TimeoutError, match="stalled"):
         module.fetch()
@@ -197,7 +187,7 @@ def test_generated_retry_gives_up_after_the_bound_and_reraises_the_real_error(tm
 
 def test_generated_retry_leaves_other_errors_alone(tmp_path):
     src = "CALLS = []\n\ndef fetch():\n    CALLS.append(1)\n    raise ValueError('bad')\n"
-    module = _load(tmp_path, "value_error_mod", apply_fix(src, "fetch", _opp("ConnectionError")).new_source)
+    module = load_module(tmp_path, "value_error_mod", apply_fix(src, "fetch", _opp("ConnectionError")).new_source)
     with pytest.raises(ValueError):
         module.fetch()
     assert len(module.CALLS) == 1
@@ -206,7 +196,7 @@ def test_generated_retry_leaves_other_errors_alone(tmp_path):
 def test_generated_retry_works_on_async_functions(tmp_path):
     src = ("CALLS = []\n\nasync def fetch():\n    CALLS.append(1)\n"
            "    if len(CALLS) < 2:\n        raise ConnectionRefusedError('down')\n    return 'ok'\n")
-    module = _load(tmp_path, "async_retry_mod", apply_fix(src, "fetch", _opp("ConnectionRefusedError")).new_source)
+    module = load_module(tmp_path, "async_retry_mod", apply_fix(src, "fetch", _opp("ConnectionRefusedError")).new_source)
 
     async def no_sleep(_):
         return None
@@ -252,7 +242,7 @@ def get(url):
 def test_http_5xx_is_retried_against_a_real_loopback_server(flaky_server, tmp_path):
     _FlakyHandler.statuses = [503, 502]
     outcome = apply_fix(HTTP_SRC, "get", _opp("HTTPError"))
-    module = _load(tmp_path, "http_retry_mod", outcome.new_source)
+    module = load_module(tmp_path, "http_retry_mod", outcome.new_source)
     module.get.retry.sleep = lambda _: None
     url = f"http://127.0.0.1:{flaky_server.server_address[1]}/x"
     assert module.get(url) == b"payload"
@@ -261,7 +251,7 @@ def test_http_5xx_is_retried_against_a_real_loopback_server(flaky_server, tmp_pa
 
 def test_http_404_is_an_answer_not_a_flake(flaky_server, tmp_path):
     _FlakyHandler.statuses = [404, 200]
-    module = _load(tmp_path, "http_404_mod", apply_fix(HTTP_SRC, "get", _opp("HTTPError")).new_source)
+    module = load_module(tmp_path, "http_404_mod", apply_fix(HTTP_SRC, "get", _opp("HTTPError")).new_source)
     module.get.retry.sleep = lambda _: None
     url = f"http://127.0.0.1:{flaky_server.server_address[1]}/x"
     with pytest.raises(urllib.request.HTTPError) as info:
@@ -316,7 +306,7 @@ def test_real_connection_resets_success_rate_before_and_after(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        before = _load(tmp_path, "reset_before_mod", TEMPLATE_FETCH)
+        before = load_module(tmp_path, "reset_before_mod", TEMPLATE_FETCH)
         observed: set[str] = set()
         ok_before = 0
         for i in range(60):
@@ -327,7 +317,7 @@ def test_real_connection_resets_success_rate_before_and_after(tmp_path):
                 observed.add(type(exc).__name__)
         outcome = apply_fix(TEMPLATE_FETCH, "fetch_dataset", _opp(*sorted(observed)))
         assert outcome.status == "applied", (observed, outcome.reason)
-        after = _load(tmp_path, "reset_after_mod", outcome.new_source)
+        after = load_module(tmp_path, "reset_after_mod", outcome.new_source)
         after.fetch_dataset.retry.sleep = lambda _: None
         ok_after = sum(1 for i in range(60) if after.fetch_dataset(base, f"d{i}") == b"dataset")
     finally:

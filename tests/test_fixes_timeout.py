@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import threading
 
 import pytest
 
+from _modload import load_module
 from astroagent.labtech.fixes import apply_fix
 from astroagent.labtech.fixes.timeout import timeout_seconds
 from astroagent.labtech.guard import check_change
@@ -113,11 +113,7 @@ def test_generated_timeout_really_stops_a_stalled_peer(tmp_path):
     src = (f"import urllib.request\n\ndef get():\n"
            f"    return urllib.request.urlopen('http://127.0.0.1:{port}/').read()\n")
     new = apply_fix(src, "get", _opp(timeout_seconds=0.3)).new_source
-    path = tmp_path / "stall_mod.py"
-    path.write_text(new)
-    spec = importlib.util.spec_from_file_location("stall_mod", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(tmp_path, "stall_mod", new)
     with pytest.raises((TimeoutError, OSError)):
         module.get()      # the peer accepts and never answers: without the fix this hangs forever
     listener.close()
