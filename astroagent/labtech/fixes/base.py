@@ -59,6 +59,8 @@ class FixRule:
     name: ClassVar[str]
     description: ClassVar[str]
     command: ClassVar[type["TargetedCodemod"]]
+    #: why this fix must not answer a deterministic failure (None: it may)
+    deterministic_refusal: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,6 +69,8 @@ class FixRule:
 
     def applicable(self, opportunity: Opportunity) -> str | None:
         """None when the evidence allows this fix, else the reason it must not apply."""
+        if opportunity.type == "deterministic_failure":
+            return self.deterministic_refusal
         return None
 
     def apply(self, source: str, qualname: str, opportunity: Opportunity) -> FixOutcome:

@@ -213,9 +213,11 @@ class AddCaching(FixRule):
     description: ClassVar[str] = AddCachingCommand.DESCRIPTION
     command = AddCachingCommand
 
+    deterministic_refusal: ClassVar[str | None] = "a failing function is not made right by caching it"
+
     def applicable(self, opportunity: Opportunity) -> str | None:
-        if opportunity.type == "deterministic_failure":
-            return "a failing function is not made right by caching it"
+        if (reason := super().applicable(opportunity)) is not None:
+            return reason
         if repeated_args_evidence(opportunity.evidence) <= 0:
             return ("no evidence of repeated calls with equal arguments (args_digest) in the logs: "
                     "a cache would not pay")

@@ -117,9 +117,11 @@ class AddCircuitBreaker(FixRule):
     description: ClassVar[str] = AddCircuitBreakerCommand.DESCRIPTION
     command = AddCircuitBreakerCommand
 
+    deterministic_refusal: ClassVar[str | None] = "deterministic failure: the dependency is not down, the code is wrong"
+
     def applicable(self, opportunity: Opportunity) -> str | None:
-        if opportunity.type == "deterministic_failure":
-            return "deterministic failure: the dependency is not down, the code is wrong"
+        if (reason := super().applicable(opportunity)) is not None:
+            return reason
         if opportunity.error_types:
             families, _, http, _ = retry_plan(opportunity.error_types)
             if not families and not http:

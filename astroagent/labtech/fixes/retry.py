@@ -187,9 +187,12 @@ class AddRetryMechanism(FixRule):
     description: ClassVar[str] = AddRetryCommand.DESCRIPTION
     command = AddRetryCommand
 
+    deterministic_refusal: ClassVar[str | None] = ("deterministic failure: a retry would only repeat it "
+                                                   "(report it instead)")
+
     def applicable(self, opportunity: Opportunity) -> str | None:
-        if opportunity.type == "deterministic_failure":
-            return "deterministic failure: a retry would only repeat it (report it instead)"
+        if (reason := super().applicable(opportunity)) is not None:
+            return reason
         if not opportunity.error_types:
             return "no observed exception types: nothing to limit a retry to"
         families, _, http, ignored = retry_plan(opportunity.error_types)
