@@ -152,6 +152,3 @@ class Ledger:
                 lines.append({"event": "update", "event_id": uuid.uuid4().hex, "id": change["id"],
                               "code_versions_after": [*versions, version], "updated_at": _iso(now)})
         return lines
-
-    def applied_to(self, rel_path: str) -> list[dict[str, Any]]:
-        return [c for c in self.history() if c.get("status") == "applied" and c.get("file") == rel_path]
