@@ -29,7 +29,8 @@ def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, d
     from astroagent.labtech.reports import write_outputs
 
     workspace = find_workspace()
-    config = load_config(workspace).lab_technician
+    full = load_config(workspace)
+    config = full.lab_technician
     root = data_dir(workspace)
     log_dir = logs if logs is not None else agent_log_dir("experimenter", root)
     if not log_dir.is_dir():
@@ -40,7 +41,8 @@ def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, d
              EXIT_USAGE)
     out_dir = lab_technician_dir(root)
     analysis = run_analysis(config, log_dir.resolve(), out_dir, workspace=workspace,
-                            targets=default_targets(config, workspace), window_hours=window_hours)
+                            targets=default_targets(config, workspace, code_package=full.experimenter.code_package),
+                            window_hours=window_hours)
     return analysis, write_outputs(analysis, out_dir)
 
 

@@ -26,8 +26,10 @@ STATIC_CACHE_FILE = "static_cache.json"
 ANALYSIS_CACHE_FILE = "analysis_cache.json"
 
 
-def default_targets(config: LabTechnicianConfig, workspace: Path | None) -> list[Path]:
-    """``lab_technician.targets`` (relative to the workspace), else every .py in ``workspace/experimenter/``."""
+def default_targets(config: LabTechnicianConfig, workspace: Path | None, *,
+                    code_package: str = "experimenter") -> list[Path]:
+    """``lab_technician.targets`` (relative to the workspace; ``path::qualname`` and folders allowed),
+    else every .py of the research package ``workspace/<code_package>/``."""
     if workspace is None:
         return []
     workspace = Path(workspace).resolve()
@@ -40,7 +42,7 @@ def default_targets(config: LabTechnicianConfig, workspace: Path | None) -> list
             elif path.is_file():
                 out.append(path)
         return out
-    folder = workspace / "experimenter"
+    folder = workspace / code_package
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts) if folder.is_dir() else []
 
 

@@ -74,12 +74,9 @@ def resolve_targets(workspace: Path, targets: Sequence[Path | str]) -> tuple[str
 
 def default_targets(workspace: Path | None, config: AstroAgentConfig) -> list[Path]:
     """What analysis should map failures onto: ``lab_technician.targets``, else the Experimenter's package."""
-    if workspace is None:
-        return []
-    if config.lab_technician.targets:
-        return [Path(workspace) / t for t in config.lab_technician.targets]
-    package = Path(workspace) / config.experimenter.code_package
-    return sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts) if package.is_dir() else []
+    from astroagent.labtech.analyze import default_targets as analysis_targets
+
+    return analysis_targets(config.lab_technician, workspace, code_package=config.experimenter.code_package)
 
 
 def no_intervention_note(analysis: Analysis, config: AstroAgentConfig) -> str:
