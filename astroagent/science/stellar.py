@@ -23,6 +23,7 @@ __all__ = [
     "split_hr",
     "leavitt_fit",
     "LeavittFit",
+    "CLIP_MODES",
 ]
 
 
@@ -105,38 +106,93 @@ class LeavittFit:
     reduced_chi2: float
     n: int
     n_rejected: int
+    # Z_W of m_W = zp + b·log P + Z_W·(log[O/H] − pivot); None when the fit has no metallicity term
+    metallicity_slope: float | None = None
+    metallicity_slope_err: float | None = None
+    metallicity_pivot: float = 0.0
+    dropped_galaxies: tuple[int, ...] = ()  # galaxies whose every Cepheid was clipped
+
+
+CLIP_MODES = ("all", "worst")
+
+
+def _leavitt_solve(y: np.ndarray, err: np.ndarray, log_p: np.ndarray, gal: np.ndarray, z: np.ndarray | None,
+                   keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Weighted least squares over the kept Cepheids; galaxies with no kept Cepheid get no column
+    (a zero column would make the normal matrix singular). Returns coef, cov, model, galaxies."""
+    names = sorted(set(gal[keep].tolist()))
+    cols = [log_p] + ([z] if z is not None else []) + [(gal == g).astype(float) for g in names]
+    design = np.vstack(cols).T
+    x, w = design[keep], 1.0 / err[keep] ** 2
+    if keep.sum() <= design.shape[1]:
+        raise DataError(f"only {int(keep.sum())} Cepheids left for {design.shape[1]} parameters "
+                        "(clipping or the cuts left too few)")
+    if np.ptp(log_p[keep]) == 0 or (z is not None and np.ptp(z[keep]) == 0):
+        raise DataError("the kept Cepheids span no range in period" if np.ptp(log_p[keep]) == 0
+                        else "the kept Cepheids span no range in log[O/H]; fit without the metallicity term")
+    try:
+        cov = np.linalg.inv(x.T @ (x * w[:, None]))
+    except np.linalg.LinAlgError:
+        raise DataError("the Leavitt fit is degenerate (period and metallicity do not vary independently "
+                        "of the galaxies)") from None
+    coef = cov @ x.T @ (y[keep] * w)
+    return coef, cov, design @ coef, names
 
 
 def leavitt_fit(table: Table, *, galaxies: tuple[int, ...] | None, min_period: float, max_period: float,
-                clip_sigma: float | None) -> tuple[LeavittFit, np.ndarray]:
-    """m_W = zp_gal + b·log10 P with one zero point per galaxy and a common slope b,
-    iteratively clipping points more than ``clip_sigma`` errors from the fit."""
+                clip_sigma: float | None, metallicity: bool = False, intrinsic_scatter: float = 0.0,
+                clip_mode: str = "all") -> tuple[LeavittFit, np.ndarray]:
+    """m_W = zp_gal + b·log10 P [+ Z_W·Δlog[O/H]] with one zero point per galaxy and a common slope b.
+
+    Errors are the quoted ones with ``intrinsic_scatter`` (mag) added in quadrature. Outliers more
+    than ``clip_sigma`` errors from the fit are rejected iteratively: ``clip_mode="all"`` re-selects
+    every point each pass (a rejected point may come back); ``"worst"`` removes only the single
+    largest outlier per pass and refits, as in the SH0ES global fits (Riess et al. 2016, ApJ 826, 56).
+    A galaxy whose Cepheids are all rejected is dropped from the fit (``dropped_galaxies``).
+    """
+    if clip_mode not in CLIP_MODES:
+        raise DataError(f"unknown clip mode {clip_mode!r}; known: {', '.join(CLIP_MODES)}")
+    if intrinsic_scatter < 0 or (clip_sigma is not None and clip_sigma <= 0):
+        raise DataError("intrinsic_scatter must be >= 0 and clip_sigma > 0")
     gal, period = table["gal"].astype(int), table["P"]
     sel = (period >= min_period) & (period <= max_period)
     if galaxies:
         sel &= np.isin(gal, galaxies)
     if sel.sum() < 3:
         raise DataError(f"only {int(sel.sum())} Cepheids inside the cuts")
-    names = sorted(set(gal[sel].tolist()))
-    design = np.zeros((len(gal), len(names) + 1))
-    design[:, 0] = np.log10(period)
-    for j, g in enumerate(names):
-        design[gal == g, j + 1] = 1.0
-    y, err = table["m"], table["merr"]
+    y, err = table["m"], np.sqrt(table["merr"] ** 2 + intrinsic_scatter ** 2)
+    log_p = np.log10(period)
+    pivot = float(np.mean(table["logO_H"][sel])) if metallicity else 0.0
+    z = table["logO_H"] - pivot if metallicity else None
+    all_names = sorted(set(gal[sel].tolist()))
     keep = sel.copy()
-    for _ in range(20):
-        w = 1.0 / err[keep] ** 2
-        x = design[keep]
-        cov = np.linalg.inv(x.T @ (x * w[:, None]))
-        coef = cov @ x.T @ (y[keep] * w)
+    for _ in range(int(sel.sum()) if clip_mode == "worst" else 20):
+        coef, cov, model, names = _leavitt_solve(y, err, log_p, gal, z, keep)
         if clip_sigma is None:
             break
-        new = sel & (np.abs(y - design @ coef) / err < clip_sigma)
+        resid = np.abs(y - model) / err
+        if clip_mode == "worst":
+            worst = int(np.argmax(np.where(keep, resid, -np.inf)))
+            if resid[worst] <= clip_sigma:
+                break
+            keep = keep.copy()
+            keep[worst] = False
+            continue
+        new = sel & (resid < clip_sigma)
         if np.array_equal(new, keep):
             break
         keep = new
-    dof = max(int(keep.sum()) - len(coef), 1)
-    chi2 = float((((y - design @ coef) / err)[keep] ** 2).sum() / dof)
-    return LeavittFit(slope=float(coef[0]), slope_err=float(np.sqrt(cov[0, 0] * max(chi2, 1.0))),
-                      intercepts={g: float(coef[j + 1]) for j, g in enumerate(names)}, reduced_chi2=chi2,
-                      n=int(keep.sum()), n_rejected=int(sel.sum() - keep.sum())), keep
+    else:
+        coef, cov, model, names = _leavitt_solve(y, err, log_p, gal, z, keep)
+    n_par = len(coef)
+    dof = max(int(keep.sum()) - n_par, 1)
+    chi2 = float((((y - model) / err)[keep] ** 2).sum() / dof)
+    scale = max(chi2, 1.0)
+    off = 2 if metallicity else 1
+    return LeavittFit(slope=float(coef[0]), slope_err=float(np.sqrt(cov[0, 0] * scale)),
+                      intercepts={g: float(coef[j + off]) for j, g in enumerate(names)}, reduced_chi2=chi2,
+                      n=int(keep.sum()), n_rejected=int(sel.sum() - keep.sum()),
+                      metallicity_slope=float(coef[1]) if metallicity else None,
+                      metallicity_slope_err=float(np.sqrt(cov[1, 1] * scale)) if metallicity else None,
+                      metallicity_pivot=pivot,
+                      dropped_galaxies=tuple(g for g in all_names if g not in names)), keep
