@@ -43,3 +43,27 @@ def test_unknown_area_names_the_known_ones() -> None:
 def test_projects_roundtrip_as_json() -> None:
     project = plan_projects(["stellar_evolution"], 1, seed=5)[0]
     assert Project.model_validate_json(project.model_dump_json()) == project
+
+
+def test_missing_parameter_is_a_clear_usage_error() -> None:
+    with pytest.raises(UsageError, match="mass_luminosity project is missing parameter\\(s\\) mass_range, min_logg"):
+        make_project("mass_luminosity", {"dataset_id": "debcat"})
+    with pytest.raises(UsageError, match="transit_search project is missing parameter\\(s\\) catalog_period"):
+        make_project("transit_search", {"dataset_id": "kepler1_q1", "planet": "TrES-2 b", "detrend_window": 0.5,
+                                        "min_period": 0.5, "max_period": 5.0})
+    bare = Project(id="x", area="stellar_evolution", kind="hr_diagram", params={"dataset_id": "hipparcos_hr"},
+                   hypothesis="h")
+    with pytest.raises(UsageError, match="missing parameter\\(s\\) bv_split, min_parallax_snr"):
+        check_project(bare)
+
+
+def test_leavitt_projects_sometimes_fit_the_metallicity_term() -> None:
+    leavitt = [p for s in range(20) for p in plan_projects(["stellar_evolution"], 30, seed=s)
+               if p.kind == "leavitt_law"]
+    with_z = [p for p in leavitt if p.params["metallicity"]]
+    assert 0.1 < len(with_z) / len(leavitt) < 0.4
+    assert all("metallicity term" in p.hypothesis for p in with_z)
+    # projects written before the parameter existed still pass the checks
+    old = {"dataset_id": "riess2011_cepheids", "galaxies": None, "min_period": 0.0, "max_period": 250.0,
+           "clip_sigma": None}
+    assert check_project(make_project("leavitt_law", old)).params == old

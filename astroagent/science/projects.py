@@ -40,6 +40,8 @@ ML_RANGES: dict[str, tuple[float, float, float, float]] = {
     "very_high": (7.00, 32.0, 2.726, 0.143),
 }
 CEPHEID_GALAXIES = (1309, 3021, 3370, 3982, 4038, 4258, 4536, 4639, 5584)
+# parameters an experiment reads with a default, so projects made before they existed still run
+OPTIONAL_PARAMS: dict[str, set[str]] = {"leavitt_law": {"metallicity"}}
 
 
 class Project(BaseModel):
@@ -73,8 +75,9 @@ def _hypothesis(kind: str, p: dict[str, Any]) -> str:
         return ("Nearby Hipparcos stars split into a main sequence and a giant branch whose red clump lies "
                 "near M ≈ +0.8 mag, about 5 mag above the K dwarfs of the same colour.")
     if kind == "leavitt_law":
+        term = " with a metallicity term as in Riess et al. 2011" if p.get("metallicity") else ""
         return ("Cepheids in the SN Ia hosts follow the LMC near-infrared period–luminosity slope "
-                "−3.234 ± 0.042 (Persson et al. 2004).")
+                f"−3.234 ± 0.042 (Persson et al. 2004){term}.")
     raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
 
 
@@ -101,9 +104,13 @@ def _params(kind: str, rng: random.Random) -> dict[str, Any]:
     if kind == "leavitt_law":
         galaxies = None if rng.random() < 0.6 else sorted(rng.sample(CEPHEID_GALAXIES, rng.choice([3, 5])))
         long_only = rng.random() < 0.08  # the rare "long-period Cepheids only" variant
-        return {"dataset_id": "riess2011_cepheids", "galaxies": galaxies,
-                "min_period": 100.0 if long_only else rng.choice([0.0, 10.0, 20.0]),
-                "max_period": 250.0, "clip_sigma": rng.choice([None, 3.0, 2.5])}
+        params = {"dataset_id": "riess2011_cepheids", "galaxies": galaxies,
+                  "min_period": 100.0 if long_only else rng.choice([0.0, 10.0, 20.0]),
+                  "max_period": 250.0, "clip_sigma": rng.choice([None, 3.0, 2.5])}
+        # R11's metallicity term Z_W·Δlog[O/H] in a quarter of the fits; drawn from its own generator
+        # (seeded by the draws above) so that adding it left every seed's plan otherwise unchanged
+        params["metallicity"] = random.Random(orjson.dumps(params).decode()).random() < 0.25
+        return params
     raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
 
 
@@ -113,21 +120,30 @@ def _project_id(kind: str, params: dict[str, Any], seed: int, index: int) -> str
     return f"{kind}-s{seed}-{index:03d}-{digest}"
 
 
+def _check_params(kind: str, params: dict[str, Any]) -> None:
+    """UsageError naming the parameters a project of this kind lacks (instead of a bare KeyError later)."""
+    missing = sorted(set(_params(kind, random.Random(0))) - OPTIONAL_PARAMS.get(kind, set()) - set(params))
+    if missing:
+        raise UsageError(f"{kind} project is missing parameter(s) {', '.join(missing)}")
+
+
 def make_project(kind: str, params: dict[str, Any], *, project_id: str | None = None) -> Project:
     """A project of a given kind with explicit parameters (tests, the CLI)."""
     if kind not in KINDS:
         raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    _check_params(kind, params)
     pid = project_id or _project_id(kind, params, 0, 0)
     return Project(id=pid, area=KINDS[kind], kind=kind, params=dict(params), hypothesis=_hypothesis(kind, params))
 
 
 def check_project(project: Project) -> Project:
-    """UsageError when the area or kind is unknown or they do not belong together."""
+    """UsageError when the area or kind is unknown, they do not belong together, or parameters are missing."""
     if project.area not in AREAS:
         raise UsageError(f"unknown research area {project.area!r}; known: {', '.join(sorted(AREAS))}")
     if project.kind not in AREAS[project.area]:
         raise UsageError(f"experiment kind {project.kind!r} is not in area {project.area!r}; "
                          f"known: {', '.join(AREAS[project.area])}")
+    _check_params(project.kind, project.params)
     if not project.id or any(c in project.id for c in "/\\\0") or project.id.startswith("."):
         raise UsageError(f"project id {project.id!r} is not a safe folder name")
     return project

@@ -88,7 +88,8 @@ def galaxy_mean_log_period(cepheids, galaxies, min_period):
 def leavitt_law(params, cepheids):
     galaxies = tuple(params["galaxies"]) if params["galaxies"] else None
     fit, kept = stellar.leavitt_fit(cepheids, galaxies=galaxies, min_period=params["min_period"],
-                                    max_period=params["max_period"], clip_sigma=params["clip_sigma"])
+                                    max_period=params["max_period"], clip_sigma=params["clip_sigma"],
+                                    metallicity=params.get("metallicity", False))
     chosen = galaxies or tuple(sorted(set(int(g) for g in cepheids["gal"])))
     mean_logp = galaxy_mean_log_period(cepheids, chosen, params["min_period"])
     ref, ref_err = PERSSON_2004_SLOPE
@@ -100,12 +101,16 @@ def leavitt_law(params, cepheids):
     in_fit = np.isin(gal, list(fit.intercepts))
     sel = in_fit & (cepheids["P"] >= params["min_period"]) & (cepheids["P"] <= params["max_period"])
     zero = np.array([fit.intercepts.get(int(g), 0.0) for g in gal])
+    if fit.metallicity_slope is not None:
+        zero = zero + fit.metallicity_slope * (cepheids["logO_H"] - fit.metallicity_pivot)
     log_p = np.log10(cepheids["P"])
     results = {"slope": measurement(fit.slope, fit.slope_err, "mag/dex"),
                "reduced_chi2": measurement(fit.reduced_chi2, 0.0, ""),
                "n_cepheids": measurement(fit.n, 0.0, ""),
                "n_clipped": measurement(fit.n_rejected, 0.0, ""),
                "mean_log_period": measurement(float(np.mean(list(mean_logp.values()))), 0.0, "dex")}
+    if fit.metallicity_slope is not None:
+        results["metallicity_slope"] = measurement(fit.metallicity_slope, fit.metallicity_slope_err, "mag/dex")
     plot = {"log_period": log_p[sel], "shifted_mag": (cepheids["m"] - zero - fit.slope)[sel], "kept": kept[sel],
             "slope": fit.slope, "slope_err": fit.slope_err, "reference": ref}
     return {"results": results, "verdict": verdict, "verdict_reason": reason, "plot": plot}

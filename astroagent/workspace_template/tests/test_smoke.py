@@ -62,6 +62,10 @@ def test_leavitt_slope():
     out = run("leavitt_law", {"dataset_id": "riess2011_cepheids", "galaxies": None, "min_period": 0.0,
                               "max_period": 250.0, "clip_sigma": None})
     assert -3.3 < out["results"]["slope"]["value"] < -2.5
+    with_z = run("leavitt_law", {"dataset_id": "riess2011_cepheids", "galaxies": None, "min_period": 0.0,
+                                 "max_period": 250.0, "clip_sigma": 2.5, "metallicity": True})
+    assert -3.3 < with_z["results"]["slope"]["value"] < -2.5
+    assert with_z["results"]["metallicity_slope"]["value"] < 0
 
 
 def test_zams_grid_is_deterministic_and_physical():
