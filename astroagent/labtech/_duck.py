@@ -99,16 +99,24 @@ def parse_range_duckdb(path: Path, start: int, end: int, open_versions: Mapping[
     """Aggregate the whole lines of ``path[start:end]`` with DuckDB (same result as ``parse_range``).
 
     Raises ``NotForDuckDB`` for input its reader treats differently (a byte-order mark after the
-    first byte); the caller then uses the Python engine.
+    first byte); the caller then uses the Python engine. Such a line is one DuckDB cannot parse,
+    so the files are searched for the mark only when some line was malformed.
     """
-    for p in (path if isinstance(path, list) else [path]):
-        if _inner_bom(p):
-            raise NotForDuckDB(f"{Path(p).name}: byte-order mark inside the file")
-    size = os.stat(path).st_size if not isinstance(path, list) else None
-    tmp_dir = None
+    paths = path if isinstance(path, list) else [path]
+    batch = _parse_range(path, start, end, open_versions, threads)
+    if batch.malformed:
+        for p in paths:
+            if _inner_bom(p):
+                raise NotForDuckDB(f"{Path(p).name}: byte-order mark inside the file")
+    return batch
+
+
+def _parse_range(path: Path | list[Path], start: int, end: int, open_versions: Mapping[str, str | None],
+                 threads: int | None) -> Batch:
     if isinstance(path, list):
         return _run(path, list(KNOWN_TIME_KEYS), open_versions, threads)
-    source = path
+    size = os.stat(path).st_size
+    source, tmp_dir = path, None
     if start != 0 or end != size:
         tmp_dir = tempfile.mkdtemp(prefix="astroagent-ingest-")
         source = Path(tmp_dir) / "range.jsonl"
@@ -148,11 +156,11 @@ WITH p AS (SELECT
   CASE WHEN contains(timestamp, '/') THEN NULL ELSE epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
   execution_id AS eid,
   CASE WHEN json_type(event_type) IN ('ARRAY', 'OBJECT') THEN NULL ELSE event_type->>'$' END AS et,
-  event_data.method AS method0, event_data.duration AS dur0, event_data.success AS success0,
-  event_data.code_version AS ver0, event_data.args_digest AS digest0, event_data.error_type AS etype1,
-  event_data.error AS err1, event_data.location.file AS lfile1, event_data.location.function AS lfunc1,
-  event_data.location.line AS lline1, event_data.location IS NULL AS noloc, event_data.traceback AS tb1,
-  {stime} AS stime
+  event_data.method AS d_method, event_data.duration AS d_duration, event_data.success AS d_success,
+  event_data.code_version AS d_code_version, event_data.args_digest AS d_args_digest,
+  event_data.error_type AS d_error_type, event_data.error AS d_error, event_data.location.file AS d_lfile,
+  event_data.location.function AS d_lfunc, event_data.location.line AS d_lline,
+  event_data.location IS NULL AS d_noloc, event_data.traceback AS d_traceback, {stime} AS stime
 FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true)),
 k AS (SELECT *,
   CASE et WHEN 'execution_start' THEN 1 WHEN 'execution_complete' THEN 2 WHEN 'execution_error' THEN 3
@@ -161,24 +169,28 @@ k AS (SELECT *,
     WHEN suffix(et, '_complete') THEN 4 ELSE 0 END::TINYINT AS sfx
 FROM p),
 c AS (SELECT *,
-  CASE WHEN kind IN (0, 3) THEN coalesce(method0, CASE sfx WHEN 1 THEN left(et, length(et) - 7)
+  CASE WHEN kind IN (0, 3) THEN coalesce(d_method, CASE sfx WHEN 1 THEN left(et, length(et) - 7)
     WHEN 2 THEN left(et, length(et) - 6) WHEN 3 THEN left(et, length(et) - 8) END) END AS method,
-  CASE WHEN kind IN (0, 3) THEN coalesce(dur0, CASE WHEN sfx IN (1, 3) THEN stime END) END AS dur,
-  kind IN (0, 3) AND (etype1 IS NOT NULL OR err1 IS NOT NULL OR sfx IN (1, 2)) AS is_err,
+  CASE WHEN kind IN (0, 3) THEN coalesce(d_duration, CASE WHEN sfx IN (1, 3) THEN stime END) END AS dur,
+  kind IN (0, 3) AND (d_error_type IS NOT NULL OR d_error IS NOT NULL OR sfx IN (1, 2)) AS is_err,
   et IS NULL OR ts IS NULL AS bad
 FROM k)
-SELECT ts, CASE WHEN NOT bad THEN floor(ts / 3600)::BIGINT END AS h, bad,
-  sfx IN (1, 3) AND dur0 IS NULL AND stime IS NULL AND NOT bad AS untimed,
+SELECT ts, bad,
+  sfx IN (1, 3) AND d_duration IS NULL AND stime IS NULL AND NOT bad AS untimed,
   CASE WHEN kind > 0 OR is_err THEN eid END AS eid,
   CASE WHEN eid IS NOT NULL AND (kind > 0 OR method IS NOT NULL OR is_err) THEN hash(eid) END AS ek,
   kind,
-  ver0 AS ver, success0 AS success, dur0, method, dur, is_err,
+  CASE WHEN kind = 1 THEN d_code_version END AS ver, CASE WHEN kind = 2 THEN d_success END AS success,
+  CASE WHEN kind = 2 THEN d_duration END AS dur0, method, dur, is_err,
   method IS NOT NULL AND method <> 'execution' AND (dur IS NOT NULL OR is_err OR sfx IN (3, 4)) AS is_call,
-  digest0 AS digest, etype1 AS etype0, err1 AS err, lfile1 AS lfile, lfunc1 AS lfunc, lline1 AS lline,
-  CASE WHEN noloc THEN tb1 END AS tb
+  CASE WHEN method IS NOT NULL OR is_err THEN d_args_digest END AS digest,
+  CASE WHEN is_err THEN d_error_type END AS etype0, CASE WHEN is_err THEN d_error END AS err,
+  CASE WHEN is_err THEN d_lfile END AS lfile, CASE WHEN is_err THEN d_lfunc END AS lfunc,
+  CASE WHEN is_err THEN d_lline END AS lline,
+  CASE WHEN is_err AND d_noloc THEN d_traceback END AS tb
 FROM c""")
         batch = Batch()
-        hours = con.execute("SELECT h, count(*) FILTER (WHERE NOT bad), count(*) FILTER (WHERE bad), "
+        hours = con.execute("SELECT floor(ts / 3600)::BIGINT AS h, count(*) FILTER (WHERE NOT bad), count(*) FILTER (WHERE bad), "
                             "max(ts) FILTER (WHERE NOT bad), count(*) FILTER (WHERE untimed) "
                             "FROM raw GROUP BY h").fetchall()
         if not scanned and any(r[4] for r in hours):
@@ -210,12 +222,12 @@ FROM raw WHERE eid IS NOT NULL AND kind > 0 AND NOT bad GROUP BY ek""")
                    "ELSE coalesce(op.over, 'unknown') END")
         # calls are reduced straight from raw: only the per-version totals and errors need the join
         con.execute(f"""
-CREATE TEMP VIEW calls AS SELECT ts, h, method, is_err, dur, digest FROM raw WHERE is_call AND NOT bad;
+CREATE TEMP VIEW calls AS SELECT ts, floor(ts / 3600)::BIGINT AS h, method, is_err, dur, digest FROM raw WHERE is_call AND NOT bad;
 CREATE TEMP VIEW vcalls AS SELECT r.h, r.method, r.is_err, r.dur, {version} AS version
-  FROM (SELECT h, ek, method, is_err, dur FROM raw WHERE is_call AND NOT bad) r
+  FROM (SELECT floor(ts / 3600)::BIGINT AS h, ek, method, is_err, dur FROM raw WHERE is_call AND NOT bad) r
   LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek;
 CREATE TEMP VIEW errcalls AS SELECT r.*, {version} AS version
-  FROM (SELECT ts, h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
+  FROM (SELECT ts, floor(ts / 3600)::BIGINT AS h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
         WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek""")
         _calls(con, batch)
         _errors(con, batch)
