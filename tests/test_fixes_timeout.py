@@ -43,8 +43,16 @@ def other(url):
 AFTER = '''import urllib.request as ur
 import requests
 from socket import create_connection
+import requests.exceptions
+import tenacity
 
 
+@tenacity.retry(
+    retry=tenacity.retry_if_exception_type((TimeoutError, requests.exceptions.Timeout)),
+    stop=tenacity.stop_after_attempt(3) | tenacity.stop_after_delay(92),
+    wait=tenacity.wait_exponential(multiplier=0.1, max=2) + tenacity.wait_random(0, 0.2),
+    reraise=True,
+)
 def fetch(url):
     # why: the archive sometimes stalls
     data = ur.urlopen(url, timeout=30.0).read()
@@ -67,8 +75,22 @@ def test_before_after_pair_inside_the_target_only():
     outcome = apply_fix(SRC, "fetch", _opp())
     assert outcome.status == "applied", outcome.reason
     assert outcome.new_source == AFTER
-    assert "3 call(s)" in outcome.reason
+    assert "3 call(s)" in outcome.reason and "retry fetch on TimeoutError" in outcome.reason
+    assert outcome.warnings == ()
     assert check_change(SRC, outcome.new_source).ok
+
+
+def test_no_second_retry_and_none_for_a_whole_module():
+    hand_written = apply_fix(SRC, "fetch", _opp(already_retries=True))
+    assert hand_written.status == "applied" and "tenacity" not in hand_written.new_source
+    assert any("already retries" in w for w in hand_written.warnings)
+    decorated = SRC.replace("def fetch(url):", "@tenacity.retry\ndef fetch(url):").replace(
+        "import requests\n", "import requests\nimport tenacity\n")
+    again = apply_fix(decorated, "fetch", _opp())
+    assert again.status == "applied" and again.new_source.count("@tenacity.retry") == 1
+    assert "timeout=30.0" in again.new_source
+    whole = apply_fix(SRC, "<module>", _opp())
+    assert "tenacity" not in whole.new_source
 
 
 def test_second_run_is_skipped_and_the_module_target_covers_every_function():
@@ -117,3 +139,29 @@ def test_generated_timeout_really_stops_a_stalled_peer(tmp_path):
     with pytest.raises((TimeoutError, OSError)):
         module.get()      # the peer accepts and never answers: without the fix this hangs forever
     listener.close()
+
+
+def test_a_stall_now_costs_one_timeout_and_a_new_attempt(tmp_path):
+    """The peer stalls on the first connection and answers the second: the fixed call gets the data."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    port = listener.getsockname()[1]
+    held = []
+
+    def serve():
+        held.append(listener.accept()[0])          # first connection: accepted, never answered
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nstars")
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    src = (f"import urllib.request\n\ndef get():\n"
+           f"    return urllib.request.urlopen('http://127.0.0.1:{port}/').read()\n")
+    new = apply_fix(src, "get", _opp(timeout_seconds=0.3)).new_source
+    module = load_module(tmp_path, "stall_retry_mod", new)
+    assert module.get() == b"stars"     # a timeout alone would have raised TimeoutError here
+    listener.close()
+    for conn in held:
+        conn.close()

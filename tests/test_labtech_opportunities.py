@@ -287,6 +287,7 @@ def test_stalls_call_for_a_timeout_even_when_every_call_succeeded(tmp_path: Path
     assert ev["success_rate"] == 1.0
     new = apply_fix(FETCH, "fetch_dataset", opp).new_source
     assert 'urlopen("http://127.0.0.1:9/" + name, timeout=3.0)' in new   # cuts a 6 s stall, spares 0.3 s calls
+    assert ev["already_retries"] is False and "tenacity.stop_after_attempt(3)" in new   # a cut stall is retried
 
 
 def test_timeout_errors_count_and_a_healthy_fast_method_is_only_reported(tmp_path: Path) -> None:
@@ -341,3 +342,12 @@ def test_unchanged_targets_are_not_parsed_again(workspace: Path, monkeypatch) ->
 
     monkeypatch.setattr(static, "analyze_files", parse_again)
     assert _analyse(workspace, window_hours=first.window_hours + 1).static == first.static
+
+
+def test_one_retry_covers_every_transient_type_seen_at_the_target_however_rare(tmp_path: Path) -> None:
+    failures = {i: ("ConnectionResetError", "[Errno 104] Connection reset by peer") for i in range(0, 60, 4)}
+    failures.update({7: ("HTTPError", "HTTP Error 503: Service Unavailable"),
+                     31: ("HTTPError", "HTTP Error 503: Service Unavailable")})
+    a = _analyse(_fetch_workspace(tmp_path, [0.3] * 60, failures))
+    [retry] = [o for o in _by(a.opportunities, "frequent_error") if o.fix == "add_retry_mechanism"]
+    assert retry.error_types == ("ConnectionResetError", "HTTPError")   # 2 x 503 is under min_pattern_count

@@ -130,6 +130,7 @@ class FrequentError(Detector):
             fix = "add_retry_mechanism" if p.transient else None
             if fix and ctx.facts(target).get("retries"):
                 fix, evidence["note"] = None, "the function already retries; see dependency_outage"
+            types = _transient_types(ctx, target) if fix and target else (p.error_type,)
             priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or p.count >= 10 * ctx.config.min_pattern_count \
                 else "medium"
             kind = "transient" if p.transient else "unclassified"
@@ -137,7 +138,14 @@ class FrequentError(Detector):
                 type=self.type, priority=priority, score=round(share * 100 + p.count / 1000, 3),
                 description=f"{p.error_type} ({kind}) {p.count}x in {p.method or 'unknown method'}: {p.template[:120]}",
                 target=target, fix=ctx.allowed(fix), signature=p.signature, method=p.method,
-                error_types=(p.error_type,), evidence=evidence)
+                error_types=types, evidence=evidence)
+
+
+def _transient_types(ctx: DetectionContext, target: str) -> tuple[str, ...]:
+    """Every transient exception type seen at ``target``, however rare: one retry covers them all
+    (a second retry on the same function would be refused, so a rare 5xx would never be retried)."""
+    return tuple(sorted({q.error_type for q in ctx.stats.patterns
+                         if q.transient and not q.deterministic and ctx.target_for_pattern(q) == target}))
 
 
 @register
@@ -311,7 +319,8 @@ class MissingTimeout(Detector):
                                    ("durations have a long tail", long_tail and not stalled)) if on]
             evidence: dict[str, Any] = {"calls": missing, "timeout_patterns": [p.signature for p in stalls],
                                         "p95": stats.p95 if stats else None, "timed_method": method,
-                                        "success_rate": stats.success_rate if stats else None, "why": why}
+                                        "success_rate": stats.success_rate if stats else None, "why": why,
+                                        "already_retries": bool(facts.get("retries"))}
             evidence.update({k: v for k, v in profile.items() if v is not None})
             yield Opportunity(
                 type=self.type, priority=priority,

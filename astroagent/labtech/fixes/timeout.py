@@ -1,6 +1,8 @@
 """add_timeout: give network calls made without a timeout one, so a stalled peer cannot hang a run.
 
-Covers ``urllib.request.urlopen``, ``requests``/``httpx`` verbs, ``http.client`` connections and
+A timeout alone turns each stall into a failure; so the target function also gets a short
+tenacity retry on timeouts (unless it already retries, or the target is a whole module): a
+stall then costs one timeout and a new attempt instead of the run. Covers ``urllib.request.urlopen``, ``requests``/``httpx`` verbs, ``http.client`` connections and
 ``socket.create_connection`` (found through import aliases), inside the target function or the
 whole module when the target is ``<module>``. Calls that pass a timeout, even ``None``, keep it.
 """
@@ -14,11 +16,12 @@ from libcst.codemod import SkipFile
 from libcst.helpers import get_full_name_for_node
 
 from astroagent.labtech.fixes._purity import module_aliases
-from astroagent.labtech.fixes.base import FixRule, TargetedCodemod
+from astroagent.labtech.fixes.base import FixOutcome, FixRule, TargetedCodemod, normalize_qualname
+from astroagent.labtech.fixes.retry import AddRetryMechanism
 from astroagent.labtech.models import Opportunity
 
 __all__ = ["AddTimeout", "AddTimeoutCommand", "NETWORK_CALLS", "timeout_seconds", "FLOOR_SECONDS",
-           "CEILING_SECONDS", "SAFETY_FACTOR", "STALL_SHARE"]
+           "CEILING_SECONDS", "SAFETY_FACTOR", "STALL_SHARE", "TIMEOUT_ERRORS", "RETRY_ATTEMPTS"]
 
 _VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")
 # resolved call name → index of the positional argument that is the timeout (None: keyword only)
@@ -38,6 +41,10 @@ CEILING_SECONDS = 120.0    # never longer: a stalled peer must not hold a run fo
 SAFETY_FACTOR = 5.0        # times the typical (non-stall) duration
 STALL_SHARE = 0.75         # of the shortest observed stall: the timeout must cut every stall
 DEFAULT_SECONDS = 30.0
+# what a timed-out call raises: the builtin TimeoutError, and ReadTimeout, which the retry rule widens to
+# requests.exceptions.Timeout / httpx.TimeoutException when the module uses those clients
+TIMEOUT_ERRORS = ("TimeoutError", "ReadTimeout")
+RETRY_ATTEMPTS = 3         # a stall costs at most this many timeouts
 
 
 def _number(value: object) -> float | None:
@@ -154,4 +161,23 @@ class AddTimeout(FixRule):
     description: ClassVar[str] = AddTimeoutCommand.DESCRIPTION
     command = AddTimeoutCommand
 
+    def apply(self, source: str, qualname: str, opportunity: Opportunity) -> FixOutcome:
+        outcome = super().apply(source, qualname, opportunity)
+        if (outcome.status != "applied" or outcome.new_source is None
+                or normalize_qualname(qualname) in _MODULE_TARGETS):
+            return outcome
+        if opportunity.evidence.get("already_retries"):
+            return _with_warning(outcome, "no retry on the new timeouts: the function already retries")
+        seconds = timeout_seconds(opportunity)
+        evidence = {**opportunity.evidence, "retry_attempts": RETRY_ATTEMPTS,
+                    "retry_max_delay": round(RETRY_ATTEMPTS * seconds + 2.0, 1)}
+        retry = AddRetryMechanism().apply(outcome.new_source, qualname, opportunity.model_copy(
+            update={"error_types": TIMEOUT_ERRORS, "evidence": evidence}))
+        if retry.status != "applied" or retry.new_source is None:
+            return _with_warning(outcome, f"no retry on the new timeouts: {retry.reason}")
+        return FixOutcome("applied", self.name, retry.new_source, f"{outcome.reason}; and {retry.reason}",
+                          outcome.warnings + retry.warnings)
 
+
+def _with_warning(outcome: FixOutcome, warning: str) -> FixOutcome:
+    return FixOutcome(outcome.status, outcome.fix, outcome.new_source, outcome.reason, (*outcome.warnings, warning))
