@@ -119,6 +119,7 @@ def test_each_detector_finds_its_case_with_the_right_fix_and_target(workspace: P
     assert not [o for o in a.opportunities if o.signature == bug.signature and o.fix == "add_retry_mechanism"]
     [outage] = _by(a.opportunities, "dependency_outage")
     assert outage.fix == "add_circuit_breaker" and outage.evidence["longest_failure_streak"] == 8
+    assert outage.evidence["outage_seconds"] == 1260.0 and outage.evidence["breaker_cooldown"] == 30.0
     [cache] = _by(a.opportunities, "uncached_repeated_work")
     assert cache.fix == "add_caching" and cache.target == "experimenter/stats.py::period_stats"
     [timeout] = _by(a.opportunities, "missing_timeout")
@@ -351,3 +352,25 @@ def test_one_retry_covers_every_transient_type_seen_at_the_target_however_rare(t
     a = _analyse(_fetch_workspace(tmp_path, [0.3] * 60, failures))
     [retry] = [o for o in _by(a.opportunities, "frequent_error") if o.fix == "add_retry_mechanism"]
     assert retry.error_types == ("ConnectionResetError", "HTTPError")   # 2 x 503 is under min_pattern_count
+
+
+def test_the_breaker_stays_open_a_quarter_of_the_longest_outage() -> None:
+    """Polls after the dependency came back fail until the cooldown ends: 40 s outages get a 10 s breaker."""
+    from astroagent.labtech.analytics import WindowStats
+    from astroagent.labtech.fixes import apply_fix
+    from astroagent.labtech.models import ErrorPattern
+    from astroagent.labtech.opportunities import find_opportunities
+
+    pattern = ErrorPattern(signature="s", error_type="HTTPError", template="HTTP Error <n>: Service Unavailable",
+                           count=87, method="fetch_cepheids", transient=True)
+    stats = WindowStats(patterns=[pattern], streaks={"fetch_cepheids": 87},
+                        streak_spans={"fetch_cepheids": [87, 1000.0, 1040.0]})
+    [opp] = find_opportunities(stats, LabTechnicianConfig(), {}, detectors=["dependency_outage"])
+    assert opp.evidence["outage_seconds"] == 40.0 and opp.evidence["breaker_cooldown"] == 10.0
+    src = ("import urllib.request\n\n\ndef fetch_cepheids(url):\n"
+           "    return urllib.request.urlopen(url, timeout=5).read()\n")
+    assert "cooldown=10," in apply_fix(src, "fetch_cepheids", opp).new_source
+    blip = WindowStats(patterns=[pattern], streaks={"fetch_cepheids": 9},
+                       streak_spans={"fetch_cepheids": [9, 1000.0, 1001.0]})
+    [short] = find_opportunities(blip, LabTechnicianConfig(), {}, detectors=["dependency_outage"])
+    assert short.evidence["breaker_cooldown"] == 1.0

@@ -19,6 +19,7 @@ __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opport
            "duration_profile"]
 
 DETECTORS: dict[str, "Detector"] = {}
+BREAKER_MAX_COOLDOWN = 30.0   # seconds a circuit breaker stays open at most
 
 
 def register(cls: type["Detector"]) -> type["Detector"]:
@@ -186,7 +187,19 @@ class DependencyOutage(Detector):
                 target=target, fix=ctx.allowed("add_circuit_breaker"), signature=f"{self.type}:{method}",
                 method=method, error_types=tuple(sorted({p.error_type for p in transient})),
                 evidence={"longest_failure_streak": streak, "threshold": ctx.config.outage_streak,
-                          "patterns": [p.signature for p in transient]})
+                          "patterns": [p.signature for p in transient], **_breaker_cooldown(ctx, method)})
+
+
+def _breaker_cooldown(ctx: DetectionContext, method: str) -> dict[str, float]:
+    """How long the breaker stays open, from how long the longest outage lasted: a quarter of it, within
+    [1, 30] s. Calls made after the dependency came back still fail until the next probe, so the
+    cooldown bounds what the breaker costs per outage; a fixed 30 s cost more than a short outage."""
+    span = ctx.stats.streak_spans.get(method)
+    if not span or span[1] is None or span[2] is None or span[2] <= span[1]:
+        return {}
+    outage = float(span[2]) - float(span[1])
+    return {"outage_seconds": round(outage, 1),
+            "breaker_cooldown": round(min(BREAKER_MAX_COOLDOWN, max(1.0, outage / 4)), 1)}
 
 
 @register
