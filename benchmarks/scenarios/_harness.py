@@ -154,25 +154,33 @@ def run_scenario(sc: Scenario, *, keep: bool = False, executions: int | None = N
     (ws / "data").mkdir(exist_ok=True)
     log = _Log()
     started = time.perf_counter()
-    server = ArchiveServer(ArchiveConfig(**(sc.archive or {})))
-    url = server.start()
+    archive = ArchiveConfig(**(sc.archive or {}))
+    phases: list[dict[str, Any]] = []
+
+    def phase(n: int) -> dict[str, Any]:
+        """One workload run against a fresh archive with the scenario's seed: each code version meets
+        the same fault schedule from its start (one archive for all phases let an outage that began
+        in the run before the change carry into the run after it)."""
+        with ArchiveServer(archive) as server:
+            result = _workload(sc, ws, server.url, n)
+            phases.append(server.stats())
+        log.add("workload", **result)
+        return result
+
     try:
-        before = _workload(sc, ws, url, n_before)
-        log.add("workload", **before)
+        before = phase(n_before)
         after = before
         runs = []
         for _ in range(sc.cycles):
             runs.append(_labtech(sc, ws))
-            after = _workload(sc, ws, url, n_after)
-            log.add("workload", **after)
+            after = phase(n_after)
         judged = _labtech(sc, ws, "--max-improvements", "0")
         tests = _tests(ws)
         changes = _history(ws)
-        archive_stats = server.stats()
     finally:
-        server.stop()
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+    archive_stats = _sum_stats(phases)
     made = [{"id": c.get("id"), "fix": c.get("fix"), "target": c.get("target"), "status": c.get("status"),
              "verdict": c.get("verdict"), "reason": (c.get("verdict_reason") or c.get("reason") or "")[:300]}
             for c in changes]
@@ -182,3 +190,14 @@ def run_scenario(sc: Scenario, *, keep: bool = False, executions: int | None = N
             "judge_run": judged, "changes": made, "tests": tests, "archive": archive_stats,
             **_judge(sc, changes), "seconds": round(time.perf_counter() - started, 1),
             "workspace": str(ws) if keep else None}
+
+
+def _sum_stats(phases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The archive counters of every workload phase, added up."""
+    total: dict[str, Any] = {"requests": 0, "served": 0, "faults": {}, "faults_total": 0, "handler_errors": 0}
+    for stats in phases:
+        for key in ("requests", "served", "faults_total", "handler_errors"):
+            total[key] += stats.get(key, 0)
+        for kind, n in stats.get("faults", {}).items():
+            total["faults"][kind] = total["faults"].get(kind, 0) + n
+    return total
