@@ -63,6 +63,10 @@ def test_leavitt_projects_sometimes_fit_the_metallicity_term() -> None:
     with_z = [p for p in leavitt if p.params["metallicity"]]
     assert 0.1 < len(with_z) / len(leavitt) < 0.4
     assert all("metallicity term" in p.hypothesis for p in with_z)
+    # independent of the cuts: the plain fit (all galaxies, no period cut, no clipping) is planned both ways
+    plain = {p.params["metallicity"] for p in leavitt
+             if p.params["galaxies"] is None and p.params["min_period"] == 0.0 and p.params["clip_sigma"] is None}
+    assert plain == {True, False}
     # projects written before the parameter existed still pass the checks
     old = {"dataset_id": "riess2011_cepheids", "galaxies": None, "min_period": 0.0, "max_period": 250.0,
            "clip_sigma": None}

@@ -87,6 +87,11 @@ def test_metallicity_fit_recovers_injected_slopes() -> None:
     with pytest.raises(DataError, match="no range in log\\[O/H\\]"):
         leavitt_fit(_synthetic(log_p, gal, m), galaxies=None, min_period=0, max_period=1e9, clip_sigma=None,
                     metallicity=True)
+    # one metallicity per galaxy: the term is a sum of the zero points, a degenerate fit, not a wild number
+    per_galaxy = -3.3 + 0.1 * gal
+    with pytest.raises(DataError, match="degenerate"):
+        leavitt_fit(_synthetic(log_p, gal, m, per_galaxy), galaxies=None, min_period=0, max_period=1e9,
+                    clip_sigma=None, metallicity=True)
 
 
 def test_clipping_that_empties_a_galaxy_drops_it() -> None:

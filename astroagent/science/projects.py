@@ -81,7 +81,9 @@ def _hypothesis(kind: str, p: dict[str, Any]) -> str:
     raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
 
 
-def _params(kind: str, rng: random.Random) -> dict[str, Any]:
+def _params(kind: str, rng: random.Random, side: random.Random | None = None) -> dict[str, Any]:
+    """Parameters drawn from ``rng``; ``side`` draws what was added later (so every seed's plan kept its
+    earlier draws), one generator per project."""
     if kind == "transit_search":
         dataset = rng.choice(["kepler1_q1", "kepler1_q1", "kepler10_q1", "kepler10_q1", "kepler10_tess_s14"])
         planet, period = TRANSIT_TARGETS[dataset]
@@ -107,9 +109,8 @@ def _params(kind: str, rng: random.Random) -> dict[str, Any]:
         params = {"dataset_id": "riess2011_cepheids", "galaxies": galaxies,
                   "min_period": 100.0 if long_only else rng.choice([0.0, 10.0, 20.0]),
                   "max_period": 250.0, "clip_sigma": rng.choice([None, 3.0, 2.5])}
-        # R11's metallicity term Z_W·Δlog[O/H] in a quarter of the fits; drawn from its own generator
-        # (seeded by the draws above) so that adding it left every seed's plan otherwise unchanged
-        params["metallicity"] = random.Random(orjson.dumps(params).decode()).random() < 0.25
+        # R11's metallicity term Z_W·Δlog[O/H] in a quarter of the fits, independent of the cuts above
+        params["metallicity"] = (side or random.Random(0)).random() < 0.25
         return params
     raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
 
@@ -164,7 +165,7 @@ def plan_projects(areas: Sequence[str], count: int, seed: int) -> list[Project]:
     for index in range(count):
         area = areas[index % len(areas)]
         kind = rng.choice(AREAS[area])
-        params = _params(kind, rng)
+        params = _params(kind, rng, random.Random(f"{seed}:{index}"))
         projects.append(Project(id=_project_id(kind, params, seed, index), area=area, kind=kind, params=params,
                                 hypothesis=_hypothesis(kind, params)))
     return projects

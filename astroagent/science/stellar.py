@@ -130,11 +130,10 @@ def _leavitt_solve(y: np.ndarray, err: np.ndarray, log_p: np.ndarray, gal: np.nd
     if np.ptp(log_p[keep]) == 0 or (z is not None and np.ptp(z[keep]) == 0):
         raise DataError("the kept Cepheids span no range in period" if np.ptp(log_p[keep]) == 0
                         else "the kept Cepheids span no range in log[O/H]; fit without the metallicity term")
-    try:
-        cov = np.linalg.inv(x.T @ (x * w[:, None]))
-    except np.linalg.LinAlgError:
+    if np.linalg.matrix_rank(x * np.sqrt(w)[:, None]) < x.shape[1]:   # inv() would not always notice
         raise DataError("the Leavitt fit is degenerate (period and metallicity do not vary independently "
-                        "of the galaxies)") from None
+                        "of the galaxies)")
+    cov = np.linalg.inv(x.T @ (x * w[:, None]))
     coef = cov @ x.T @ (y[keep] * w)
     return coef, cov, design @ coef, names
 
@@ -146,8 +145,8 @@ def leavitt_fit(table: Table, *, galaxies: tuple[int, ...] | None, min_period: f
 
     Errors are the quoted ones with ``intrinsic_scatter`` (mag) added in quadrature. Outliers more
     than ``clip_sigma`` errors from the fit are rejected iteratively: ``clip_mode="all"`` re-selects
-    every point each pass (a rejected point may come back); ``"worst"`` removes only the single
-    largest outlier per pass and refits (the SH0ES iterative fit of Riess et al. 2016 as re-implemented
+    every point each pass (a rejected point may come back, unless its whole galaxy was rejected);
+    ``"worst"`` removes only the single largest outlier per pass and refits (the SH0ES iterative fit of Riess et al. 2016 as re-implemented
     in Feeney et al.'s public hh0 code, ``riess_reject``: 2.7σ with 0.065 mag intrinsic scatter).
     A galaxy whose Cepheids are all rejected is dropped from the fit (``dropped_galaxies``).
     """
