@@ -15,6 +15,7 @@ from astroagent.labtech.models import Opportunity
 
 
 def _opp(**evidence) -> Opportunity:
+    evidence.setdefault("already_retries", False)   # what the static facts say (missing_timeout writes it)
     return Opportunity(type="missing_timeout", priority="medium", description="no timeout", signature="sig",
                        fix="add_timeout", evidence=evidence)
 
@@ -43,16 +44,8 @@ def other(url):
 AFTER = '''import urllib.request as ur
 import requests
 from socket import create_connection
-import requests.exceptions
-import tenacity
 
 
-@tenacity.retry(
-    retry=tenacity.retry_if_exception_type((TimeoutError, requests.exceptions.Timeout)),
-    stop=tenacity.stop_after_attempt(3) | tenacity.stop_after_delay(92),
-    wait=tenacity.wait_exponential(multiplier=0.1, max=2) + tenacity.wait_random(0, 0.2),
-    reraise=True,
-)
 def fetch(url):
     # why: the archive sometimes stalls
     data = ur.urlopen(url, timeout=30.0).read()
@@ -75,8 +68,9 @@ def test_before_after_pair_inside_the_target_only():
     outcome = apply_fix(SRC, "fetch", _opp())
     assert outcome.status == "applied", outcome.reason
     assert outcome.new_source == AFTER
-    assert "3 call(s)" in outcome.reason and "retry fetch on TimeoutError" in outcome.reason
-    assert outcome.warnings == ()
+    assert "3 call(s)" in outcome.reason
+    # fetch POSTs: a timed-out POST may have been carried out, so no retry comes with the timeout
+    assert any("may write (requests.post, socket.create_connection)" in w for w in outcome.warnings)
     assert check_change(SRC, outcome.new_source).ok
 
 
@@ -91,6 +85,32 @@ def test_no_second_retry_and_none_for_a_whole_module():
     assert "timeout=30.0" in again.new_source
     whole = apply_fix(SRC, "<module>", _opp())
     assert "tenacity" not in whole.new_source
+    unknown = apply_fix(SRC, "fetch", Opportunity(type="missing_timeout", priority="low", description="d",
+                                                   signature="s", fix="add_timeout"))
+    assert "tenacity" not in unknown.new_source and any("unknown" in w for w in unknown.warnings)
+
+
+READER = '''import urllib.request
+import requests
+
+
+def read(url):
+    first = urllib.request.urlopen(url).read()
+    return first + requests.get(url).content
+'''
+
+
+def test_a_reading_function_gets_a_retry_on_timeouts_and_the_transient_errors_seen_there():
+    opp = _opp(timeout_seconds=50, transient_types=["ConnectionResetError"])
+    outcome = apply_fix(READER, "read", opp)
+    new = outcome.new_source
+    assert outcome.status == "applied" and "retry read on" in outcome.reason
+    assert "retry_if_exception_type((TimeoutError, ConnectionError, requests.exceptions.Timeout))" in new
+    assert "_astroagent_retryable_http_error" in new      # urlopen wraps a connect timeout in URLError
+    assert "stop_after_delay(120)" in new                  # 3 x 50 s capped at the 120 s ceiling
+    assert check_change(READER, new).ok
+    sender = READER.replace("urlopen(url)", "urlopen(url, b'x')")
+    assert "tenacity" not in apply_fix(sender, "read", opp).new_source
 
 
 def test_second_run_is_skipped_and_the_module_target_covers_every_function():

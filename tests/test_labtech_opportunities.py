@@ -374,3 +374,7 @@ def test_the_breaker_stays_open_a_quarter_of_the_longest_outage() -> None:
                        streak_spans={"fetch_cepheids": [9, 1000.0, 1001.0]})
     [short] = find_opportunities(blip, LabTechnicianConfig(), {}, detectors=["dependency_outage"])
     assert short.evidence["breaker_cooldown"] == 1.0
+    burst = WindowStats(patterns=[pattern], streaks={"fetch_cepheids": 9},
+                        streak_spans={"fetch_cepheids": [9, 1000.0, 1000.0]})       # all in one instant
+    [instant] = find_opportunities(burst, LabTechnicianConfig(), {}, detectors=["dependency_outage"])
+    assert instant.evidence["breaker_cooldown"] == 1.0

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analytics import WindowStats, percentile
+from astroagent.labtech._evidence import breaker_cooldown, duration_profile
+from astroagent.labtech.analytics import WindowStats
 from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Location, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",
            "duration_profile"]
 
 DETECTORS: dict[str, "Detector"] = {}
-BREAKER_MAX_COOLDOWN = 30.0   # seconds a circuit breaker stays open at most
 
 
 def register(cls: type["Detector"]) -> type["Detector"]:
@@ -187,19 +187,7 @@ class DependencyOutage(Detector):
                 target=target, fix=ctx.allowed("add_circuit_breaker"), signature=f"{self.type}:{method}",
                 method=method, error_types=tuple(sorted({p.error_type for p in transient})),
                 evidence={"longest_failure_streak": streak, "threshold": ctx.config.outage_streak,
-                          "patterns": [p.signature for p in transient], **_breaker_cooldown(ctx, method)})
-
-
-def _breaker_cooldown(ctx: DetectionContext, method: str) -> dict[str, float]:
-    """How long the breaker stays open, from how long the longest outage lasted: a quarter of it, within
-    [1, 30] s. Calls made after the dependency came back still fail until the next probe, so the
-    cooldown bounds what the breaker costs per outage; a fixed 30 s cost more than a short outage."""
-    span = ctx.stats.streak_spans.get(method)
-    if not span or span[1] is None or span[2] is None or span[2] <= span[1]:
-        return {}
-    outage = float(span[2]) - float(span[1])
-    return {"outage_seconds": round(outage, 1),
-            "breaker_cooldown": round(min(BREAKER_MAX_COOLDOWN, max(1.0, outage / 4)), 1)}
+                          "patterns": [p.signature for p in transient], **breaker_cooldown(ctx.stats.streak_spans.get(method))})
 
 
 @register
@@ -270,32 +258,6 @@ class UncachedRepeatedWork(Detector):
                 evidence=evidence)
 
 
-def duration_profile(samples: Sequence[float], *, min_stall_seconds: float = 1.0,
-                     min_gap_ratio: float = 3.0) -> dict[str, Any]:
-    """Typical durations of a method apart from its stalls, and the stalls themselves.
-
-    Stalls are a minority of calls at least ``min_stall_seconds`` long, separated from the rest
-    by a gap of ``min_gap_ratio`` (a bimodal distribution: a stalled call is slow, not failed).
-    Keys: ``typical_p50``, ``typical_p75``, ``typical_max`` (the calls that are not stalls),
-    ``stall_seconds`` (the shortest stall) and ``stall_calls`` (0 when there is no stall cluster).
-    """
-    xs = sorted(float(x) for x in samples if x is not None and x >= 0)
-    if not xs:
-        return {}
-    split, best = len(xs), min_gap_ratio
-    for i in range(max(1, (len(xs) + 1) // 2), len(xs)):     # the upper part is at most half of the calls
-        if xs[i] < min_stall_seconds:
-            continue
-        ratio = xs[i] / max(xs[i - 1], 1e-3)
-        if ratio >= best:
-            split, best = i, ratio
-    typical, stalls = xs[:split], xs[split:]
-    return {"samples": len(xs), "typical_p50": round(percentile(typical, 50), 4),
-            "typical_p75": round(percentile(typical, 75), 4), "typical_max": round(typical[-1], 4),
-            "stall_calls": len(stalls), "stall_seconds": round(stalls[0], 4) if stalls else None,
-            "max": round(xs[-1], 4)}
-
-
 @register
 class MissingTimeout(Detector):
     """A network call without a timeout, and logs where the method stalls, times out or has a long tail.
@@ -333,7 +295,8 @@ class MissingTimeout(Detector):
             evidence: dict[str, Any] = {"calls": missing, "timeout_patterns": [p.signature for p in stalls],
                                         "p95": stats.p95 if stats else None, "timed_method": method,
                                         "success_rate": stats.success_rate if stats else None, "why": why,
-                                        "already_retries": bool(facts.get("retries"))}
+                                        "already_retries": bool(facts.get("retries")),
+                                        "transient_types": list(_transient_types(ctx, target))}
             evidence.update({k: v for k, v in profile.items() if v is not None})
             yield Opportunity(
                 type=self.type, priority=priority,

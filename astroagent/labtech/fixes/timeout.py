@@ -1,8 +1,10 @@
 """add_timeout: give network calls made without a timeout one, so a stalled peer cannot hang a run.
 
 A timeout alone turns each stall into a failure; so the target function also gets a short
-tenacity retry on timeouts (unless it already retries, or the target is a whole module): a
-stall then costs one timeout and a new attempt instead of the run. Covers ``urllib.request.urlopen``, ``requests``/``httpx`` verbs, ``http.client`` connections and
+tenacity retry on timeouts and the transient errors seen there (not when it already retries,
+when a call in it may write — POST/PUT/PATCH/DELETE, urlopen with data, raw connections —
+or the target is a whole module): a stall then costs one timeout and a new attempt instead of
+the run. Covers ``urllib.request.urlopen``, ``requests``/``httpx`` verbs, ``http.client`` connections and
 ``socket.create_connection`` (found through import aliases), inside the target function or the
 whole module when the target is ``<module>``. Calls that pass a timeout, even ``None``, keep it.
 """
@@ -12,11 +14,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import libcst as cst
-from libcst.codemod import SkipFile
+from libcst.codemod import CodemodContext, SkipFile
 from libcst.helpers import get_full_name_for_node
 
 from astroagent.labtech.fixes._purity import module_aliases
-from astroagent.labtech.fixes.base import FixOutcome, FixRule, TargetedCodemod, normalize_qualname
+from astroagent.labtech.fixes.base import FixOutcome, FixRule, TargetedCodemod, normalize_qualname, run_codemod
 from astroagent.labtech.fixes.retry import AddRetryMechanism
 from astroagent.labtech.models import Opportunity
 
@@ -89,6 +91,7 @@ class AddTimeoutCommand(TargetedCodemod):
         self.inside = 1 if self.whole_module else 0
         self.aliases = module_aliases(tree)
         self.changed: list[str] = []
+        self.writes: list[str] = []      # calls in the target a retry could repeat with side effects
         self.seconds = timeout_seconds(self.opportunity)
         if self.whole_module:
             self.found = True
@@ -128,6 +131,8 @@ class AddTimeoutCommand(TargetedCodemod):
         resolved = self.aliases.get(head, head) + (f".{rest}" if rest else "")
         if resolved not in NETWORK_CALLS:
             return updated_node
+        if _may_write(resolved, updated_node):
+            self.writes.append(resolved)
         if any(arg.star for arg in updated_node.args):
             self.warn(f"{name}(*…) left alone: cannot tell whether it passes a timeout")
             return updated_node
@@ -162,21 +167,63 @@ class AddTimeout(FixRule):
     command = AddTimeoutCommand
 
     def apply(self, source: str, qualname: str, opportunity: Opportunity) -> FixOutcome:
-        outcome = super().apply(source, qualname, opportunity)
+        if (reason := self.applicable(opportunity)) is not None:
+            return FixOutcome("rejected", self.name, None, reason)
+        made: list[AddTimeoutCommand] = []
+
+        def make(context: CodemodContext) -> AddTimeoutCommand:
+            made.append(AddTimeoutCommand(context, qualname, opportunity))
+            return made[-1]
+
+        outcome = run_codemod(self.name, source, make)
         if (outcome.status != "applied" or outcome.new_source is None
                 or normalize_qualname(qualname) in _MODULE_TARGETS):
             return outcome
-        if opportunity.evidence.get("already_retries"):
-            return _with_warning(outcome, "no retry on the new timeouts: the function already retries")
+        why_not = _no_retry_reason(opportunity, made[-1])
+        if why_not:
+            return _with_warning(outcome, f"no retry on the new timeouts: {why_not}")
         seconds = timeout_seconds(opportunity)
         evidence = {**opportunity.evidence, "retry_attempts": RETRY_ATTEMPTS,
-                    "retry_max_delay": round(RETRY_ATTEMPTS * seconds + 2.0, 1)}
+                    "retry_max_delay": round(min(CEILING_SECONDS, RETRY_ATTEMPTS * seconds + 2.0), 1)}
+        seen = made[-1].changed
+        types = [*TIMEOUT_ERRORS, *(("URLError",) if "urllib.request.urlopen" in seen else ()),
+                 *opportunity.evidence.get("transient_types", ()), *opportunity.error_types]
         retry = AddRetryMechanism().apply(outcome.new_source, qualname, opportunity.model_copy(
-            update={"error_types": TIMEOUT_ERRORS, "evidence": evidence}))
+            update={"error_types": tuple(dict.fromkeys(types)), "evidence": evidence}))
         if retry.status != "applied" or retry.new_source is None:
             return _with_warning(outcome, f"no retry on the new timeouts: {retry.reason}")
         return FixOutcome("applied", self.name, retry.new_source, f"{outcome.reason}; and {retry.reason}",
                           outcome.warnings + retry.warnings)
+
+
+def _no_retry_reason(opportunity: Opportunity, command: AddTimeoutCommand) -> str | None:
+    """Why the timeout must come without a retry, or None."""
+    already = opportunity.evidence.get("already_retries")
+    if already is None:
+        return "whether the function already retries is unknown (no static facts)"
+    if already:
+        return "the function already retries"
+    if command.writes:
+        return (f"it may write ({', '.join(sorted(set(command.writes)))}): a timed-out request may have "
+                "been carried out, and a retry would repeat it")
+    return None
+
+
+_WRITE_VERBS = ("post", "put", "patch", "delete", "request", "stream")
+
+
+def _may_write(resolved: str, call: cst.Call) -> bool:
+    """A network call a retry could repeat with side effects: a write verb or an unknown method
+    (``request``/``stream``), a raw connection, or ``urlopen`` sending data."""
+    library, _, verb = resolved.rpartition(".")
+    if library in ("requests", "httpx"):
+        return verb in _WRITE_VERBS
+    if resolved == "urllib.request.urlopen":
+        positional = [arg for arg in call.args if arg.keyword is None]
+        data = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "data"]
+        data += positional[1:2]
+        return any(not (isinstance(arg.value, cst.Name) and arg.value.value == "None") for arg in data)
+    return True   # http.client connections, sockets: the protocol on top is unknown
 
 
 def _with_warning(outcome: FixOutcome, warning: str) -> FixOutcome:
