@@ -77,3 +77,17 @@ def test_changes_are_judged_on_every_version_that_contains_them() -> None:
     change = {**_change(), "code_versions_after": ["new", "newer"]}
     verdict = judge(change, _analysis(_version("old", 40, 14), _version("new", 6, 0), _version("newer", 8, 0)), CFG)
     assert verdict.verdict == "kept" and verdict.evidence["after"]["executions"] == 14
+
+
+def test_a_cache_judged_beside_a_retry_is_kept_for_its_own_speed_not_the_retry_s_success() -> None:
+    rng = random.Random(2)
+    slow = [0.03 + rng.random() * 0.01 for _ in range(30)]
+    fast = [1e-5 + rng.random() * 1e-6 for _ in range(30)]
+    together = _analysis(_version("old", 30, 11, slow), _version("new", 30, 1, fast))
+    cache = judge(_change("add_caching", "uncached_repeated_work"), together, CFG)
+    assert cache.verdict == "kept" and cache.reason.startswith("faster: fetch median")
+    retry = judge(_change(), together, CFG)
+    assert retry.verdict == "kept" and retry.reason.startswith("better: success 63% → 97%")
+    slower = judge(_change("add_caching", "uncached_repeated_work"),
+                   _analysis(_version("old", 30, 11, fast), _version("new", 30, 1, slow)), CFG)
+    assert slower.verdict == "rolled_back" and "slower" in slower.reason   # a better rate does not save it

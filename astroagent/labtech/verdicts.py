@@ -127,9 +127,11 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
     rate_text = f"success {before.rate:.0%} → {after.rate:.0%}"
     if worse_rate:
         return Verdict("rolled_back", f"worse: {rate_text} (Fisher p={p_worse:.3g})", evidence)
-    if better_rate:
-        return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
     reliability = change.get("fix") in _RELIABILITY_FIXES
+    # a speed change is judged on its method's time first: a better success rate beside it is usually
+    # the work of a reliability change applied in the same run (judged on the same executions)
+    if better_rate and reliability:
+        return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
     if slower and not reliability:
         t = evidence["time"]
         return Verdict("rolled_back", f"slower: {method} median {t['median_before']:.3g}s → "
@@ -138,6 +140,8 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
         t = evidence["time"]
         return Verdict("kept", f"faster: {method} median {t['median_before']:.3g}s → {t['median_after']:.3g}s "
                                f"(Mann-Whitney p={t['p_faster']:.3g}); {rate_text}", evidence)
+    if better_rate:
+        return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
     if delta >= -config.success_tolerance and before.method_errors > 0 and after.method_errors == 0 \
             and change.get("type") not in ("slow_method", "uncached_repeated_work"):
         return Verdict("kept", f"the targeted failures in {method} are gone ({before.method_errors} → 0); "
