@@ -335,3 +335,34 @@ def test_requests_errors_are_retried_by_their_own_classes_when_the_module_uses_r
             "requests.exceptions.Timeout))") in outcome.new_source
     assert "import requests.exceptions" in outcome.new_source and not outcome.warnings
     assert check_change(src, outcome.new_source).ok
+
+
+def test_a_new_transient_type_widens_astroagent_s_own_retry_instead_of_stacking_a_second():
+    first = apply_fix(PLAIN, "fetch", _opp("ConnectionResetError")).new_source
+    widened = apply_fix(first, "fetch", _opp("ConnectionResetError", "HTTPError"))
+    assert widened.status == "applied" and "widen the retry of fetch to also retry HTTP 5xx/429" in widened.reason
+    new = widened.new_source
+    assert new.count("@tenacity.retry(") == 1 and new.count("def _astroagent_retryable_http_error") == 1
+    assert ("retry=tenacity.retry_if_exception_type(ConnectionError) | "
+            "tenacity.retry_if_exception(_astroagent_retryable_http_error)") in new
+    assert "stop=tenacity.stop_after_attempt(5)" in new          # the rest of the decorator is kept
+    assert check_change(first, new).ok
+    again = apply_fix(new, "fetch", _opp("HTTPError", "ConnectionResetError"))
+    assert again.status == "skipped" and "already retries on ConnectionError, HTTP 5xx/429" in again.reason
+    timeouts = apply_fix(new, "fetch", _opp("TimeoutError")).new_source
+    assert "retry_if_exception_type((ConnectionError, TimeoutError))" in timeouts
+    # a retry somebody else wrote is never edited
+    theirs = ("import tenacity\nimport urllib.request\n\n\n@tenacity.retry(stop=tenacity.stop_after_attempt(2))\n"
+              "def fetch(url):\n    return urllib.request.urlopen(url).read()\n")
+    assert apply_fix(theirs, "fetch", _opp("HTTPError")).status == "skipped"
+
+
+def test_static_facts_tell_astroagent_s_retry_from_a_hand_written_one():
+    from astroagent.labtech.static import analyze_source
+
+    ours = apply_fix(PLAIN, "fetch", _opp("ConnectionResetError")).new_source
+    theirs = ("import tenacity\n\n\n@tenacity.retry(stop=tenacity.stop_after_attempt(2))\n"
+              "def fetch(url):\n    return url\n")
+    assert analyze_source(ours, "m.py")["m.py::fetch"].own_retry
+    facts = analyze_source(theirs, "m.py")["m.py::fetch"]
+    assert facts.retries and not facts.own_retry

@@ -129,7 +129,7 @@ class FrequentError(Detector):
             share = _share(p, ctx)
             evidence = _pattern_evidence(p, ctx)
             fix = "add_retry_mechanism" if p.transient else None
-            if fix and ctx.facts(target).get("retries"):
+            if fix and ctx.facts(target).get("retries") and not ctx.facts(target).get("own_retry"):
                 fix, evidence["note"] = None, "the function already retries; see dependency_outage"
             types = _transient_types(ctx, target) if fix and target else (p.error_type,)
             priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or p.count >= 10 * ctx.config.min_pattern_count \
@@ -296,6 +296,7 @@ class MissingTimeout(Detector):
                                         "p95": stats.p95 if stats else None, "timed_method": method,
                                         "success_rate": stats.success_rate if stats else None, "why": why,
                                         "already_retries": bool(facts.get("retries")),
+                                        "own_retry": bool(facts.get("own_retry")),
                                         "transient_types": list(_transient_types(ctx, target))}
             evidence.update({k: v for k, v in profile.items() if v is not None})
             yield Opportunity(

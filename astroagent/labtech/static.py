@@ -22,6 +22,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from astroagent.labtech._facts_digest import FACTS_VERSION, facts_digest
 from astroagent.paths import workspace_relative as _rel
 from astroagent.labtech.fixes._purity import inherited_impurity, uses_name
+from astroagent.labtech.fixes.retry import generated_retry_families
 
 __all__ = ["FunctionFacts", "analyze_source", "analyze_files", "NETWORK_CALLS", "FACTS_VERSION"]
 
@@ -60,6 +61,7 @@ class FunctionFacts:
     is_async: bool = False
     is_generator: bool = False
     retries: bool = False
+    own_retry: bool = False      # the retry is one astroagent wrote (it may be widened to new types)
     caches: bool = False
     instrumented: bool = False
     impurity: list[str] = field(default_factory=list)
@@ -134,6 +136,7 @@ class _Collector(cst.CSTVisitor):
             if any(n == r or n.startswith(r + ".") or n.endswith("." + r.split(".")[-1]) and "retry" in n
                    for n in names for r in _RETRY):
                 facts.retries = True
+                facts.own_retry = facts.own_retry or generated_retry_families(deco) is not None
             if any(n == c or n.startswith(c) for n in names for c in _CACHE):
                 facts.caches = True
             if any(n.split(".")[-1] == "instrument" for n in names):

@@ -13,6 +13,7 @@ from typing import ClassVar
 import libcst as cst
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
+from libcst.helpers import get_full_name_for_node
 
 from astroagent.labtech.fixes._purity import module_aliases
 from astroagent.labtech.fixes.base import (
@@ -26,7 +27,8 @@ from astroagent.labtech.fixes.base import (
 )
 from astroagent.labtech.models import Opportunity
 
-__all__ = ["AddRetryMechanism", "AddRetryCommand", "retry_plan", "DETERMINISTIC_ERRORS", "HTTP_PREDICATE"]
+__all__ = ["AddRetryMechanism", "AddRetryCommand", "retry_plan", "DETERMINISTIC_ERRORS", "HTTP_PREDICATE",
+           "generated_retry_families"]
 
 HTTP_PREDICATE = "_astroagent_retryable_http_error"
 
@@ -123,6 +125,43 @@ def _client_library_families(module: cst.Module, error_types: tuple[str, ...], f
     return families, modules, [raw for raw in ignored if raw not in handled]
 
 
+def generated_retry_families(decorator: cst.Decorator) -> tuple[list[str], bool] | None:
+    """(family expressions, HTTP predicate used) of a retry this module wrote — ``@tenacity.retry(retry=
+    tenacity.retry_if_exception_type(...) [| tenacity.retry_if_exception(<predicate>)], stop=..., wait=...,
+    reraise=True)`` — else None (a retry someone else wrote is never edited)."""
+    call = decorator.decorator
+    if not isinstance(call, cst.Call) or get_full_name_for_node(call.func) != "tenacity.retry":
+        return None
+    kwargs = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+    if set(kwargs) != {"retry", "stop", "wait", "reraise"} or len(kwargs) != len(call.args) \
+            or not (isinstance(kwargs["reraise"], cst.Name) and kwargs["reraise"].value == "True"):
+        return None
+    parts: list[cst.BaseExpression] = []
+    expr = kwargs["retry"]
+    while isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+        parts.append(expr.right)
+        expr = expr.left
+    parts.append(expr)
+    families: list[str] = []
+    http = False
+    for part in parts:
+        if not isinstance(part, cst.Call) or len(part.args) != 1:
+            return None
+        name, value = get_full_name_for_node(part.func), part.args[0].value
+        if name == "tenacity.retry_if_exception" and get_full_name_for_node(value) == HTTP_PREDICATE:
+            http = True
+        elif name == "tenacity.retry_if_exception_type":
+            items = value.elements if isinstance(value, cst.Tuple) else [cst.Element(value)]
+            for item in items:
+                full = get_full_name_for_node(item.value)
+                if not full:
+                    return None
+                families.append(full)
+        else:
+            return None
+    return sorted(set(families), key=families.index), http
+
+
 class AddRetryCommand(TargetedCodemod):
     DESCRIPTION: ClassVar[str] = "Retry transient failures of one function with tenacity (bounded, with jitter)."
 
@@ -133,16 +172,19 @@ class AddRetryCommand(TargetedCodemod):
     jitter: ClassVar[float] = 0.2
 
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
-        names = decorator_names(original)
-        for name in names:
-            parts = name.split(".")
-            if parts[0] in _RETRY_LIBS or parts[-1] in _RETRY_DECORATORS:
-                raise SkipFile(f"{self.qualname} already retries (@{name})")
-        if is_generator(original):
-            raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
         families, modules, http, ignored = retry_plan(self.opportunity.error_types)
         families, modules, ignored = _client_library_families(
             self.module, self.opportunity.error_types, families, modules, ignored)
+        for index, (name, deco) in enumerate(zip(decorator_names(original), original.decorators)):
+            parts = name.split(".")
+            if not (parts[0] in _RETRY_LIBS or parts[-1] in _RETRY_DECORATORS):
+                continue
+            own = generated_retry_families(deco)
+            if own is None:
+                raise SkipFile(f"{self.qualname} already retries (@{name})")
+            return self._widen(updated, index, own, families, modules, http)
+        if is_generator(original):
+            raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
         if not families and not http:
             raise Refuse(f"no transient exception types among {list(self.opportunity.error_types)}")
         if ignored:
@@ -175,6 +217,34 @@ class AddRetryCommand(TargetedCodemod):
         self.summary = (f"retry {self.qualname} on {retried}: at most {attempts} attempts or "
                         f"{max_delay:g} s, exponential backoff with jitter, re-raising the last error")
         return insert_decorator(updated, decorator, above="instrument")
+
+    def _widen(self, node: cst.FunctionDef, index: int, own: tuple[list[str], bool], families: list[str],
+               modules: list[str], http: bool) -> cst.FunctionDef:
+        """Add newly seen transient types to the retry this rule wrote earlier (a second retry would
+        multiply the attempts); SkipFile when it already covers them."""
+        had, had_http = own
+        new = [f for f in families if f not in had]
+        if not new and (had_http or not http):
+            raise SkipFile(f"{self.qualname} already retries on {', '.join(had + (['HTTP 5xx/429'] if had_http else []))}")
+        union = had + new
+        conditions = []
+        if union:
+            inner = union[0] if len(union) == 1 else "(" + ", ".join(union) + ")"
+            conditions.append(f"tenacity.retry_if_exception_type({inner})")
+        if had_http or http:
+            conditions.append(f"tenacity.retry_if_exception({HTTP_PREDICATE})")
+            self.needs_predicate = not had_http
+        for module in modules:
+            AddImportsVisitor.add_needed_import(self.context, module)
+        decorator = node.decorators[index]
+        call = cst.ensure_type(decorator.decorator, cst.Call)
+        args = [arg.with_changes(value=cst.parse_expression(" | ".join(conditions)))
+                if arg.keyword is not None and arg.keyword.value == "retry" else arg for arg in call.args]
+        decorators = list(node.decorators)
+        decorators[index] = decorator.with_changes(decorator=call.with_changes(args=args))
+        added = ", ".join(new + (["HTTP 5xx/429"] if http and not had_http else []))
+        self.summary = f"widen the retry of {self.qualname} to also retry {added}"
+        return node.with_changes(decorators=decorators)
 
     needs_predicate = False
 

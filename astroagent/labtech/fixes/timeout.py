@@ -201,7 +201,7 @@ def _no_retry_reason(opportunity: Opportunity, command: AddTimeoutCommand) -> st
     already = opportunity.evidence.get("already_retries")
     if already is None:
         return "whether the function already retries is unknown (no static facts)"
-    if already:
+    if already and not opportunity.evidence.get("own_retry"):   # astroagent's own retry is widened instead
         return "the function already retries"
     if command.writes:
         return (f"it may write ({', '.join(sorted(set(command.writes)))}): a timed-out request may have "
