@@ -9,6 +9,7 @@ the log contract of DESIGN §3; ``_duck`` states the same rules in SQL.
 from __future__ import annotations
 
 import math
+import re
 from itertools import groupby
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,8 +21,8 @@ import orjson
 
 from astroagent.labtech.patterns import split_error, template, traceback_frames
 
-__all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "new_hour", "hour_of", "STAGE_SUFFIXES", "RECENT_SECONDS",
-           "call_streaks", "Run", "add_execution", "add_error"]
+__all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "TIMESTAMP_PATTERN", "new_hour", "hour_of", "STAGE_SUFFIXES",
+           "RECENT_SECONDS", "call_streaks", "Run", "add_execution", "add_error"]
 
 SAMPLES = 64                     # timing samples kept per hour, version and method
 MAX_EXAMPLES = 3
@@ -31,6 +32,12 @@ RECENT_SECONDS = 3600.0   # closed executions remembered this long, to drop late
 MAX_LINE = 64 * 1024 * 1024      # a longer line is counted malformed without parsing
 _CHUNK = 8 * 1024 * 1024
 STAGE_SUFFIXES = (("_failed", 7), ("_error", 6), ("_success", 8))
+# The timestamps both engines read (docs/log-format.md): ISO 8601 extended, years 1900-2999, a time
+# to the minute or finer with an optional Z or offset, or a date alone; spaces around are allowed.
+# Anything else (compact ISO, week dates, "epoch", "24:00", a zone name) is malformed in both.
+TIMESTAMP_PATTERN = (r" *(?:19|2\d)\d{2}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+                     r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)? *")
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _BOOL_STR = {"true": True, "t": True, "yes": True, "y": True, "1": True, "on": True,
              "false": False, "f": False, "no": False, "n": False, "0": False, "off": False}
 
@@ -127,7 +134,7 @@ def _i(v: Any) -> int | None:
 
 
 def _ts(v: Any) -> float | None:
-    if not isinstance(v, str):
+    if not isinstance(v, str) or _TIMESTAMP.fullmatch(v) is None:
         return None
     try:
         dt = datetime.fromisoformat(v.strip())

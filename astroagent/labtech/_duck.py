@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, Batch, Pending,
-                                        add_error, add_execution, call_streaks)
+from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, TIMESTAMP_PATTERN, Batch,
+                                        Pending, add_error, add_execution, call_streaks)
 from astroagent.labtech.patterns import MASKS
 
 __all__ = ["available", "parse_range_duckdb", "NotForDuckDB"]
@@ -153,7 +153,7 @@ def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping
         con.execute(f"""
 CREATE TEMP TABLE raw AS
 WITH p AS (SELECT
-  CASE WHEN contains(timestamp, '/') THEN NULL ELSE epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
+  CASE WHEN regexp_full_match(timestamp, '{TIMESTAMP_PATTERN}') THEN epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
   execution_id AS eid,
   CASE WHEN json_type(event_type) IN ('ARRAY', 'OBJECT') THEN NULL ELSE event_type->>'$' END AS et,
   event_data.method AS d_method, event_data.duration AS d_duration, event_data.success AS d_success,

@@ -229,6 +229,12 @@ DUCK_GAPS = {
     "event_type-a-list": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": []}',
     "event_type-an-object": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": {"a": 1}}',
     "timestamp-with-slashes": b'{"timestamp": "2024/01/02 03:04", "event_type": "x"}',
+    # timestamps one reader accepted and the other did not, before both checked one grammar
+    **{f"timestamp-{name}": b'{"timestamp": "%s", "event_type": "x"}' % value for name, value in (
+        ("compact", b"20260101T100000Z"), ("epoch", b"epoch"), ("hour-24", b"2026-01-01T24:00:00"),
+        ("lowercase-t", b"2026-01-01t10:00:00"), ("zone-name", b"2026-01-01T10:00:00 UTC"),
+        ("week-date", b"2026-W01-1"), ("one-digit-month", b"2026-1-1 10:00:00"), ("year-0", b"0000-01-01"),
+        ("hour-only", b"2026-01-01T10"))},
     "event_type-a-string-like-a-list": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": "["}',
     "event_type-a-string-like-an-object": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": "{\\"a\\": 1}"}',
     "event_type-a-number": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": 7}',
