@@ -366,3 +366,25 @@ def test_static_facts_tell_astroagent_s_retry_from_a_hand_written_one():
     assert analyze_source(ours, "m.py")["m.py::fetch"].own_retry
     facts = analyze_source(theirs, "m.py")["m.py::fetch"]
     assert facts.retries and not facts.own_retry
+
+
+def test_only_a_retry_exactly_as_this_rule_writes_it_is_widened():
+    ours = apply_fix(PLAIN, "fetch", _opp("ConnectionResetError")).new_source
+    forever = ours.replace("stop=tenacity.stop_after_attempt(5) | tenacity.stop_after_delay(30)",
+                           "stop=tenacity.stop_never")
+    assert apply_fix(forever, "fetch", _opp("HTTPError")).status == "skipped"        # same shape, other policy
+    computed = ours.replace("retry_if_exception_type(ConnectionError)", "retry_if_exception_type(errors())")
+    assert apply_fix(computed, "fetch", _opp("HTTPError")).status == "skipped"       # would become `errors`
+    starred = ours.replace("retry_if_exception_type(ConnectionError)", "retry_if_exception_type((*ERRS,))")
+    assert apply_fix(starred, "fetch", _opp("HTTPError")).status == "skipped"
+    stacked = ours.replace("def fetch(url):", "@backoff.on_exception(backoff.expo, OSError)\ndef fetch(url):")
+    assert apply_fix(stacked, "fetch", _opp("HTTPError")).status == "skipped"        # theirs is there too
+    generator = ours.replace("    return urllib.request.urlopen(url).read()", "    yield urllib.request.urlopen(url)")
+    assert apply_fix(generator, "fetch", _opp("HTTPError")).status == "rejected"
+
+
+def test_widening_for_long_timeouts_says_the_old_delay_cap_stays():
+    ours = apply_fix(PLAIN, "fetch", _opp("ConnectionResetError")).new_source
+    widened = apply_fix(ours, "fetch", _opp("TimeoutError", retry_max_delay=152.0))
+    assert widened.status == "applied"
+    assert any("keeps its 30 s delay cap" in w for w in widened.warnings)

@@ -384,16 +384,21 @@ def test_a_type_new_since_astroagent_s_retry_widens_it_and_a_hand_written_retry_
     from astroagent.labtech.fixes import apply_fix
 
     failures = {i: ("HTTPError", "HTTP Error 502: Bad Gateway") for i in (3, 11, 19, 27)}
+    failures.update({i: ("ConnectionResetError", "[Errno 104] Connection reset by peer") for i in (5, 13, 21)})
     retried = apply_fix(FETCH, "fetch_dataset", Opportunity(
         type="frequent_error", priority="high", description="d", signature="s", fix="add_retry_mechanism",
         error_types=("ConnectionResetError",))).new_source
     ws = _fetch_workspace(tmp_path / "ours", [0.3] * 30, failures)
     (ws / "experimenter" / "fetch.py").write_text(retried)
-    [widen] = [o for o in _by(_analyse(ws).opportunities, "frequent_error") if o.error_types == ("HTTPError",)]
-    assert widen.fix == "add_retry_mechanism"
+    [widen] = [o for o in _by(_analyse(ws).opportunities, "frequent_error") if o.description.startswith("HTTPError")]
+    assert widen.fix == "add_retry_mechanism" and widen.error_types == ("ConnectionResetError", "HTTPError")
     assert "HTTP 5xx/429" in apply_fix(retried, "fetch_dataset", widen).reason
+    [covered] = [o for o in _by(_analyse(ws, "s2").opportunities, "frequent_error")
+                 if o.error_types == ("ConnectionResetError",)]
+    assert covered.fix is None and "already covers" in covered.evidence["note"]   # nothing to try again
     theirs = _fetch_workspace(tmp_path / "theirs", [0.3] * 30, failures)
     (theirs / "experimenter" / "fetch.py").write_text(
-        "import tenacity\n" + FETCH.replace("@instrument", "@tenacity.retry(stop=tenacity.stop_after_attempt(2))\n@instrument"))
+        "import tenacity\n" + FETCH.replace("@instrument",
+                                             "@tenacity.retry(stop=tenacity.stop_after_attempt(2))\n@instrument"))
     [left] = [o for o in _by(_analyse(theirs).opportunities, "frequent_error") if o.error_types == ("HTTPError",)]
     assert left.fix is None and "already retries" in left.evidence["note"]

@@ -91,3 +91,12 @@ def test_a_cache_judged_beside_a_retry_is_kept_for_its_own_speed_not_the_retry_s
     slower = judge(_change("add_caching", "uncached_repeated_work"),
                    _analysis(_version("old", 30, 11, fast), _version("new", 30, 1, slow)), CFG)
     assert slower.verdict == "rolled_back" and "slower" in slower.reason   # a better rate does not save it
+
+
+def test_a_bug_fix_that_lifts_success_is_kept_even_when_its_method_now_runs_longer() -> None:
+    rng = random.Random(3)
+    failing_fast = [0.001 + rng.random() * 1e-4 for _ in range(30)]    # the bug raised at once
+    working = [0.05 + rng.random() * 0.01 for _ in range(30)]
+    verdict = judge(_change("llm_rewrite", "deterministic_failure"),
+                    _analysis(_version("old", 30, 15, failing_fast), _version("new", 30, 0, working)), CFG)
+    assert verdict.verdict == "kept" and verdict.reason.startswith("better: success 50% → 100%")

@@ -153,7 +153,8 @@ def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping
         con.execute(f"""
 CREATE TEMP TABLE raw AS
 WITH p AS (SELECT
-  CASE WHEN regexp_full_match(timestamp, '{TIMESTAMP_PATTERN}') THEN epoch(TRY_CAST(timestamp AS TIMESTAMPTZ)) END AS ts,
+  CASE WHEN regexp_full_match(timestamp, '{TIMESTAMP_PATTERN}')
+    THEN epoch(TRY_CAST(trim(timestamp) AS TIMESTAMPTZ)) END AS ts,
   execution_id AS eid,
   CASE WHEN json_type(event_type) IN ('ARRAY', 'OBJECT') THEN NULL ELSE event_type->>'$' END AS et,
   event_data.method AS d_method, event_data.duration AS d_duration, event_data.success AS d_success,

@@ -62,6 +62,7 @@ class FunctionFacts:
     is_generator: bool = False
     retries: bool = False
     own_retry: bool = False      # the retry is one astroagent wrote (it may be widened to new types)
+    own_retry_covers: list[str] = field(default_factory=list)   # its exception families ("HTTP" for 5xx/429)
     caches: bool = False
     instrumented: bool = False
     impurity: list[str] = field(default_factory=list)
@@ -136,7 +137,10 @@ class _Collector(cst.CSTVisitor):
             if any(n == r or n.startswith(r + ".") or n.endswith("." + r.split(".")[-1]) and "retry" in n
                    for n in names for r in _RETRY):
                 facts.retries = True
-                facts.own_retry = facts.own_retry or generated_retry_families(deco) is not None
+                own = generated_retry_families(deco)
+                if own is not None:
+                    facts.own_retry = True
+                    facts.own_retry_covers = [*own[0], *(["HTTP"] if own[1] else [])]
             if any(n == c or n.startswith(c) for n in names for c in _CACHE):
                 facts.caches = True
             if any(n.split(".")[-1] == "instrument" for n in names):

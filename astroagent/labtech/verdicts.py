@@ -21,6 +21,7 @@ __all__ = ["Verdict", "judge", "baseline_of", "MIN_TIMINGS"]
 
 MIN_TIMINGS = 5
 _RELIABILITY_FIXES = {"add_retry_mechanism", "add_timeout", "add_circuit_breaker"}
+_SPEED_TYPES = {"slow_method", "uncached_repeated_work"}
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,10 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
         return Verdict("rolled_back", f"worse: {rate_text} (Fisher p={p_worse:.3g})", evidence)
     reliability = change.get("fix") in _RELIABILITY_FIXES
     # a speed change is judged on its method's time first: a better success rate beside it is usually
-    # the work of a reliability change applied in the same run (judged on the same executions)
-    if better_rate and reliability:
+    # the work of a reliability change applied in the same run (judged on the same executions). Any
+    # other change (a retry, a bug fix) keeps a better success rate first: a fixed bug may run longer.
+    speed = change.get("fix") == "add_caching" or change.get("type") in _SPEED_TYPES
+    if better_rate and not speed:
         return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
     if slower and not reliability:
         t = evidence["time"]

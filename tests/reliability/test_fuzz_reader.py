@@ -234,7 +234,7 @@ DUCK_GAPS = {
         ("compact", b"20260101T100000Z"), ("epoch", b"epoch"), ("hour-24", b"2026-01-01T24:00:00"),
         ("lowercase-t", b"2026-01-01t10:00:00"), ("zone-name", b"2026-01-01T10:00:00 UTC"),
         ("week-date", b"2026-W01-1"), ("one-digit-month", b"2026-1-1 10:00:00"), ("year-0", b"0000-01-01"),
-        ("hour-only", b"2026-01-01T10"))},
+        ("hour-only", b"2026-01-01T10"), ("date-and-spaces", b"2026-01-01 "))},
     "event_type-a-string-like-a-list": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": "["}',
     "event_type-a-string-like-an-object": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": "{\\"a\\": 1}"}',
     "event_type-a-number": b'{"timestamp": "2026-01-01T00:00:00Z", "event_type": 7}',

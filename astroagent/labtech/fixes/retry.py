@@ -8,6 +8,7 @@ The decorator goes above ``@instrument`` so each failed attempt is still logged.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import libcst as cst
@@ -15,6 +16,7 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import get_full_name_for_node
 
+from astroagent.labtech._retry_plan import retry_plan
 from astroagent.labtech.fixes._purity import module_aliases
 from astroagent.labtech.fixes.base import (
     FixRule,
@@ -31,18 +33,6 @@ __all__ = ["AddRetryMechanism", "AddRetryCommand", "retry_plan", "DETERMINISTIC_
            "generated_retry_families"]
 
 HTTP_PREDICATE = "_astroagent_retryable_http_error"
-
-# exception name → (module to import or "", expression naming the family to retry)
-_FAMILY: dict[str, tuple[str, str]] = {
-    **{name: ("", "ConnectionError") for name in (
-        "ConnectionError", "ConnectionResetError", "ConnectionAbortedError", "ConnectionRefusedError",
-        "BrokenPipeError", "RemoteDisconnected")},
-    **{name: ("", "TimeoutError") for name in ("TimeoutError", "timeout", "ReadTimeout", "socket.timeout")},
-    "IncompleteRead": ("http.client", "http.client.IncompleteRead"),
-    "BadStatusLine": ("http.client", "http.client.BadStatusLine"),
-    "gaierror": ("socket", "socket.gaierror"),
-}
-_HTTP_NAMES = ("HTTPError", "URLError")
 
 DETERMINISTIC_ERRORS = frozenset({
     "ZeroDivisionError", "ArithmeticError", "OverflowError", "FloatingPointError", "TypeError",
@@ -63,33 +53,6 @@ def {HTTP_PREDICATE}(exc: BaseException) -> bool:
         return exc.code >= 500 or exc.code == 429
     return isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, OSError)
 '''
-
-
-def _short(name: str) -> str:
-    return name.rsplit(".", 1)[-1] if name != "socket.timeout" else name
-
-
-def retry_plan(error_types: tuple[str, ...]) -> tuple[list[str], list[str], bool, list[str]]:
-    """(family expressions, modules to import, needs the HTTP predicate, ignored types) — pure."""
-    families: list[str] = []
-    modules: list[str] = []
-    http = False
-    ignored: list[str] = []
-    for raw in error_types:
-        name = raw if raw in _FAMILY else _short(raw)
-        if name in _FAMILY:
-            module, expr = _FAMILY[name]
-            if expr not in families:
-                families.append(expr)
-            if module and module not in modules:
-                modules.append(module)
-        elif name in _HTTP_NAMES:
-            http = True
-        else:
-            ignored.append(raw)
-    if http and "urllib.error" not in modules:
-        modules.append("urllib.error")
-    return families, modules, http, ignored
 
 
 # HTTP client libraries whose errors do not derive from the builtin ones: name → its transient family
@@ -125,6 +88,12 @@ def _client_library_families(module: cst.Module, error_types: tuple[str, ...], f
     return families, modules, [raw for raw in ignored if raw not in handled]
 
 
+# the stop= and wait= this rule writes (see AddRetryCommand.change); anything else is not ours
+_OWN_STOP = re.compile(r"tenacity\.stop_after_attempt\(\d+\) \| tenacity\.stop_after_delay\((\d+(?:\.\d+)?)\)")
+_OWN_WAIT = re.compile(r"tenacity\.wait_exponential\(multiplier=[\d.]+, max=[\d.]+\)"
+                       r" \+ tenacity\.wait_random\(0, [\d.]+\)")
+
+
 def generated_retry_families(decorator: cst.Decorator) -> tuple[list[str], bool] | None:
     """(family expressions, HTTP predicate used) of a retry this module wrote — ``@tenacity.retry(retry=
     tenacity.retry_if_exception_type(...) [| tenacity.retry_if_exception(<predicate>)], stop=..., wait=...,
@@ -136,6 +105,9 @@ def generated_retry_families(decorator: cst.Decorator) -> tuple[list[str], bool]
     if set(kwargs) != {"retry", "stop", "wait", "reraise"} or len(kwargs) != len(call.args) \
             or not (isinstance(kwargs["reraise"], cst.Name) and kwargs["reraise"].value == "True"):
         return None
+    code = cst.Module(body=[]).code_for_node
+    if not _OWN_STOP.fullmatch(code(kwargs["stop"])) or not _OWN_WAIT.fullmatch(code(kwargs["wait"])):
+        return None     # same shape, other policy (e.g. stop_never): somebody else's retry
     parts: list[cst.BaseExpression] = []
     expr = kwargs["retry"]
     while isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
@@ -153,10 +125,9 @@ def generated_retry_families(decorator: cst.Decorator) -> tuple[list[str], bool]
         elif name == "tenacity.retry_if_exception_type":
             items = value.elements if isinstance(value, cst.Tuple) else [cst.Element(value)]
             for item in items:
-                full = get_full_name_for_node(item.value)
-                if not full:
-                    return None
-                families.append(full)
+                if item.__class__ is not cst.Element or not isinstance(item.value, (cst.Name, cst.Attribute)):
+                    return None        # a call, subscript or starred item: not a family this rule wrote
+                families.append(get_full_name_for_node(item.value) or "")
         else:
             return None
     return sorted(set(families), key=families.index), http
@@ -175,6 +146,9 @@ class AddRetryCommand(TargetedCodemod):
         families, modules, http, ignored = retry_plan(self.opportunity.error_types)
         families, modules, ignored = _client_library_families(
             self.module, self.opportunity.error_types, families, modules, ignored)
+        if is_generator(original):
+            raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
+        ours: list[tuple[int, tuple[list[str], bool]]] = []
         for index, (name, deco) in enumerate(zip(decorator_names(original), original.decorators)):
             parts = name.split(".")
             if not (parts[0] in _RETRY_LIBS or parts[-1] in _RETRY_DECORATORS):
@@ -182,9 +156,9 @@ class AddRetryCommand(TargetedCodemod):
             own = generated_retry_families(deco)
             if own is None:
                 raise SkipFile(f"{self.qualname} already retries (@{name})")
-            return self._widen(updated, index, own, families, modules, http)
-        if is_generator(original):
-            raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
+            ours.append((index, own))
+        if ours:
+            return self._widen(updated, ours[0][0], ours[0][1], families, modules, http)
         if not families and not http:
             raise Refuse(f"no transient exception types among {list(self.opportunity.error_types)}")
         if ignored:
@@ -225,7 +199,8 @@ class AddRetryCommand(TargetedCodemod):
         had, had_http = own
         new = [f for f in families if f not in had]
         if not new and (had_http or not http):
-            raise SkipFile(f"{self.qualname} already retries on {', '.join(had + (['HTTP 5xx/429'] if had_http else []))}")
+            covered = ", ".join(had + (["HTTP 5xx/429"] if had_http else []))
+            raise SkipFile(f"{self.qualname} already retries on {covered}")
         union = had + new
         conditions = []
         if union:
@@ -242,6 +217,12 @@ class AddRetryCommand(TargetedCodemod):
                 if arg.keyword is not None and arg.keyword.value == "retry" else arg for arg in call.args]
         decorators = list(node.decorators)
         decorators[index] = decorator.with_changes(decorator=call.with_changes(args=args))
+        cap = _OWN_STOP.fullmatch(cst.Module(body=[]).code_for_node(
+            next(a.value for a in call.args if a.keyword is not None and a.keyword.value == "stop")))
+        wanted = self.opportunity.evidence.get("retry_max_delay")
+        if cap and isinstance(wanted, (int, float)) and float(cap.group(1)) < wanted:
+            self.warn(f"the widened retry keeps its {cap.group(1)} s delay cap: an attempt that runs past it "
+                      "is not retried")
         added = ", ".join(new + (["HTTP 5xx/429"] if http and not had_http else []))
         self.summary = f"widen the retry of {self.qualname} to also retry {added}"
         return node.with_changes(decorators=decorators)

@@ -129,6 +129,8 @@ class AddTimeoutCommand(TargetedCodemod):
             return updated_node
         head, _, rest = name.partition(".")
         resolved = self.aliases.get(head, head) + (f".{rest}" if rest else "")
+        if isinstance(updated_node.func, cst.Attribute) and updated_node.func.attr.value in _WRITE_METHODS:
+            self.writes.append(name)       # session.post(...), client.delete(...): any receiver
         if resolved not in NETWORK_CALLS:
             return updated_node
         if _may_write(resolved, updated_node):
@@ -184,7 +186,9 @@ class AddTimeout(FixRule):
             return _with_warning(outcome, f"no retry on the new timeouts: {why_not}")
         seconds = timeout_seconds(opportunity)
         evidence = {**opportunity.evidence, "retry_attempts": RETRY_ATTEMPTS,
-                    "retry_max_delay": round(min(CEILING_SECONDS, RETRY_ATTEMPTS * seconds + 2.0), 1)}
+                    # an attempt already running is not cut at the cap: the last may start at cap - seconds
+                    "retry_max_delay": round(max(0.0, min(RETRY_ATTEMPTS * seconds + 2.0,
+                                                          CEILING_SECONDS - seconds)), 1)}
         seen = made[-1].changed
         types = [*TIMEOUT_ERRORS, *(("URLError",) if "urllib.request.urlopen" in seen else ()),
                  *opportunity.evidence.get("transient_types", ()), *opportunity.error_types]
@@ -210,6 +214,7 @@ def _no_retry_reason(opportunity: Opportunity, command: AddTimeoutCommand) -> st
 
 
 _WRITE_VERBS = ("post", "put", "patch", "delete", "request", "stream")
+_WRITE_METHODS = ("post", "put", "patch", "delete")
 
 
 def _may_write(resolved: str, call: cst.Call) -> bool:
@@ -222,6 +227,12 @@ def _may_write(resolved: str, call: cst.Call) -> bool:
         positional = [arg for arg in call.args if arg.keyword is None]
         data = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "data"]
         data += positional[1:2]
+        request = positional[0].value if positional else None
+        if isinstance(request, cst.Call) and (get_full_name_for_node(request.func) or "").endswith("Request"):
+            data += [arg for arg in request.args if arg.keyword is not None and (
+                arg.keyword.value == "data" or arg.keyword.value == "method" and not (
+                    isinstance(arg.value, cst.SimpleString) and arg.value.evaluated_value in ("GET", "HEAD")))]
+            data += [arg for arg in request.args if arg.keyword is None][1:2]
         return any(not (isinstance(arg.value, cst.Name) and arg.value.value == "None") for arg in data)
     return True   # http.client connections, sockets: the protocol on top is unknown
 
