@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-__all__ = ["retry_plan"]
+from collections.abc import Sequence
+
+__all__ = ["retry_plan", "retry_covers"]
 
 # exception name → (module to import or "", expression naming the family to retry)
 _FAMILY: dict[str, tuple[str, str]] = {
@@ -45,3 +47,9 @@ def retry_plan(error_types: tuple[str, ...]) -> tuple[list[str], list[str], bool
     if http and "urllib.error" not in modules:
         modules.append("urllib.error")
     return families, modules, http, ignored
+
+
+def retry_covers(covers: Sequence[str], error_type: str) -> bool:
+    """Whether a retry catching ``covers`` (family expressions, "HTTP" for 5xx/429) already retries ``error_type``."""
+    families, _, http, _ = retry_plan((error_type,))
+    return (bool(families) or http) and set(families) <= set(covers) and (not http or "HTTP" in covers)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech._evidence import breaker_cooldown, duration_profile
 from astroagent.labtech.analytics import WindowStats
-from astroagent.labtech._retry_plan import retry_plan
+from astroagent.labtech._retry_plan import retry_covers
 from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Location, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",
@@ -133,7 +133,7 @@ class FrequentError(Detector):
             facts = ctx.facts(target)
             if fix and facts.get("retries") and not facts.get("own_retry"):
                 fix, evidence["note"] = None, "the function already retries; see dependency_outage"
-            elif fix and facts.get("own_retry") and _covered(p.error_type, facts.get("own_retry_covers", ())):
+            elif fix and facts.get("own_retry") and retry_covers(facts.get("own_retry_covers", ()), p.error_type):
                 fix, evidence["note"] = None, "astroagent's retry on this function already covers it"
             types = _transient_types(ctx, target) if fix and target else (p.error_type,)
             priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or p.count >= 10 * ctx.config.min_pattern_count \
@@ -144,12 +144,6 @@ class FrequentError(Detector):
                 description=f"{p.error_type} ({kind}) {p.count}x in {p.method or 'unknown method'}: {p.template[:120]}",
                 target=target, fix=ctx.allowed(fix), signature=p.signature, method=p.method,
                 error_types=types, evidence=evidence)
-
-
-def _covered(error_type: str, covers: Sequence[str]) -> bool:
-    """Whether a retry catching ``covers`` (families, "HTTP" for 5xx/429) already retries ``error_type``."""
-    families, _, http, _ = retry_plan((error_type,))
-    return (bool(families) or http) and set(families) <= set(covers) and (not http or "HTTP" in covers)
 
 
 def _transient_types(ctx: DetectionContext, target: str) -> tuple[str, ...]:
