@@ -145,11 +145,16 @@ def test_methods_and_missing_targets():
     assert apply_fix("def f():\n    return 1\n", "f", _opp()).status == "skipped"
 
 
-def test_generated_timeout_really_stops_a_stalled_peer(tmp_path):
+def _listener(backlog: int) -> tuple[socket.socket, int]:
+    """A loopback socket that accepts connections (the test decides what it answers) and its port."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
+    listener.listen(backlog)
+    return listener, listener.getsockname()[1]
+
+
+def test_generated_timeout_really_stops_a_stalled_peer(tmp_path):
+    listener, port = _listener(1)
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     src = (f"import urllib.request\n\ndef get():\n"
@@ -163,10 +168,7 @@ def test_generated_timeout_really_stops_a_stalled_peer(tmp_path):
 
 def test_a_stall_now_costs_one_timeout_and_a_new_attempt(tmp_path):
     """The peer stalls on the first connection and answers the second: the fixed call gets the data."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(2)
-    port = listener.getsockname()[1]
+    listener, port = _listener(2)
     held = []
 
     def serve():

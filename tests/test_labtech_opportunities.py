@@ -82,16 +82,23 @@ def _logs(log_dir: Path, n: int = 40) -> None:
     (log_dir / "execution_20240301.jsonl").write_bytes(bytes(out))
 
 
+def _workspace(root: Path, log: bytes | None = None, **modules: str) -> Path:
+    """A workspace under ``root`` with ``experimenter/<name>.py`` per module and, when given, one day's log."""
+    ws = root / "ws"
+    (ws / "experimenter").mkdir(parents=True)
+    (ws / "astroagent.yaml").write_text("{}\n")
+    (ws / "experimenter" / "__init__.py").write_text("")
+    for name, source in modules.items():
+        (ws / "experimenter" / f"{name}.py").write_text(source)
+    if log is not None:
+        (ws / "data" / "logs" / "experimenter").mkdir(parents=True)
+        (ws / "data" / "logs" / "experimenter" / "execution_20240301.jsonl").write_bytes(log)
+    return ws
+
+
 @pytest.fixture()
 def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    pkg = ws / "experimenter"
-    pkg.mkdir(parents=True)
-    (ws / "astroagent.yaml").write_text("{}\n")
-    (pkg / "__init__.py").write_text("")
-    (pkg / "fetch.py").write_text(FETCH)
-    (pkg / "stats.py").write_text(STATS)
-    (pkg / "fit.py").write_text(FIT)
+    ws = _workspace(tmp_path, fetch=FETCH, stats=STATS, fit=FIT)
     _logs(ws / "data" / "logs" / "experimenter")
     return ws
 
@@ -210,11 +217,6 @@ def test_a_pure_method_that_never_reads_self_gets_a_cache_and_one_that_reads_sel
         tmp_path: Path) -> None:
     from astroagent.labtech.fixes import apply_fix
 
-    ws = tmp_path / "ws"
-    (ws / "experimenter").mkdir(parents=True)
-    (ws / "astroagent.yaml").write_text("{}\n")
-    (ws / "experimenter" / "__init__.py").write_text("")
-    (ws / "experimenter" / "catalog.py").write_text(CATALOG)
     out = bytearray()
     t = NOW - timedelta(hours=2)
     for i in range(30):   # 30 runs over 5 sky fields: 25 of 30 calls repeat an earlier (l, b)
@@ -227,8 +229,7 @@ def test_a_pure_method_that_never_reads_self_gets_a_cache_and_one_that_reads_sel
         out += _line(t, eid, "method_complete", {"method": "ExtinctionModel.reddening", "duration": 0.07,
                                                  "success": True, "args_digest": f"ebv{i % 2}"})
         out += _line(t + timedelta(seconds=1), eid, "execution_complete", {"success": True, "duration": 0.5})
-    (ws / "data" / "logs" / "experimenter").mkdir(parents=True)
-    (ws / "data" / "logs" / "experimenter" / "execution_20240301.jsonl").write_bytes(bytes(out))
+    ws = _workspace(tmp_path, bytes(out), catalog=CATALOG)
 
     a = _analyse(ws)
     found = {o.method: o for o in _by(a.opportunities, "uncached_repeated_work")}
@@ -248,11 +249,6 @@ def test_a_pure_method_that_never_reads_self_gets_a_cache_and_one_that_reads_sel
 
 def _fetch_workspace(tmp_path: Path, durations: list[float], failures: dict[int, tuple[str, str]] | None = None
                      ) -> Path:
-    ws = tmp_path / "ws"
-    (ws / "experimenter").mkdir(parents=True)
-    (ws / "astroagent.yaml").write_text("{}\n")
-    (ws / "experimenter" / "__init__.py").write_text("")
-    (ws / "experimenter" / "fetch.py").write_text(FETCH)
     out = bytearray()
     t = NOW - timedelta(hours=3)
     for i, duration in enumerate(durations):
@@ -268,9 +264,7 @@ def _fetch_workspace(tmp_path: Path, durations: list[float], failures: dict[int,
             out += _line(t, eid, "method_complete", {"method": "fetch_dataset", "duration": duration,
                                                      "success": True, "args_digest": f"d{i}"})
         out += _line(t + timedelta(seconds=8), eid, "execution_complete", {"success": not failure, "duration": 8.0})
-    (ws / "data" / "logs" / "experimenter").mkdir(parents=True)
-    (ws / "data" / "logs" / "experimenter" / "execution_20240301.jsonl").write_bytes(bytes(out))
-    return ws
+    return _workspace(tmp_path, bytes(out), fetch=FETCH)
 
 
 def test_stalls_call_for_a_timeout_even_when_every_call_succeeded(tmp_path: Path) -> None:
