@@ -47,3 +47,8 @@ def test_too_few_planets_is_a_data_error() -> None:
         valley_position(np.array([1.2, 1.9, 2.5]))
     with pytest.raises(DataError, match="at least 3"):
         fit_power_law(np.array([1.0, 2.0]), np.array([1.0, 8.0]), np.array([0.1, 0.1]))
+
+
+def test_planets_of_one_radius_are_a_data_error_not_a_crash() -> None:
+    with pytest.raises(DataError, match="distinct x"):
+        fit_power_law(np.full(5, 1.5), np.arange(1.0, 6.0), np.full(5, 0.1))

@@ -15,6 +15,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from astroagent.errors import DataError
 from astroagent.science.datasets import Table
+from astroagent.science.stellar import fit_line
 
 __all__ = ["small_planets", "valley_position", "kde", "PowerLaw", "fit_power_law", "planets_with_masses"]
 
@@ -79,19 +80,7 @@ def planets_with_masses(table: Table, *, max_radius: float, max_mass_rel_err: fl
 
 
 def fit_power_law(x: np.ndarray, y: np.ndarray, y_err: np.ndarray) -> PowerLaw:
-    """log10 y = a + b log10 x by weighted least squares (errors on y only)."""
-    if len(x) < 3:
-        raise DataError(f"only {len(x)} points; a power law needs at least 3")
-    lx, ly = np.log10(x), np.log10(y)
-    sig = y_err / (y * np.log(10))
-    design = np.vstack([np.ones_like(lx), lx]).T
-    w = 1.0 / sig ** 2
-    cov = np.linalg.inv(design.T @ (design * w[:, None]))
-    coef = cov @ design.T @ (ly * w)
-    resid = ly - design @ coef
-    dof = max(len(x) - 2, 1)
-    chi2 = float((resid ** 2 * w).sum() / dof)
-    scale = max(chi2, 1.0)
-    return PowerLaw(exponent=float(coef[1]), exponent_err=float(np.sqrt(cov[1, 1] * scale)),
-                    log_amplitude=float(coef[0]), log_amplitude_err=float(np.sqrt(cov[0, 0] * scale)),
-                    reduced_chi2=chi2, n=len(x))
+    """log10 y = a + b log10 x by weighted least squares (errors on y only, carried into log space)."""
+    line = fit_line(np.log10(x), np.log10(y), y_err / (y * np.log(10)))
+    return PowerLaw(exponent=line.slope, exponent_err=line.slope_err, log_amplitude=line.intercept,
+                    log_amplitude_err=line.intercept_err, reduced_chi2=line.reduced_chi2, n=line.n)

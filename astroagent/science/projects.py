@@ -39,6 +39,7 @@ ML_RANGES: dict[str, tuple[float, float, float, float]] = {
     "high": (2.40, 7.00, 3.962, 0.112),
     "very_high": (7.00, 32.0, 2.726, 0.143),
 }
+PERSSON_2004_SLOPE = (-3.234, 0.042)  # LMC Cepheids, H band (Persson et al. 2004, AJ 128, 2239)
 CEPHEID_GALAXIES = (1309, 3021, 3370, 3982, 4038, 4258, 4536, 4639, 5584)
 # parameters an experiment reads with a default, so projects made before they existed still run
 OPTIONAL_PARAMS: dict[str, set[str]] = {"leavitt_law": {"metallicity"}}
@@ -77,7 +78,7 @@ def _hypothesis(kind: str, p: dict[str, Any]) -> str:
     if kind == "leavitt_law":
         term = " with a metallicity term as in Riess et al. 2011" if p.get("metallicity") else ""
         return ("Cepheids in the SN Ia hosts follow the LMC near-infrared period–luminosity slope "
-                f"−3.234 ± 0.042 (Persson et al. 2004){term}.")
+                f"−{abs(PERSSON_2004_SLOPE[0]):.3f} ± {PERSSON_2004_SLOPE[1]} (Persson et al. 2004){term}.")
     raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
 
 
@@ -129,7 +130,7 @@ def _check_params(kind: str, params: dict[str, Any]) -> None:
 
 
 def make_project(kind: str, params: dict[str, Any], *, project_id: str | None = None) -> Project:
-    """A project of a given kind with explicit parameters (tests, the CLI)."""
+    """A project of a given kind with explicit parameters."""
     if kind not in KINDS:
         raise UsageError(f"unknown experiment kind {kind!r}; known: {', '.join(sorted(KINDS))}")
     _check_params(kind, params)

@@ -3,17 +3,11 @@
 import numpy as np
 
 from astroagent.science import stellar
+# Eker et al. (2015) mass ranges with their exponents; the LMC Cepheid slope (Persson et al. 2004)
+from astroagent.science.projects import ML_RANGES as EKER_2015, PERSSON_2004_SLOPE
 
 from .models import zams_grid
 
-# Eker et al. (2015, AJ 149, 131): mass range [M_sun] -> (low, high, alpha, alpha error)
-EKER_2015 = {
-    "low": (0.72, 1.05, 4.841, 0.211),
-    "intermediate": (1.05, 2.40, 4.329, 0.087),
-    "high": (2.40, 7.00, 3.962, 0.112),
-    "very_high": (7.00, 32.0, 2.726, 0.143),
-}
-PERSSON_2004_SLOPE = (-3.234, 0.042)  # LMC Cepheids, H band (Persson et al. 2004, AJ 128, 2239)
 ZAMS_RANGE = (0.1, 30.0, 15000)
 
 
