@@ -2,7 +2,6 @@
 
     datasets        dataset ids → packaged files; strict parsers (DataError on bad input)
     archive_server  the HTTP data archive on loopback, with reproducible fault injection
-    archive_client  a careful client (timeouts, ArchiveError)
     transits        running-median detrend + box-least-squares transit search
     populations     radius valley, small-planet mass–radius power law
     stellar         mass–luminosity (DEBCat), HR diagram (Hipparcos), Leavitt law (Riess 2011)
