@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_median": round(statistics.median(r[0] for r in base) / statistics.median(r[0] for r in ours), 2),
         "counts_equal": b_counts == o_counts, "counts": o_counts,
     }
-    result["no_new_events"] = _no_new_events(logs, window)
+    result["no_new_events"] = _no_new_events(logs, window, args.engine)
     result["memory"] = {}
     for folder in args.memory:
         with tempfile.TemporaryDirectory() as state:
@@ -124,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["counts_equal"] else 1
 
 
-def _no_new_events(logs: Path, window: str) -> dict:
+def _no_new_events(logs: Path, window: str, engine: str) -> dict:
     """With the state of a full run in place: run_analysis in-process, and the whole process."""
     from astroagent.config.models import LabTechnicianConfig
     from astroagent.labtech.analyze import run_analysis
 
     with tempfile.TemporaryDirectory() as state:
-        config = LabTechnicianConfig()
+        config = LabTechnicianConfig(ingest_engine=engine)
         run_analysis(config, logs, Path(state), window_hours=float(window))
         times = []
         for _ in range(7):
@@ -142,7 +142,7 @@ def _no_new_events(logs: Path, window: str) -> dict:
             start = time.perf_counter()
             run_analysis(config, logs, Path(state), window_hours=24.0)
             day.append(time.perf_counter() - start)
-        proc = [_run([sys.executable, "-c", OURS, str(logs), state, "auto", window])[0] for _ in range(3)]
+        proc = [_run([sys.executable, "-c", OURS, str(logs), state, engine, window])[0] for _ in range(3)]
         state_kb = sum(p.stat().st_size for p in Path(state).iterdir()) // 1024
     return {"in_process_ms_median": round(1000 * statistics.median(times), 1),
             "in_process_ms_min": round(1000 * min(times), 1),

@@ -124,16 +124,17 @@ class _Handler(BaseHTTPRequestHandler):
                                               "known": sorted(DATASETS)}), "application/json")
                 return
             self.archive._count("served")
-            self._send(200, body, DATASETS[dataset_id].media_type + "; charset=utf-8")
+            self._send(200, body, DATASETS[dataset_id].media_type + "; charset=utf-8",
+                       digest=self.archive.digest(dataset_id))
             return
         self._send(404, orjson.dumps({"error": f"no such path {path!r}"}), "application/json")
 
-    def _send(self, status: int, body: bytes, media_type: str) -> None:
+    def _send(self, status: int, body: bytes, media_type: str, *, digest: str | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", media_type)
         self.send_header("Content-Length", str(len(body)))
-        if status == 200 and media_type.startswith(("text/csv", "text/plain")):
-            self.send_header("X-Content-SHA256", hashlib.sha256(body).hexdigest())
+        if digest is not None:
+            self.send_header("X-Content-SHA256", digest)
         self.end_headers()
         self.wfile.write(body)
 
@@ -196,7 +197,7 @@ class ArchiveServer:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._bodies: dict[str, bytes] = {}
+        self._bodies: dict[str, tuple[bytes, str]] = {}   # dataset id -> (bytes, sha256), read once
         self.url: str | None = None
 
     def _count(self, key: str) -> None:
@@ -207,15 +208,20 @@ class ArchiveServer:
         if dataset_id not in DATASETS:
             return None
         if dataset_id not in self._bodies:
-            self._bodies[dataset_id] = dataset_path(dataset_id, self.data_root).read_bytes()
-        return self._bodies[dataset_id]
+            body = dataset_path(dataset_id, self.data_root).read_bytes()
+            self._bodies[dataset_id] = (body, hashlib.sha256(body).hexdigest())
+        return self._bodies[dataset_id][0]
+
+    def digest(self, dataset_id: str) -> str | None:
+        """SHA-256 of a dataset's bytes (computed once, with the first read)."""
+        return self._bodies[dataset_id][1] if self._body(dataset_id) is not None else None
 
     def catalog(self) -> list[dict[str, Any]]:
         out = []
         for dataset_id, info in sorted(DATASETS.items()):
             body = self._body(dataset_id) or b""
             out.append({"id": dataset_id, "description": info.description, "bytes": len(body),
-                        "sha256": hashlib.sha256(body).hexdigest(), "media_type": info.media_type})
+                        "sha256": self.digest(dataset_id), "media_type": info.media_type})
         return out
 
     def start(self) -> str:

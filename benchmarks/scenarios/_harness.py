@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,6 @@ class Scenario:
     period: float                                  # seconds between execution starts (0: back to back)
     cycles: int
     expected: tuple[tuple[str, str], ...]          # (fix, target) pairs that are the right change
-    fixable: int                                   # faults a rule-based fix can remove (= len(expected))
-    notes: str = ""
 
 
 def load_scenarios(root: Path = SCENARIO_ROOT) -> list[Scenario]:
@@ -57,8 +55,7 @@ def load_scenarios(root: Path = SCENARIO_ROOT) -> list[Scenario]:
             name=spec_path.parent.name, folder=spec_path.parent, title=spec["title"],
             description=" ".join(str(spec.get("description", "")).split()), package=spec["package"],
             archive=spec.get("archive"), before=int(work.get("before", 30)), after=int(work.get("after", 30)),
-            period=float(work.get("period", 0.0)), cycles=int(spec.get("cycles", 1)), expected=expected,
-            fixable=len(expected), notes=str((spec.get("expected") or {}).get("notes", ""))))
+            period=float(work.get("period", 0.0)), cycles=int(spec.get("cycles", 1)), expected=expected))
     return out
 
 
@@ -122,14 +119,6 @@ def _tests(ws: Path) -> dict[str, Any]:
     return {"passed": proc.returncode == 0, "summary": last}
 
 
-@dataclass
-class _Log:
-    steps: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, step: str, **data: Any) -> None:
-        self.steps.append({"step": step, **data})
-
-
 def _judge(sc: Scenario, changes: list[dict[str, Any]]) -> dict[str, Any]:
     """Compare what the Lab Technician changed with what the scenario says is right."""
     made = [c for c in changes if c.get("status") in ("applied", "rolled_back")]
@@ -152,7 +141,6 @@ def run_scenario(sc: Scenario, *, keep: bool = False, executions: int | None = N
     ws = tmp / sc.name
     shutil.copytree(sc.folder, ws, ignore=_IGNORE)
     (ws / "data").mkdir(exist_ok=True)
-    log = _Log()
     started = time.perf_counter()
     archive = ArchiveConfig(**(sc.archive or {}))
     phases: list[dict[str, Any]] = []
@@ -164,7 +152,6 @@ def run_scenario(sc: Scenario, *, keep: bool = False, executions: int | None = N
         with ArchiveServer(archive) as server:
             result = _workload(sc, ws, server.url, n)
             phases.append(server.stats())
-        log.add("workload", **result)
         return result
 
     try:
