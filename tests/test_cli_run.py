@@ -47,12 +47,22 @@ def test_run_bounded_by_cycles_then_resumed_with_the_lab_technician(workspace: P
     (["run", "--lab-interval", "0"], "--lab-interval"),
     (["run", "--cycles", "0"], "--cycles"),
     (["demo", "--cycles", "1"], "--cycles"),
+    (["run", "--duration", "nan"], "finite number of seconds"),      # would run for ever
+    (["run", "--lab-interval", "inf"], "finite number of seconds"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture,
                                           tmp_path: Path) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_path_that_cannot_be_made_is_one_line_not_an_internal_error(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("x")
+    assert main(["init", str(tmp_path / "file" / "ws")]) == 1
+    err = capsys.readouterr().err
+    assert "Not a directory" in err and "internal error" not in err and err.count("\n") == 1
 
 
 def test_demo_refuses_a_workdir_that_is_not_empty(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

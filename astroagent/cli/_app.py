@@ -3,6 +3,7 @@ become one line on stderr and an exit code (0 done, 1 the work failed, 2 bad usa
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -16,9 +17,27 @@ from astroagent import __version__
 from astroagent.errors import AstroAgentError, UsageError
 from astroagent.paths import DATA_DIR_ENV
 
-__all__ = ["cli", "main", "emit_json", "fail", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
+__all__ = ["cli", "main", "emit_json", "fail", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "POSITIVE_SECONDS"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _PositiveSeconds(click.ParamType):
+    """A finite number of seconds above zero (click's FloatRange lets nan and inf through)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"must be a finite number of seconds above 0, got {value!r}", param, ctx)
+        return number
+
+
+POSITIVE_SECONDS = _PositiveSeconds()
 
 
 def emit_json(obj: Any) -> None:
@@ -81,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("astroagent: interrupted", err=True)
         code = 130
     except BrokenPipeError:
+        code = EXIT_FAILED
+    except OSError as exc:   # a path that cannot be made or read: say which, without a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error_line(f"{where}{exc.strerror or exc}")
         code = EXIT_FAILED
     except Exception as exc:  # the last edge: never a traceback unless asked for
         if os.environ.get("ASTROAGENT_DEBUG"):

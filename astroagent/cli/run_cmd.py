@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from astroagent.cli._app import cli, emit_json, fail
+from astroagent.cli._app import POSITIVE_SECONDS, cli, emit_json, fail
 from astroagent.errors import UsageError
 
 if TYPE_CHECKING:
@@ -19,9 +19,9 @@ __all__ = ["run_command", "demo_command"]
 
 @cli.command("run")
 @click.option("--cycles", type=click.IntRange(min=1), default=None, help="Stop after N cycles.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--duration", type=POSITIVE_SECONDS, default=None,
               help="Stop after S seconds (the experiment in flight finishes).")
-@click.option("--lab-interval", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lab-interval", type=POSITIVE_SECONDS, default=None,
               help="Run the Lab Technician every S seconds (adapted within the configured bounds).")
 @click.option("--no-lab-technician", is_flag=True, help="Run experiments only; never change code.")
 @click.option("--area", "areas", multiple=True, help="Research area (repeatable; default from the config).")
