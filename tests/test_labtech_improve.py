@@ -249,3 +249,25 @@ def test_a_cache_makes_a_slow_pure_function_faster_and_an_impure_one_gets_none(t
     assert ok == 5 and results_after == results_before and slow / fast >= 3
     assert "noisy_flux(period: float) -> float:\n" in (ws / "experimenter/model.py").read_text()
     assert (ws / "experimenter/model.py").read_text().count("lru_cache") == 1
+
+
+def test_an_edit_made_while_the_change_was_validated_is_kept_and_the_change_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import astroagent.labtech.improve as improve
+
+    ws = _fetch_ws(tmp_path)
+    real = improve.validate_change
+
+    def validate_while_the_scientist_edits(workspace, rel, *a, **k):
+        with open(Path(workspace) / rel, "a", encoding="utf-8") as fh:
+            fh.write("\n# the scientist's note, written during validation\n")
+        return real(workspace, rel, *a, **k)
+
+    monkeypatch.setattr(improve, "validate_change", validate_while_the_scientist_edits)
+    outcome = run_improvements(_analysis(_retry_opp(), patterns=(_transient(),)), config=CONFIG, workspace=ws,
+                               data_dir=ws / "data")
+    assert outcome.applied == 0
+    text = (ws / "experimenter" / "fetch.py").read_text()
+    assert "the scientist's note" in text and "tenacity" not in text
+    assert any("changed on disk" in str(i.get("reason")) for i in outcome.improvements) or any(
+        "changed on disk" in n for n in outcome.notes)

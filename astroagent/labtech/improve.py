@@ -23,7 +23,7 @@ from typing import Any
 import astroagent
 from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
-from astroagent.labtech.apply import apply_recorded_change, labtech_lock, recover, sha256_file
+from astroagent.labtech.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
 from astroagent.labtech.ledger import Ledger, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.rollback import rollback_change
@@ -174,6 +174,7 @@ class _Run:
         self.allow, self.test_command, self.engine, self.dry_run, self.now = allow, test_command, engine, dry_run, now
         self.ledger = Ledger(data_dir)
         self.sources: dict[str, str] = {}         # what each file holds now (after this run's changes)
+        self.shas: dict[str, str] = {}            # sha256 of those bytes: an edit made meanwhile is refused
         self.versions: dict[str, str] = {}        # each package's code version when the run began
         self.notes: list[str] = []
 
@@ -211,7 +212,9 @@ class _Run:
         fix = opp.fix or "llm_rewrite"
         source = self.sources.get(rel)
         if source is None:
-            source = self.sources[rel] = (self.workspace / rel).read_text(encoding="utf-8")
+            data = (self.workspace / rel).read_bytes()
+            source = self.sources[rel] = data.decode("utf-8")
+            self.shas[rel] = sha256_bytes(data)
         package = rel.split("/")[0] if "/" in rel else rel
         if package not in self.versions and (self.workspace / package).is_dir():
             self.versions[package] = package_code_version(self.workspace / package)
@@ -248,10 +251,11 @@ class _Run:
             return self.finish(record, "proposed", f"{fix}: {reason} (dry run, nothing applied)")
         record["reason"] = f"{fix}: {reason}"
         record["baseline"] = baseline_of(self.analysis, before_version, opp.method)
-        record["sha_before"] = sha256_file(self.workspace / rel)
+        record["sha_before"] = self.shas[rel]     # as read, before proposing and validating
         stored = apply_recorded_change(record, new_source, workspace=self.workspace, data_dir=self.data_dir,
                                        backup=self.config.lab_technician.backup_before_changes, now=self.now)
         self.sources[rel] = new_source
+        self.shas[rel] = stored.get("sha_after") or sha256_bytes(new_source.encode("utf-8"))
         return _improvement(stored)
 
     def finish(self, record: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
