@@ -120,3 +120,18 @@ def test_loopback_and_scratch_writes_are_allowed(tmp_path: Path) -> None:
                "pathlib.Path('data/out.txt').write_text('x')\npathlib.Path('data/out.txt').unlink()\n")
     result = validate_change(ws, "experimenter/compute.py", allowed + COMPUTE)
     assert result.ok, result.detail
+
+
+def test_an_answer_cannot_switch_the_sandbox_off_for_the_tests(tmp_path: Path) -> None:
+    """Rewriting the hook (sitecustomize) or emptying the refusals log at import is itself refused, so
+    the subprocess its tests then start is still caught."""
+    ws = make_workspace(tmp_path / "ws")
+    folder = "os.path.dirname(os.environ['ASTROAGENT_SANDBOX_LOG'])"
+    for target in ("sitecustomize.py", "refusals.log"):
+        tamper = (f"import os\ntry:\n    open(os.path.join({folder}, {target!r}), 'w').write('')\n"
+                  "except OSError:\n    pass\n")
+        result = validate_change(ws, "experimenter/compute.py",
+                                 tamper + COMPUTE.replace("    return x * x",
+                                                          "    import subprocess\n    subprocess.run(['true'])\n"
+                                                          "    return x * x"))
+        assert not result.ok and "sandbox refused" in result.detail, (target, result)

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 
-__all__ = ["install", "ROOTS_ENV", "LOG_ENV", "MARKER"]
+__all__ = ["install", "ROOTS_ENV", "LOG_ENV", "MARKER", "WRITABLE_FOLDERS"]
 
 ROOTS_ENV = "ASTROAGENT_SANDBOX_ROOTS"
 LOG_ENV = "ASTROAGENT_SANDBOX_LOG"
@@ -71,11 +71,22 @@ def _harmless_command(argv: object) -> bool:
         isinstance(a, str) and (a == "--help" or a.startswith("--format=")) for a in argv[1:])
 
 
+WRITABLE_FOLDERS = ("tmp", "home", "cache", "config")
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
+
+
 class _Hook:
     def __init__(self, roots: list[str], log_path: str | None) -> None:
         self.roots = [os.path.realpath(r) for r in roots if r]
         self.log_path = log_path
         self.local = threading.local()
+        # the sandbox's own folder (this hook as sitecustomize, the refusals log) is not the checked
+        # code's to change, only the private tmp/home/cache/config folders inside it
+        self.own = os.path.dirname(os.path.realpath(log_path)) if log_path else None
+        self.own_writable = [os.path.join(self.own, d) for d in WRITABLE_FOLDERS] if self.own else []
 
     def inside(self, path: object, dir_fd: object = None) -> bool:
         text = _text(path)
@@ -89,7 +100,9 @@ class _Hook:
             except OSError:
                 return False
         real = os.path.realpath(text)
-        return any(real == root or real.startswith(root + os.sep) for root in self.roots)
+        if self.own and _under(real, self.own) and not any(_under(real, d) for d in self.own_writable):
+            return False
+        return any(_under(real, root) for root in self.roots)
 
     def refuse(self, what: str) -> None:
         message = f"sandbox refused {what}"

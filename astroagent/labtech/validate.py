@@ -110,7 +110,7 @@ def _make_sandbox(scratch: Path) -> Path:
     folder = scratch / _SANDBOX
     folder.mkdir()
     shutil.copyfile(sandbox_hook.__file__, folder / "sitecustomize.py")
-    for name in ("tmp", "home", "cache", "config"):
+    for name in sandbox_hook.WRITABLE_FOLDERS:
         (folder / name).mkdir()
     return folder
 
