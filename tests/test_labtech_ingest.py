@@ -271,3 +271,24 @@ def test_a_failure_run_is_joined_across_incremental_reads(tmp_path: Path) -> Non
         fh.write(b"".join(calls[40:]))
     second = ingest(logs, tmp_path / "s", now=NOW, engine="python")
     assert totals(second.state).streaks["fetch_cepheids"] == 87 and not second.state["streak"]
+
+
+def test_an_error_read_in_two_runs_stays_one_pattern_with_its_traceback_location(tmp_path: Path) -> None:
+    tb = ('Traceback (most recent call last):\n  File "/ws/experimenter/fetch.py", line 10, in fetch\n'
+          '    x()\nConnectionResetError: reset')
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "execution_20240115.jsonl"
+
+    def failures(first: int) -> bytes:
+        return b"".join(line(T0 + timedelta(minutes=first + i), f"e{first + i}", "data_fetch_failed",
+                             {"error": "ConnectionResetError: connection reset by peer", "traceback": tb})
+                        for i in range(3))
+
+    log.write_bytes(failures(0))
+    ingest(logs, tmp_path / "state", now=NOW, engine="python")
+    with open(log, "ab") as fh:
+        fh.write(failures(10))           # the same error, same hour, read by the next run
+    state = ingest(logs, tmp_path / "state", now=NOW, engine="python").state
+    [pattern] = totals(state).patterns
+    assert pattern.count == 6 and pattern.location is not None

@@ -22,7 +22,7 @@ import orjson
 from astroagent.labtech.patterns import split_error, template, traceback_frames
 
 __all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "TIMESTAMP_PATTERN", "new_hour", "hour_of", "STAGE_SUFFIXES",
-           "RECENT_SECONDS", "call_streaks", "Run", "add_execution", "add_error"]
+           "RECENT_SECONDS", "call_streaks", "Run", "add_execution", "add_error", "merge_error_group"]
 
 SAMPLES = 64                     # timing samples kept per hour, version and method
 MAX_EXAMPLES = 3
@@ -400,6 +400,12 @@ def add_error(hour: dict[str, Any], version: str, method: str | None, etype: str
         g = hour["e"][key] = {"version": version, "method": method, "type": etype, "tmpl": tmpl, "file": lfile,
                               "func": lfunc, "line": lline, "frames": frames, "n": 0, "x": 0, "first": first,
                               "last": last, "ex": [], "dg": []}
+    merge_error_group(g, n, execs, first, last, examples, digests)
+
+
+def merge_error_group(g: dict[str, Any], n: int, execs: int, first: float, last: float, examples: list[str],
+                      digests: list[str]) -> None:
+    """Add counts, span, examples and argument digests to an error group (same key)."""
     g["n"] += n
     g["x"] += execs
     g["first"], g["last"] = min(g["first"], first), max(g["last"], last)

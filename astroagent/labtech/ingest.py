@@ -24,7 +24,8 @@ from typing import Any, Literal
 import orjson
 
 from astroagent.labtech import _duck
-from astroagent.labtech._batch import Batch, add_error, add_execution, hour_of, new_hour, parse_range
+from astroagent.labtech._batch import (Batch, add_error, add_execution, hour_of, merge_error_group, new_hour,
+                                        parse_range)
 from astroagent.labtech._metrics_files import regular_files, scan_metrics
 from astroagent.telemetry.metrics import atomic_write_bytes
 
@@ -173,8 +174,7 @@ def _hours_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
             if tg is None:
                 d["e"][key2] = g
                 continue
-            add_error(d, g["version"], g["method"], g["type"], g["tmpl"], g["file"], g["func"], g["line"], None,
-                      g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"])
+            merge_error_group(tg, g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"])   # same key: same group
         for m, s in h["s"].items():
             d["s"][m] = max(d["s"].get(m, 0), s)
         for m, run in h.get("sd", {}).items():
