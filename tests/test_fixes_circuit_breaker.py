@@ -103,3 +103,14 @@ def test_generated_breaker_is_thread_safe(tmp_path):
     for t in threads:
         t.join()
     assert module.fetch.circuit_breaker.streak == 800
+
+
+def test_a_breaker_for_requests_counts_requests_own_errors():
+    """requests' ConnectionError is not the builtin one: a breaker on the builtin alone would never open."""
+    src = "import requests\n\n\ndef fetch(url):\n    return requests.get(url, timeout=5).text\n"
+    new = apply_fix(src, "fetch", _opp("requests.exceptions.ConnectionError")).new_source
+    assert "failures=(ConnectionError, requests.exceptions.ConnectionError))\ndef fetch" in new
+    from astroagent.labtech.fixes.retry import AddRetryMechanism
+    httpx_only = Opportunity(type="frequent_error", priority="high", description="d", signature="s",
+                             fix="add_retry_mechanism", error_types=("httpx.ConnectError",))
+    assert AddRetryMechanism().applicable(httpx_only) is None     # was refused as "not transient"

@@ -23,7 +23,7 @@ from astroagent.labtech.fixes.base import (
     insert_decorator,
     insert_module_helpers,
 )
-from astroagent.labtech.fixes.retry import retry_plan
+from astroagent.labtech.fixes.retry import is_transient_name, plan_for
 from astroagent.labtech.models import Opportunity
 
 __all__ = ["AddCircuitBreaker", "AddCircuitBreakerCommand", "BREAKER_CLASS"]
@@ -88,7 +88,8 @@ class AddCircuitBreakerCommand(TargetedCodemod):
                 raise SkipFile(f"{self.qualname} already has a circuit breaker (@{name})")
         if original.asynchronous is not None:
             raise Refuse(f"{self.qualname} is async: the generated breaker guards plain functions only")
-        families, modules, http, _ = retry_plan(self.opportunity.error_types or ("ConnectionError", "TimeoutError"))
+        families, modules, http, _ = plan_for(self.module, self.opportunity.error_types
+                                              or ("ConnectionError", "TimeoutError"))
         if http:
             families.append("urllib.error.URLError")
         if not families:
@@ -122,8 +123,6 @@ class AddCircuitBreaker(FixRule):
     def applicable(self, opportunity: Opportunity) -> str | None:
         if (reason := super().applicable(opportunity)) is not None:
             return reason
-        if opportunity.error_types:
-            families, _, http, _ = retry_plan(opportunity.error_types)
-            if not families and not http:
-                return f"no transient exception types among {', '.join(opportunity.error_types)}"
+        if opportunity.error_types and not any(is_transient_name(t) for t in opportunity.error_types):
+            return f"no transient exception types among {', '.join(opportunity.error_types)}"
         return None

@@ -30,7 +30,7 @@ from astroagent.labtech.fixes.base import (
 from astroagent.labtech.models import Opportunity
 
 __all__ = ["AddRetryMechanism", "AddRetryCommand", "retry_plan", "DETERMINISTIC_ERRORS", "HTTP_PREDICATE",
-           "generated_retry_families"]
+           "generated_retry_families", "plan_for", "is_transient_name"]
 
 HTTP_PREDICATE = "_astroagent_retryable_http_error"
 
@@ -66,6 +66,9 @@ _LIBRARY_FAMILIES = {
 }
 
 
+_LIBRARY_NAMES = frozenset(name for table in _LIBRARY_FAMILIES.values() for name in table)
+
+
 def _client_library_families(module: cst.Module, error_types: tuple[str, ...], families: list[str],
                              modules: list[str], ignored: list[str]) -> tuple[list[str], list[str], list[str]]:
     """When the module uses requests/httpx, their same-named errors join the families to retry."""
@@ -86,6 +89,20 @@ def _client_library_families(module: cst.Module, error_types: tuple[str, ...], f
             if needed not in modules:
                 modules.append(needed)
     return families, modules, [raw for raw in ignored if raw not in handled]
+
+
+def plan_for(module: cst.Module, error_types: tuple[str, ...]) -> tuple[list[str], list[str], bool, list[str]]:
+    """``retry_plan`` plus the same-named errors of the HTTP client libraries ``module`` imports
+    (requests' and httpx's errors do not derive from the builtin ones)."""
+    families, modules, http, ignored = retry_plan(error_types)
+    families, modules, ignored = _client_library_families(module, error_types, families, modules, ignored)
+    return families, modules, http, ignored
+
+
+def is_transient_name(name: str) -> bool:
+    """Whether a retry or breaker could catch ``name`` in some module (builtin family, HTTP, client library)."""
+    families, _, http, _ = retry_plan((name,))
+    return bool(families) or http or name.rsplit(".", 1)[-1] in _LIBRARY_NAMES
 
 
 # the stop= and wait= this rule writes (see AddRetryCommand.change); anything else is not ours
@@ -143,9 +160,7 @@ class AddRetryCommand(TargetedCodemod):
     jitter: ClassVar[float] = 0.2
 
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
-        families, modules, http, ignored = retry_plan(self.opportunity.error_types)
-        families, modules, ignored = _client_library_families(
-            self.module, self.opportunity.error_types, families, modules, ignored)
+        families, modules, http, ignored = plan_for(self.module, self.opportunity.error_types)
         if is_generator(original):
             raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
         ours: list[tuple[int, tuple[list[str], bool]]] = []
@@ -246,9 +261,8 @@ class AddRetryMechanism(FixRule):
             return reason
         if not opportunity.error_types:
             return "no observed exception types: nothing to limit a retry to"
-        families, _, http, ignored = retry_plan(opportunity.error_types)
-        if not families and not http:
-            bad = [t for t in ignored if t.rsplit(".", 1)[-1] in DETERMINISTIC_ERRORS]
+        if not any(is_transient_name(t) for t in opportunity.error_types):
+            bad = [t for t in opportunity.error_types if t.rsplit(".", 1)[-1] in DETERMINISTIC_ERRORS]
             if bad:
                 return f"programming errors ({', '.join(bad)}) are deterministic: no retry"
             return f"no transient exception types among {', '.join(opportunity.error_types)}"
