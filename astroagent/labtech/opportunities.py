@@ -8,7 +8,7 @@ the target code and the configuration, and return ``Opportunity`` values.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from astroagent.config.models import LabTechnicianConfig
@@ -34,6 +34,7 @@ class DetectionContext:
     stats: WindowStats
     config: LabTechnicianConfig
     static: Mapping[str, Mapping[str, Any]]    # "path::qualname" -> static facts
+    _targets: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)  # per signature
 
     def target_for_method(self, method: str | None) -> str | None:
         """The function a logged method name refers to (exact qualname, then a unique suffix match)."""
@@ -65,7 +66,10 @@ class DetectionContext:
         return best[1] if best else None
 
     def target_for_pattern(self, p: ErrorPattern) -> str | None:
-        return self.target_for_location(p.location) or self.target_for_method(p.method)
+        """Each detector asks this for every pattern: worked out once per pattern (a scan of all functions)."""
+        if p.signature not in self._targets:
+            self._targets[p.signature] = self.target_for_location(p.location) or self.target_for_method(p.method)
+        return self._targets[p.signature]
 
     def facts(self, target: str | None) -> Mapping[str, Any]:
         return self.static.get(target or "", {})
