@@ -74,3 +74,12 @@ def test_instrumented_function_failures_reach_the_logs(tmp_path):
             module.search(0.0)
     logged = b"".join(p.read_bytes() for p in (tmp_path / "data" / "logs" / "experimenter").glob("execution_*"))
     assert b'"method_failed"' in logged and b"ZeroDivisionError" in logged and b"search" in logged
+
+
+def test_instrument_goes_above_the_cache_astroagent_wrote_so_cache_hits_are_timed_too():
+    src = "def depth(x):\n    return x * x\n"
+    cached = apply_fix(src, "depth", Opportunity(type="uncached_repeated_work", priority="high", description="d",
+                                                 signature="c", fix="add_caching",
+                                                 evidence={"repeat_fraction": 0.8})).new_source
+    new = apply_fix(cached, "depth", OPP).new_source
+    assert new.index("@instrument") < new.index("@_astroagent_lru_cache")

@@ -27,10 +27,10 @@ from astroagent.labtech.fixes.base import (
 )
 from astroagent.labtech.models import Opportunity
 
-__all__ = ["AddCaching", "AddCachingCommand", "repeated_args_evidence", "cache_size"]
+__all__ = ["CACHE_DECORATORS", "AddCaching", "AddCachingCommand", "repeated_args_evidence", "cache_size"]
 
 GUARDED_CACHE = "_astroagent_lru_cache"
-_CACHE_DECORATORS = (GUARDED_CACHE, "lru_cache", "cache", "cached", "cached_property", "memoize", "memoized", "cachedmethod")
+CACHE_DECORATORS = (GUARDED_CACHE, "lru_cache", "cache", "cached", "cached_property", "memoize", "memoized", "cachedmethod")
 _EVIDENCE_KEYS = ("repeated_args", "repeated_args_fraction", "repeat_fraction", "repeated_calls",
                   "repeated_digests")
 
@@ -103,7 +103,7 @@ class AddCachingCommand(TargetedCodemod):
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
         names = decorator_names(original)
         for name in names:
-            if name.rsplit(".", 1)[-1] in _CACHE_DECORATORS:
+            if name.rsplit(".", 1)[-1] in CACHE_DECORATORS:
                 raise SkipFile(f"{self.qualname} is already cached (@{name})")
         helper_name = "_cached_" + self.qualname.replace(".", "_")
         if any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == helper_name for stmt in self.module.body):

@@ -15,11 +15,10 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
 from astroagent.labtech.fixes.base import FixRule, Refuse, TargetedCodemod, decorator_names, is_generator
-from astroagent.labtech.models import Opportunity
+from astroagent.labtech.fixes.caching import CACHE_DECORATORS
 
 __all__ = ["AddInstrumentation", "AddInstrumentationCommand"]
 
-_CACHES = ("lru_cache", "cache", "cached")
 
 
 class AddInstrumentationCommand(TargetedCodemod):
@@ -36,7 +35,7 @@ class AddInstrumentationCommand(TargetedCodemod):
         if "property" in names:
             raise Refuse(f"{self.qualname} is a property: not a method call the logs can attribute")
         AddImportsVisitor.add_needed_import(self.context, "astroagent.telemetry", "instrument")
-        index = next((i for i, name in enumerate(names) if name in _CACHES), len(names))
+        index = next((i for i, name in enumerate(names) if name in CACHE_DECORATORS), len(names))
         decorators = list(updated.decorators)
         decorators.insert(index, cst.Decorator(decorator=cst.Name("instrument")))
         self.summary = f"@instrument on {self.qualname}: its calls, durations and errors reach the logs"
@@ -47,6 +46,3 @@ class AddInstrumentation(FixRule):
     name: ClassVar[str] = "add_instrumentation"
     description: ClassVar[str] = AddInstrumentationCommand.DESCRIPTION
     command = AddInstrumentationCommand
-
-    def applicable(self, opportunity: Opportunity) -> str | None:
-        return None
