@@ -66,3 +66,17 @@ def test_real_process_without_logs_exits_2(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", "from astroagent.cli import main; main()", "labtech", "analyze", "--json"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+
+
+def test_a_target_that_matches_no_file_is_one_line_naming_the_key(tmp_path: Path, capsys,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = tmp_path / "ws"
+    (ws / "experimenter").mkdir(parents=True)
+    (ws / "experimenter" / "fetch.py").write_text("def fetch():\n    return 1\n")
+    (ws / "astroagent.yaml").write_text("lab_technician:\n  targets: [experimentr/fetch.py]\n")
+    shutil.copytree(SEED, ws / "data" / "logs" / "experimenter")
+    monkeypatch.chdir(ws)
+    code = main(["labtech", "analyze", "--json"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "lab_technician.targets: 'experimentr/fetch.py' matches no file" in err

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from astroagent.config.models import LabTechnicianConfig
+from astroagent.errors import ConfigError
 from astroagent.labtech._facts_digest import facts_digest
 from astroagent.labtech.analytics import summarize, trend, window_keys
 from astroagent.labtech.ingest import ingest, load_hours
@@ -41,6 +42,8 @@ def default_targets(config: LabTechnicianConfig, workspace: Path | None, *,
                 out.extend(sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts))
             elif path.is_file():
                 out.append(path)
+            else:   # a typo here would silently leave the Lab Technician nothing it may change
+                raise ConfigError(f"lab_technician.targets: {entry!r} matches no file or folder in {workspace}")
         return out
     folder = workspace / code_package
     return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts) if folder.is_dir() else []
