@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
 
 from astroagent.config import PipelineConfig
 from astroagent.orchestration.stacks import DUMP_SIGNAL, parse_dump, read_dump, stack_file
-from astroagent.orchestration.worker import workspace_code_version
+from astroagent.orchestration.worker import kill_descendants, workspace_code_version
 from astroagent.telemetry import EventWriter
 
 __all__ = ["WorkerSupervisor", "ExperimentOutcome", "restart_delay"]
@@ -199,7 +198,7 @@ class WorkerSupervisor:
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        _kill_descendants(proc.pid)  # also those in sessions of their own (validation runs)
+        kill_descendants(proc.pid)  # also those in sessions of their own (validation runs)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -307,11 +306,11 @@ class WorkerSupervisor:
             os.kill(pid, DUMP_SIGNAL)
         except ProcessLookupError:
             return None, ""
-        text = ""
-        for _ in range(20):
+        text = previous = ""
+        for _ in range(20):       # until the dump stops growing (faulthandler writes it thread by thread)
             await asyncio.sleep(0.05)
-            text = read_dump(path)
-            if text and text == read_dump(path) and "File" in text:
+            previous, text = text, read_dump(path)
+            if text and text == previous and "File" in text:
                 break
         code_root = self.workspace / self.code_package if self.workspace is not None else None
         return parse_dump(text, code_root, self.workspace), text
@@ -363,18 +362,6 @@ class WorkerSupervisor:
 
     def close(self) -> None:
         self._writer.close()
-
-
-def _kill_descendants(pid: int) -> None:
-    try:
-        children = psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return
-    for child in children:
-        try:
-            child.kill()
-        except psutil.Error:
-            pass
 
 
 class WorkerStartError(Exception):

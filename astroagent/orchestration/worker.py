@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+import psutil   # imported up front: the SIGTERM handler must not import (it may interrupt an import)
 
 from astroagent.orchestration.stacks import arm_stack_dump
 
-__all__ = ["main", "PROTOCOL_VERSION", "workspace_code_version"]
+__all__ = ["main", "PROTOCOL_VERSION", "workspace_code_version", "kill_descendants"]
 
 PROTOCOL_VERSION = 1
 _PR_SET_PDEATHSIG = 1
@@ -54,17 +55,24 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _end_with_descendants(signum: int, frame: Any) -> None:
-    """SIGTERM (the pipeline died, or a user): take every process we started down with us,
-    including those in sessions of their own, so nothing is orphaned."""
+def kill_descendants(pid: int | None = None) -> None:
+    """Kill every process below ``pid`` (default: this one), also those in sessions of their own."""
     try:
-        import psutil
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
 
-        for child in psutil.Process().children(recursive=True):
-            try:
-                child.kill()
-            except psutil.Error:
-                pass
+
+def _end_with_descendants(signum: int, frame: Any) -> None:
+    """SIGTERM (the pipeline died, or a user): take every process we started down with us, so
+    nothing is orphaned."""
+    try:
+        kill_descendants()
     finally:
         os._exit(128 + signum)
 
