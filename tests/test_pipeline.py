@@ -176,3 +176,15 @@ def test_sigterm_stops_astroagent_run_gracefully_with_no_orphan(workspace: Path)
     closed = {e["execution_id"] for e in events if e["event_type"] == "execution_complete"}
     assert opened == closed and len(opened) == state["experiments"]
     assert b"stopped after" in out
+
+
+def test_an_unreadable_saved_state_is_kept_aside_and_said_not_silently_overwritten(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ws = init_workspace(tmp_path / "ws")
+    state = ws / "data" / "pipeline" / "state.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text("{ half a state")
+    pipeline = ContinuousPipeline(workspace=ws, data_dir=ws / "data", handle_signals=False)
+    assert pipeline.state.experiments == 0 and not state.exists()
+    assert (ws / "data" / "pipeline" / "state.json.unreadable").read_text() == "{ half a state"
+    assert "could not read the saved state" in caplog.text

@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from astroagent.errors import UsageError
 from astroagent.orchestration.ledger_view import pending_change_ids, with_ledger_facts
 from astroagent.orchestration.scheduling import LabSchedule, after_run, is_due
 from astroagent.orchestration.status import StatusBroadcaster, StatusCallback
-from astroagent.orchestration.state import ExperimentRecord, PipelineState, load_state, save_state
+from astroagent.orchestration.state import ExperimentRecord, PipelineState, load_state, save_state, state_path
 from astroagent.orchestration.supervisor import ExperimentOutcome, WorkerSupervisor
 from astroagent.paths import data_dir as default_data_dir
 from astroagent.paths import find_workspace
@@ -68,6 +69,12 @@ class ContinuousPipeline:
         self._planner = planner
         self.status_callbacks: list[StatusCallback] = []
         previous = load_state(self.data_dir) if resume else None
+        self._notes: list[str] = []
+        if resume and previous is None and state_path(self.data_dir).exists():
+            kept = state_path(self.data_dir).with_suffix(".json.unreadable")
+            os.replace(state_path(self.data_dir), kept)     # never overwritten by the first save
+            self._notes.append(f"could not read the saved state; started afresh and kept it as {kept}")
+            log.warning(self._notes[-1])
         self.state = previous or PipelineState(lab_interval=pipe.lab_technician_interval)
         self.last_lab_result: AgentResult | None = None
         self._clock = clock
@@ -79,6 +86,8 @@ class ContinuousPipeline:
             pipe.lab_technician_interval, min_interval=pipe.min_lab_interval, max_interval=pipe.max_lab_interval,
             threshold=self.config.lab_technician.improvement_threshold,
             min_new_experiments=pipe.min_experiments_between_lab, now=self._t0)
+        # a resumed pipeline's earlier experiments were seen by earlier Lab Technician runs
+        self._schedule = replace(self._schedule, experiments_at_last_run=self.state.experiments)
         self._stop: asyncio.Event | None = None
         self._stop_requested = False
         self._abort_requested = False
@@ -200,7 +209,8 @@ class ContinuousPipeline:
         self._save()
         installed = self._install_signals()
         self._emit({"stage": "pipeline", "status": "started", "research_areas": list(areas),
-                    "lab_technician": self._lab_enabled, "lab_interval": self._schedule.interval})
+                    "lab_technician": self._lab_enabled, "lab_interval": self._schedule.interval,
+                    **({"notes": self._notes} if self._notes else {})})
         cycles_run = 0
         try:
             while not self._stopping():
@@ -310,7 +320,8 @@ class ContinuousPipeline:
     async def _lab_run(self, state_name: str, force: bool) -> AgentResult:
         self._code_lock = self._code_lock or asyncio.Lock()
         self._lab_lock = self._lab_lock or asyncio.Lock()
-        since = self.state.history[self._schedule.experiments_at_last_run:] if self.state.history else []
+        new = self.state.experiments - self._schedule.experiments_at_last_run   # the history is trimmed:
+        since = self.state.history[-new:] if new > 0 else []                      # count back from its end
         rate_seen = (sum(r.success for r in since) / len(since)) if since else self.state.recent_success_rate()
         concurrent = self._running and self.config.pipeline.experiments_during_lab
         async with self._lab_lock, (contextlib.nullcontext() if concurrent else self._code_lock):
