@@ -51,3 +51,16 @@ def test_empty_analysis_still_reports(tmp_path: Path) -> None:
     analysis = run_analysis(LabTechnicianConfig(), empty, tmp_path / "lt", now=NOW)
     out = write_outputs(analysis, tmp_path / "lt", now=NOW)
     assert out["plots"] == [] and "none in this window" in out["report_path"].read_text()
+
+
+def test_only_the_newest_runs_outputs_are_kept(tmp_path: Path, monkeypatch) -> None:
+    import astroagent.labtech.reports as reports
+    from astroagent.labtech.models import Analysis
+
+    monkeypatch.setattr(reports, "KEEP_RUNS", 2)
+    analysis = Analysis(generated_at=datetime(2026, 1, 1, tzinfo=UTC), window_hours=24, log_dir="x")
+    written = [reports.write_outputs(analysis, tmp_path, now=datetime(2026, 1, 1, 10, m, tzinfo=UTC))
+               for m in range(4)]
+    assert sorted(tmp_path.glob("lab_technician_report_*.md")) == [w["report_path"] for w in written[-2:]]
+    assert sorted(tmp_path.glob("analysis_*.json")) == [w["analysis_path"] for w in written[-2:]]
+    assert (tmp_path / "latest_report.md").read_text() == written[-1]["report_path"].read_text()

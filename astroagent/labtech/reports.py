@@ -18,9 +18,11 @@ from astroagent.labtech.models import Analysis
 from astroagent.labtech.plots import plot_method_times, plot_success_rate
 from astroagent.telemetry.metrics import atomic_write_bytes
 
-__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT"]
+__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT", "KEEP_RUNS"]
 
 LATEST_REPORT = "latest_report.md"
+KEEP_RUNS = 100    # timestamped reports, analyses and plots kept per kind; older ones are removed
+_KINDS = ("analysis_*.json", "lab_technician_report_*.md", "plots/success_rate_*.png", "plots/method_times_*.png")
 
 
 def _stamp(now: datetime) -> str:
@@ -157,7 +159,16 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, improvements: Sequence[d
     report_path = out_dir / f"lab_technician_report_{stamp}.md"
     atomic_write_bytes(report_path, text)
     atomic_write_bytes(out_dir / LATEST_REPORT, text)
+    _prune(out_dir)
     return {"report_path": report_path, "analysis_path": analysis_path, "plots": plots}
+
+
+def _prune(out_dir: Path) -> None:
+    """A pipeline runs the Lab Technician every few minutes for hours: keep the newest ``KEEP_RUNS``
+    outputs of each kind (the stamp in the name sorts by time) so the folder does not grow for ever."""
+    for pattern in _KINDS:
+        for old in sorted(out_dir.glob(pattern))[:-KEEP_RUNS]:
+            old.unlink(missing_ok=True)
 
 
 def latest_report(out_dir: Path) -> Path | None:
