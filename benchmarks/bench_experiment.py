@@ -1,7 +1,7 @@
 """Benchmark the Experimenter: BLS over a Kepler quarter, one experiment of each kind, the
 speed-up a cache would give the pure slow method, and failures under a resetting archive.
 
-    /work/venv/bin/python benchmarks/bench_experiment.py [--repeats N] [--json]
+    python benchmarks/bench_experiment.py [--repeats N] [--json]
 """
 
 from __future__ import annotations
