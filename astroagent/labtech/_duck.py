@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, TIMESTAMP_PATTERN, Batch,
-                                        Pending, add_error, add_execution, call_streaks)
+                                        Pending, _vslot, add_error, add_execution, call_streaks)
 from astroagent.labtech.patterns import MASKS
 
 __all__ = ["available", "parse_range_duckdb", "NotForDuckDB"]
@@ -263,8 +263,7 @@ def _calls(con: Any, batch: Batch) -> None:
 SELECT h, version, method, count(*), count(*) FILTER (WHERE is_err), coalesce(sum(dur), 0), count(dur),
   list(dur) FILTER (WHERE dur IS NOT NULL)[1:{SAMPLES}]
 FROM vcalls GROUP BY ALL""").fetchall():
-        slot = batch.hour(str(h))["v"].setdefault(ver, {"n": 0, "f": 0, "tsum": 0.0, "tn": 0, "t": [],
-                                                        "first": None, "last": None, "m": {}})
+        slot = _vslot(batch.hour(str(h)), ver)
         m = slot["m"].setdefault(method, [0, 0, 0.0, 0, []])
         m[0] += calls
         m[1] += errs

@@ -1,6 +1,6 @@
 """Which exception families a retry catches for observed exception types (no LibCST: analysis uses it).
 
-    retry_plan(("ConnectionResetError", "HTTPError")) → (["ConnectionError"], [], True, [])
+    retry_plan(("ConnectionResetError", "HTTPError")) → (["ConnectionError"], ["urllib.error"], True, [])
 """
 
 from __future__ import annotations

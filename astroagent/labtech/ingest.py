@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +23,8 @@ from typing import Any, Literal
 import orjson
 
 from astroagent.labtech import _duck
-from astroagent.labtech._batch import (Batch, add_error, add_execution, hour_of, merge_error_group, new_hour,
-                                        parse_range)
+from astroagent.labtech._batch import (SAMPLES, Batch, add_error, add_execution, hour_of, merge_error_group,
+                                        new_hour, parse_range)
 from astroagent.labtech._metrics_files import regular_files, scan_metrics
 from astroagent.telemetry.metrics import atomic_write_bytes
 
@@ -151,7 +150,7 @@ def _hours_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
             t["f"] += s["f"]
             t["tsum"] += s["tsum"]
             t["tn"] += s["tn"]
-            t["t"].extend(s["t"][: max(0, 64 - len(t["t"]))])
+            t["t"].extend(s["t"][: max(0, SAMPLES - len(t["t"]))])
             for k, fn in (("first", min), ("last", max)):
                 if s[k] is not None:
                     t[k] = s[k] if t[k] is None else fn(t[k], s[k])
@@ -162,7 +161,7 @@ def _hours_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
                     continue
                 for i in range(4):
                     tm[i] += row[i]
-                tm[4].extend(row[4][: max(0, 64 - len(tm[4]))])
+                tm[4].extend(row[4][: max(0, SAMPLES - len(tm[4]))])
         for m, digests in h["d"].items():
             td = d["d"].setdefault(m, {})
             for dg, (ok, bad) in digests.items():
@@ -317,8 +316,7 @@ def _groups(jobs: list[tuple[Path, int, int, int]], engine: Engine) -> list[list
 
 
 def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execution_timeout: float = 900.0,
-           retention_hours: float = 14 * 24, engine: Engine = "auto",
-           read_metrics: Callable[[Path, dict[str, Any], IngestResult], None] | None = None) -> IngestResult:
+           retention_hours: float = 14 * 24, engine: Engine = "auto") -> IngestResult:
     """Read what is new in ``log_dir``, fold it into the state in ``state_dir``, save, return it."""
     log_dir, state_dir = Path(log_dir), Path(state_dir)
     now_ts = (now or datetime.now(UTC)).timestamp()
@@ -371,7 +369,7 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
     for name in [n for n in files if n not in seen]:
         del files[name]
         result.changed = True
-    (read_metrics or scan_metrics)(log_dir, state, result)
+    scan_metrics(log_dir, state, result)
     if result.hours_changed and _expire(state, now_ts, execution_timeout):
         result.changed = True
     if result.changed:

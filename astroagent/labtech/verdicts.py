@@ -146,7 +146,7 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
     if better_rate:
         return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
     if delta >= -config.success_tolerance and before.method_errors > 0 and after.method_errors == 0 \
-            and change.get("type") not in ("slow_method", "uncached_repeated_work"):
+            and change.get("type") not in _SPEED_TYPES:
         return Verdict("kept", f"the targeted failures in {method} are gone ({before.method_errors} → 0); "
                                f"{rate_text}", evidence)
     if delta >= -config.success_tolerance and (change.get("fix") == "add_instrumentation"
