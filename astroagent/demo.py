@@ -213,7 +213,7 @@ def run_demo(*, cycles: int | None = None, workdir: Path | None = None,
              clock: Callable[[], float] = time.monotonic) -> DemoResult:
     """Run the demo end to end and judge it (see the module docstring)."""
     from astroagent.config import ArchiveConfig, load_config
-    from astroagent.labtech.ledger import Ledger
+    from astroagent.labtech.changes.ledger import Ledger
     from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
     from astroagent.science.archive_server import ArchiveServer
     from astroagent.workspace import init_workspace

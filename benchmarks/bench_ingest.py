@@ -53,7 +53,7 @@ import sys, orjson
 from datetime import UTC, datetime
 from pathlib import Path
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analyze import run_analysis
+from astroagent.labtech.analysis.analyze import run_analysis
 a = run_analysis(LabTechnicianConfig(ingest_engine=sys.argv[3]), Path(sys.argv[1]), Path(sys.argv[2]),
                  window_hours=float(sys.argv[4]))
 errors = sum(p.count for p in a.error_patterns if p.error_type != "ExecutionNotClosed")
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 def _no_new_events(logs: Path, window: str, engine: str) -> dict:
     """With the state of a full run in place: run_analysis in-process, and the whole process."""
     from astroagent.config.models import LabTechnicianConfig
-    from astroagent.labtech.analyze import run_analysis
+    from astroagent.labtech.analysis.analyze import run_analysis
 
     with tempfile.TemporaryDirectory() as state:
         config = LabTechnicianConfig(ingest_engine=engine)

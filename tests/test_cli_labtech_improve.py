@@ -9,8 +9,8 @@ import pytest
 from _labtech_ws import COMPUTE, FETCH, TEST_FETCH, FlakyArchive, make_workspace, run_workload
 
 from astroagent.cli import main
-from astroagent.labtech.apply import apply_recorded_change, sha256_file
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.apply import apply_recorded_change, sha256_file
+from astroagent.labtech.changes.ledger import Ledger
 
 FILE = "experimenter/compute.py"
 

@@ -9,7 +9,7 @@ import pytest
 
 from _modload import load_module
 from astroagent.labtech.fixes import apply_fix
-from astroagent.labtech.guard import check_change
+from astroagent.labtech.changes.guard import check_change
 from astroagent.labtech.models import Opportunity
 from astroagent.telemetry import Telemetry
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import astroagent.labtech.fixes as fixes
 from astroagent.config.models import FIX_TYPES
 from astroagent.labtech.fixes import FixOutcome, FixRule, apply_fix, available_rules, get_rule
-from astroagent.labtech.guard import check_change
+from astroagent.labtech.changes.guard import check_change
 from astroagent.labtech.models import Opportunity
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from _modload import load_module
 from astroagent.labtech.fixes import apply_fix, available_rules, get_rule
-from astroagent.labtech.guard import check_change
+from astroagent.labtech.changes.guard import check_change
 from astroagent.labtech.models import Opportunity
 
 
@@ -358,7 +358,7 @@ def test_a_new_transient_type_widens_astroagent_s_own_retry_instead_of_stacking_
 
 
 def test_static_facts_tell_astroagent_s_retry_from_a_hand_written_one():
-    from astroagent.labtech.static import analyze_source
+    from astroagent.labtech.analysis.static import analyze_source
 
     ours = apply_fix(PLAIN, "fetch", _opp("ConnectionResetError")).new_source
     theirs = ("import tenacity\n\n\n@tenacity.retry(stop=tenacity.stop_after_attempt(2))\n"

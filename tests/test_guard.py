@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from astroagent.labtech.guard import GuardReport, check_change
+from astroagent.labtech.changes.guard import GuardReport, check_change
 
 OLD = '''"""Fetch data from the archive."""
 import logging

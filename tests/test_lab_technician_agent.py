@@ -14,7 +14,7 @@ from _labtech_ws import FETCH, TEST_FETCH, FlakyArchive, make_workspace, run_wor
 from astroagent.agents import create_agent
 from astroagent.agents.common import AgentExecutionContext
 from astroagent.config.models import ArchiveConfig
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
 

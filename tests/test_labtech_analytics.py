@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analytics import resolve_location
-from astroagent.labtech.analyze import run_analysis
+from astroagent.labtech.analysis.analytics import resolve_location
+from astroagent.labtech.analysis.analyze import run_analysis
 
 NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 

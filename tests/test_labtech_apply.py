@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from astroagent.errors import PatchRejected
-from astroagent.labtech.apply import (
+from astroagent.labtech.changes.apply import (
     CRASH_ENV,
     backup_file,
     journal_path,
@@ -24,7 +24,7 @@ from astroagent.labtech.apply import (
     sha256_bytes,
     sha256_file,
 )
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.ledger import Ledger
 
 OLD = b"def f():\n    return 1\n" * 200
 NEW = b"def f():\n    return 2\n" * 300
@@ -80,7 +80,7 @@ def test_refuses_a_file_edited_since_it_was_read_and_paths_outside(tmp_path: Pat
 _CHILD = textwrap.dedent("""
     import sys, uuid
     from pathlib import Path
-    from astroagent.labtech.apply import journaled_write, sha256_bytes, sha256_file
+    from astroagent.labtech.changes.apply import journaled_write, sha256_bytes, sha256_file
     ws, data, target = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     old, new = {old!r}, {new!r}
     loops = int(sys.argv[4])
@@ -145,7 +145,7 @@ def test_a_recorded_change_killed_at_any_step_is_whole_and_in_the_ledger_iff_new
     script = tmp_path / "apply_one.py"
     script.write_text(textwrap.dedent(f"""
         from pathlib import Path
-        from astroagent.labtech.apply import apply_recorded_change, sha256_file
+        from astroagent.labtech.changes.apply import apply_recorded_change, sha256_file
         ws = Path({str(ws)!r}); target = ws / "experimenter" / "mod.py"
         apply_recorded_change({{"id": "chg-crash001", "file": "experimenter/mod.py", "package": "experimenter",
                                "sha_before": sha256_file(target)}}, {NEW.decode()!r}, workspace=ws,

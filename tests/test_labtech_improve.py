@@ -11,8 +11,8 @@ import pytest
 from _labtech_ws import FETCH, MODEL, TEST_MODEL, TEST_FETCH, FlakyArchive, make_workspace, run_workload
 
 from astroagent.config import AstroAgentConfig
-from astroagent.labtech.improve import run_improvements, sorted_opportunities
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.improve import run_improvements, sorted_opportunities
+from astroagent.labtech.changes.ledger import Ledger
 from astroagent.labtech.models import Analysis, ErrorPattern, Opportunity, VersionStats
 from astroagent.telemetry import package_code_version
 
@@ -97,8 +97,8 @@ def test_a_deterministic_bug_never_gets_a_retry(tmp_path: Path) -> None:
     assert any("deterministic" in n for n in outcome.notes)
     assert any("reported only" in n and "no LLM" in n for n in outcome.notes)
     # and from real logs: a ZeroDivisionError on constant input is reported, never retried
-    from astroagent.labtech.analyze import run_analysis
-    from astroagent.labtech.improve import default_targets
+    from astroagent.labtech.analysis.analyze import run_analysis
+    from astroagent.labtech.changes.improve import default_targets
     ok, _, _ = run_workload(ws, "-", 12, "ratio")
     assert ok == 0
     real = run_analysis(CONFIG.lab_technician, ws / "data/logs/experimenter", ws / "data/logs/lab_technician",
@@ -227,8 +227,8 @@ def _cache_opp(qualname: str, signature: str) -> Opportunity:
 
 
 def test_a_cache_makes_a_slow_pure_function_faster_and_an_impure_one_gets_none(tmp_path: Path) -> None:
-    from astroagent.labtech.analyze import run_analysis
-    from astroagent.labtech.improve import default_targets
+    from astroagent.labtech.analysis.analyze import run_analysis
+    from astroagent.labtech.changes.improve import default_targets
 
     ws = make_workspace(tmp_path / "ws", {"experimenter/model.py": MODEL, "tests/test_model.py": TEST_MODEL})
     ok, slow, results_before = run_workload(ws, "-", 5, "model")
@@ -253,7 +253,7 @@ def test_a_cache_makes_a_slow_pure_function_faster_and_an_impure_one_gets_none(t
 
 def test_an_edit_made_while_the_change_was_validated_is_kept_and_the_change_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import astroagent.labtech.improve as improve
+    import astroagent.labtech.changes.improve as improve
 
     ws = _fetch_ws(tmp_path)
     real = improve.validate_change

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from astroagent.labtech import _duck
-from astroagent.labtech.analytics import summarize, window_keys
-from astroagent.labtech.ingest import STATE_FILE, ingest
+from astroagent.labtech.analysis import _duck
+from astroagent.labtech.analysis.analytics import summarize, window_keys
+from astroagent.labtech.analysis.ingest import STATE_FILE, ingest
 from astroagent.telemetry import Telemetry
 
 SEED = Path(__file__).parent / "data" / "seed_logs"
@@ -211,7 +211,7 @@ def test_lost_aggregates_mean_the_logs_are_read_again(tmp_path: Path) -> None:
 
 def test_a_run_with_nothing_new_reuses_the_last_analysis(tmp_path: Path) -> None:
     from astroagent.config.models import LabTechnicianConfig
-    from astroagent.labtech.analyze import run_analysis
+    from astroagent.labtech.analysis.analyze import run_analysis
 
     logs = tmp_path / "logs"
     shutil.copytree(SEED, logs)

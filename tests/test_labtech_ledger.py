@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astroagent.labtech.ledger import Ledger, new_change_id
+from astroagent.labtech.changes.ledger import Ledger, new_change_id
 
 
 def _change(cid: str, **fields) -> dict:

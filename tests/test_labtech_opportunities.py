@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analyze import default_targets, run_analysis
+from astroagent.labtech.analysis.analyze import default_targets, run_analysis
 from astroagent.labtech.models import Opportunity
-from astroagent.labtech.opportunities import DETECTORS, Detector, register
+from astroagent.labtech.analysis.opportunities import DETECTORS, Detector, register
 
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 FETCH = '''from urllib.request import urlopen
@@ -187,7 +187,7 @@ def test_a_new_detector_is_one_registered_class(workspace: Path) -> None:
     try:
         assert any(o.signature == "x:y" for o in _analyse(workspace, "s5").opportunities)
     finally:
-        from astroagent.labtech import opportunities as mod
+        from astroagent.labtech.analysis import opportunities as mod
         DETECTORS["complexity"] = mod.Complexity()
 
 
@@ -296,7 +296,7 @@ def test_timeout_errors_count_and_a_healthy_fast_method_is_only_reported(tmp_pat
 
 
 def test_duration_profile_separates_stalls_only_from_a_bimodal_minority() -> None:
-    from astroagent.labtech.opportunities import duration_profile
+    from astroagent.labtech.analysis.opportunities import duration_profile
 
     bimodal = duration_profile([0.3] * 45 + [0.35] * 5 + [6.0, 6.1, 7.5])
     assert bimodal["stall_calls"] == 3 and bimodal["stall_seconds"] == 6.0 and bimodal["typical_max"] == 0.35
@@ -309,10 +309,10 @@ def test_duration_profile_separates_stalls_only_from_a_bimodal_minority() -> Non
 
 
 def test_a_helper_without_a_timeout_is_judged_on_the_timings_of_its_instrumented_caller() -> None:
-    from astroagent.labtech.analytics import WindowStats
+    from astroagent.labtech.analysis.analytics import WindowStats
     from astroagent.labtech.models import MethodStats, VersionStats
-    from astroagent.labtech.opportunities import find_opportunities
-    from astroagent.labtech.static import analyze_source
+    from astroagent.labtech.analysis.opportunities import find_opportunities
+    from astroagent.labtech.analysis.static import analyze_source
 
     src = ("from urllib.request import urlopen\nfrom astroagent.telemetry import instrument\n\n\n"
            "def fetch_rows(url):\n    with urlopen(url) as resp:\n        return resp.read()\n\n\n"
@@ -330,7 +330,7 @@ def test_a_helper_without_a_timeout_is_judged_on_the_timings_of_its_instrumented
 
 def test_unchanged_targets_are_not_parsed_again(workspace: Path, monkeypatch) -> None:
     first = _analyse(workspace)
-    import astroagent.labtech.static as static
+    import astroagent.labtech.analysis.static as static
 
     def parse_again(*a, **k):
         raise AssertionError("unchanged target files were parsed again")
@@ -350,10 +350,10 @@ def test_one_retry_covers_every_transient_type_seen_at_the_target_however_rare(t
 
 def test_the_breaker_stays_open_a_quarter_of_the_longest_outage() -> None:
     """Polls after the dependency came back fail until the cooldown ends: 40 s outages get a 10 s breaker."""
-    from astroagent.labtech.analytics import WindowStats
+    from astroagent.labtech.analysis.analytics import WindowStats
     from astroagent.labtech.fixes import apply_fix
     from astroagent.labtech.models import ErrorPattern
-    from astroagent.labtech.opportunities import find_opportunities
+    from astroagent.labtech.analysis.opportunities import find_opportunities
 
     pattern = ErrorPattern(signature="s", error_type="HTTPError", template="HTTP Error <n>: Service Unavailable",
                            count=87, method="fetch_cepheids", transient=True)

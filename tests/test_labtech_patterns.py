@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from astroagent.labtech import _duck
-from astroagent.labtech.patterns import classify, signature, split_error, template, traceback_frames
+from astroagent.labtech.analysis import _duck
+from astroagent.labtech.analysis.patterns import classify, signature, split_error, template, traceback_frames
 
 MESSAGES = [
     "HTTPConnectionPool(host='127.0.0.1', port=51234): Max retries exceeded with url: /data/kplr0001.csv",

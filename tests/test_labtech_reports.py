@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analyze import run_analysis
-from astroagent.labtech.reports import LATEST_REPORT, analyze_json, latest_report, write_outputs
+from astroagent.labtech.analysis.analyze import run_analysis
+from astroagent.labtech.reports.render import LATEST_REPORT, analyze_json, latest_report, write_outputs
 
 SEED = Path(__file__).parent / "data" / "seed_logs"
 NOW = datetime(2024, 1, 15, 12, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def test_empty_analysis_still_reports(tmp_path: Path) -> None:
 
 
 def test_only_the_newest_runs_outputs_are_kept(tmp_path: Path, monkeypatch) -> None:
-    import astroagent.labtech.reports as reports
+    import astroagent.labtech.reports.render as reports
     from astroagent.labtech.models import Analysis
 
     monkeypatch.setattr(reports, "KEEP_RUNS", 2)

@@ -8,9 +8,9 @@ import pytest
 from _labtech_ws import COMPUTE, make_workspace
 
 from astroagent.errors import RollbackFailed
-from astroagent.labtech.apply import apply_recorded_change, sha256_file
-from astroagent.labtech.ledger import Ledger
-from astroagent.labtech.rollback import rollback_change, rollback_last
+from astroagent.labtech.changes.apply import apply_recorded_change, sha256_file
+from astroagent.labtech.changes.ledger import Ledger
+from astroagent.labtech.changes.rollback import rollback_change, rollback_last
 from astroagent.telemetry import package_code_version
 
 FILE = "experimenter/compute.py"

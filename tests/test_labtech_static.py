@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from astroagent.labtech.static import analyze_files, analyze_source
+from astroagent.labtech.analysis.static import analyze_files, analyze_source
 
 SOURCE = '''
 import functools
@@ -174,7 +174,7 @@ def test_facts_cached_by_an_older_analysis_are_recomputed(tmp_path: Path) -> Non
 def test_the_cache_rule_purity_check_follows_deep_chains_and_cycles() -> None:
     import libcst as cst
 
-    from astroagent.labtech.fixes._purity import impurity
+    from astroagent.labtech.knowledge.purity import impurity
 
     chain = "".join(f"def f{i}(x):\n    return f{i + 1}(x)\n\n\n" for i in range(6))
     src = chain + "def f6(x):\n    return f0(x) if x else open(x).read()\n\n\ndef g(x):\n    return h(x)\n\n\n" \

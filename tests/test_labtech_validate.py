@@ -8,7 +8,7 @@ from pathlib import Path
 
 from _labtech_ws import COMPUTE, make_workspace
 
-from astroagent.labtech.validate import module_name_for, validate_change
+from astroagent.labtech.changes.validate import module_name_for, validate_change
 
 
 def _tree_digest(root: Path) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from astroagent.config.models import VerdictConfig
 from astroagent.labtech.models import Analysis, VersionStats
-from astroagent.labtech.verdicts import baseline_of, judge
+from astroagent.labtech.changes.verdicts import baseline_of, judge
 
 CFG = VerdictConfig(min_executions=12, alpha=0.05, success_tolerance=0.02, time_tolerance=0.10)
 

@@ -12,8 +12,8 @@ import pytest
 from fake_llm_server import FakeLLMServer, Reply, fenced
 
 from astroagent.config.models import LabTechnicianConfig, LLMConfig
-from astroagent.labtech.llm import NOT_CONFIGURED, LLMProposal, llm_configured, propose_fix
-from astroagent.labtech.llm_client import EXTRA_MISSING
+from astroagent.labtech.llm.engine import NOT_CONFIGURED, LLMProposal, llm_configured, propose_fix
+from astroagent.labtech.llm.client import EXTRA_MISSING
 from astroagent.labtech.models import Opportunity
 
 KEY = "sk-test-SECRET-0123456789"
@@ -338,7 +338,7 @@ PARSER_STOPS = {
 
 
 def _guard_check() -> object:
-    guard = pytest.importorskip("astroagent.labtech.guard")
+    guard = pytest.importorskip("astroagent.labtech.changes.guard")
     return guard.check_change
 
 

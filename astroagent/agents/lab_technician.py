@@ -48,9 +48,9 @@ class LabTechnicianAgent(BaseAgent):
     name: ClassVar[str] = "lab_technician"
 
     def execute(self, context: AgentExecutionContext) -> dict[str, Any]:
-        from astroagent.labtech.analyze import run_analysis
-        from astroagent.labtech.improve import default_targets, no_intervention_note, run_improvements
-        from astroagent.labtech.reports import write_outputs
+        from astroagent.labtech.analysis.analyze import run_analysis
+        from astroagent.labtech.changes.improve import default_targets, no_intervention_note, run_improvements
+        from astroagent.labtech.reports.render import write_outputs
 
         inputs = dict(context.input_data or {})
         unknown = sorted(set(inputs) - _KNOWN_INPUTS)

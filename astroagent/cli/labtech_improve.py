@@ -37,7 +37,7 @@ def _context() -> tuple[Path | None, object, Path]:
 def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
                 max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech.improve import default_targets, no_intervention_note, resolve_targets, run_improvements
+    from astroagent.labtech.changes.improve import default_targets, no_intervention_note, resolve_targets, run_improvements
     from astroagent.paths import agent_log_dir, lab_technician_dir
 
     workspace, config, data = _context()
@@ -52,8 +52,8 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
     if logs is not None and not logs.is_dir():
         raise UsageError(f"--logs {logs}: not a directory")
     from astroagent.agents.lab_technician import opportunity_summary
-    from astroagent.labtech.analyze import run_analysis
-    from astroagent.labtech.reports import write_outputs
+    from astroagent.labtech.analysis.analyze import run_analysis
+    from astroagent.labtech.reports.render import write_outputs
 
     lab = config.lab_technician
     state_dir = lab_technician_dir(data)
@@ -104,8 +104,8 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
 @click.option("--force", is_flag=True, help="Overwrite the file even if someone else edited it since.")
 def rollback_cmd(change_id: str | None, last: bool, force: bool) -> int:
     """Undo a change the Lab Technician made, from its backup."""
-    from astroagent.labtech.apply import labtech_lock, recover
-    from astroagent.labtech.rollback import rollback_change, rollback_last
+    from astroagent.labtech.changes.apply import labtech_lock, recover
+    from astroagent.labtech.changes.rollback import rollback_change, rollback_last
 
     if bool(change_id) == bool(last):
         raise UsageError("give a CHANGE_ID or --last (one of them)")
@@ -127,7 +127,7 @@ def rollback_cmd(change_id: str | None, last: bool, force: bool) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def history_cmd(as_json: bool) -> int:
     """Every change the Lab Technician made or proposed, with its verdict."""
-    from astroagent.labtech.ledger import Ledger
+    from astroagent.labtech.changes.ledger import Ledger
 
     _workspace, _config, data = _context()
     changes = Ledger(data).history()

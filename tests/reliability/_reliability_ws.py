@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from astroagent.labtech.apply import TMP_SUFFIX, sha256_file
+from astroagent.labtech.changes.apply import TMP_SUFFIX, sha256_file
 
 ASTROAGENT = [sys.executable, "-m", "astroagent"]
 

@@ -18,7 +18,7 @@ import orjson
 from _reliability_ws import clean_env
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analyze import run_analysis
+from astroagent.labtech.analysis.analyze import run_analysis
 
 WRITERS = 4
 EXECUTIONS = 120

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from astroagent.labtech.ingest import ingest
+from astroagent.labtech.analysis.ingest import ingest
 
 # tmpfs when there is one: the reader fsyncs its checkpoint, and hundreds of examples should not wait on a disk
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

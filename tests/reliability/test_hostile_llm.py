@@ -21,9 +21,9 @@ from fake_llm_server import FakeLLMServer, Reply, fenced
 
 from astroagent.config import AstroAgentConfig
 from astroagent.config.models import LabTechnicianConfig, LLMConfig
-from astroagent.labtech.analyze import run_analysis
-from astroagent.labtech.improve import default_targets, run_improvements
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.analysis.analyze import run_analysis
+from astroagent.labtech.changes.improve import default_targets, run_improvements
+from astroagent.labtech.changes.ledger import Ledger
 
 HEADER = '@instrument\ndef ratio(a, b):\n    """a divided by b."""\n    log.info("ratio of %s and %s", a, b)\n'
 SAFE_TAIL = '    try:\n        return a / b\n    except ZeroDivisionError:\n        log.warning("zero flux")\n        raise\n'

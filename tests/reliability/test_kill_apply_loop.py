@@ -18,8 +18,8 @@ import pytest
 from _labtech_ws import make_workspace
 from _reliability_ws import clean_env, ledger_lines, stray_temp_files
 
-from astroagent.labtech.apply import journal_path, recover, sha256_bytes, sha256_file
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.apply import journal_path, recover, sha256_bytes, sha256_file
+from astroagent.labtech.changes.ledger import Ledger
 
 SEED = 4242
 KILLS = 40
@@ -29,8 +29,8 @@ VERSIONS = [f'"""Version {i}."""\n\n\ndef value():\n    return {i}\n' + "# paddi
 DRIVER = '''\
 import sys
 from pathlib import Path
-from astroagent.labtech.apply import apply_recorded_change, recover, sha256_file
-from astroagent.labtech.ledger import new_change_id
+from astroagent.labtech.changes.apply import apply_recorded_change, recover, sha256_file
+from astroagent.labtech.changes.ledger import new_change_id
 
 ws, versions = Path(sys.argv[1]), sys.argv[2:]
 data = ws / "data"

@@ -23,8 +23,8 @@ import pytest
 from _labtech_ws import FETCH, TEST_FETCH, FlakyArchive, make_workspace, run_workload
 from _reliability_ws import ASTROAGENT, clean_env, file_state, ledger_lines, stray_temp_files
 
-from astroagent.labtech.apply import journal_path, recover, sha256_bytes, sha256_file
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.apply import journal_path, recover, sha256_bytes, sha256_file
+from astroagent.labtech.changes.ledger import Ledger
 
 SEED = 20261126
 UNIFORM_TRIALS = 2

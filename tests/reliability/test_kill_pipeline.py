@@ -21,8 +21,8 @@ import pytest
 from _reliability_ws import ASTROAGENT, clean_env, ledger_lines, stray_temp_files
 
 from astroagent.config import ArchiveConfig
-from astroagent.labtech.apply import journal_path, sha256_file
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.apply import journal_path, sha256_file
+from astroagent.labtech.changes.ledger import Ledger
 from astroagent.orchestration.state import load_state
 from astroagent.science.archive_server import ArchiveServer
 from astroagent.workspace import init_workspace

@@ -16,7 +16,7 @@ import libcst as cst
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
-from astroagent.labtech.fixes._purity import immutable_return, impurity, param_hashability, uses_name
+from astroagent.labtech.knowledge.purity import immutable_return, impurity, param_hashability, uses_name
 from astroagent.labtech.fixes.base import (
     FixRule,
     Refuse,

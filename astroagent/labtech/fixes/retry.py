@@ -16,8 +16,8 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import get_full_name_for_node
 
-from astroagent.labtech._retry_plan import retry_plan
-from astroagent.labtech.fixes._purity import module_aliases
+from astroagent.labtech.knowledge.retry_plan import retry_plan
+from astroagent.labtech.knowledge.purity import module_aliases
 from astroagent.labtech.fixes.base import (
     FixRule,
     Refuse,

@@ -17,7 +17,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
 from libcst.helpers import get_full_name_for_node
 
-from astroagent.labtech.fixes._purity import module_aliases
+from astroagent.labtech.knowledge.purity import module_aliases
 from astroagent.labtech.fixes.base import FixOutcome, FixRule, TargetedCodemod, normalize_qualname, run_codemod
 from astroagent.labtech.fixes.retry import AddRetryMechanism
 from astroagent.labtech.models import Opportunity

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.errors import RollbackFailed
-from astroagent.labtech.apply import journaled_write, sha256_bytes, sha256_file
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.apply import journaled_write, sha256_bytes, sha256_file
+from astroagent.labtech.changes.ledger import Ledger
 from astroagent.telemetry.writer import utcnow
 
 __all__ = ["rollback_change", "rollback_last"]

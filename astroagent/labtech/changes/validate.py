@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from astroagent.labtech import sandbox_hook
+from astroagent.labtech.changes import sandbox_hook
 
 __all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from astroagent.labtech.patterns import split_error, template, traceback_frames
+from astroagent.labtech.analysis.patterns import split_error, template, traceback_frames
 
 __all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "TIMESTAMP_PATTERN", "new_hour", "hour_of", "STAGE_SUFFIXES",
            "RECENT_SECONDS", "call_streaks", "Run", "add_execution", "add_error", "merge_error_group"]

@@ -12,7 +12,7 @@ import textwrap
 import libcst as cst
 
 from astroagent.errors import LLMError
-from astroagent.labtech.llm_prompt import find_function, parse_checked
+from astroagent.labtech.llm.prompt import find_function, parse_checked
 
 __all__ = ["AnswerRejected", "extract_code_block", "splice_function", "PYTHON_LANGS"]
 

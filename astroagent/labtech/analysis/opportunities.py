@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech._evidence import breaker_cooldown, duration_profile
-from astroagent.labtech.analytics import WindowStats
-from astroagent.labtech._retry_plan import retry_covers
+from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
+from astroagent.labtech.analysis.analytics import WindowStats
+from astroagent.labtech.knowledge.retry_plan import retry_covers
 from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Location, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",

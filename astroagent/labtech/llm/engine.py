@@ -23,8 +23,8 @@ import orjson
 
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.errors import LLMError
-from astroagent.labtech.llm_answer import AnswerRejected, extract_code_block, splice_function
-from astroagent.labtech.llm_client import (
+from astroagent.labtech.llm.answer import AnswerRejected, extract_code_block, splice_function
+from astroagent.labtech.llm.client import (
     Attempt,
     ChatAnswer,
     Endpoint,
@@ -32,7 +32,7 @@ from astroagent.labtech.llm_client import (
     redact_url,
     resolve_endpoint,
 )
-from astroagent.labtech.llm_prompt import build_messages
+from astroagent.labtech.llm.prompt import build_messages
 from astroagent.labtech.models import Opportunity
 from astroagent.telemetry.metrics import atomic_write_bytes
 

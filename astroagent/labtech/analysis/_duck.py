@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from astroagent.labtech._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, TIMESTAMP_PATTERN, Batch,
+from astroagent.labtech.analysis._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, TIMESTAMP_PATTERN, Batch,
                                         Pending, _vslot, add_error, add_execution, call_streaks)
-from astroagent.labtech.patterns import MASKS
+from astroagent.labtech.analysis.patterns import MASKS
 
 __all__ = ["available", "parse_range_duckdb", "NotForDuckDB"]
 

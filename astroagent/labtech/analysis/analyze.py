@@ -13,11 +13,11 @@ import orjson
 
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.errors import ConfigError
-from astroagent.labtech._facts_digest import facts_digest
-from astroagent.labtech.analytics import summarize, trend, window_keys
-from astroagent.labtech.ingest import ingest, load_hours
+from astroagent.labtech.analysis._facts_digest import facts_digest
+from astroagent.labtech.analysis.analytics import summarize, trend, window_keys
+from astroagent.labtech.analysis.ingest import ingest, load_hours
 from astroagent.labtech.models import Analysis
-from astroagent.labtech.opportunities import find_opportunities, needs_intervention
+from astroagent.labtech.analysis.opportunities import find_opportunities, needs_intervention
 from astroagent.paths import workspace_relative as _rel
 from astroagent.telemetry.metrics import atomic_write_bytes
 
@@ -87,7 +87,7 @@ def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) ->
         else:
             stale.append(Path(file))
     if stale:
-        from astroagent.labtech.static import analyze_files  # libcst is slow to import: only when needed
+        from astroagent.labtech.analysis.static import analyze_files  # libcst is slow to import: only when needed
 
         facts.update(analyze_files(stale, workspace, cache))
         try:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from astroagent.labtech.models import ErrorPattern, ExecutionStats, Location, MethodStats, SlowMethod, VersionStats
-from astroagent.labtech.patterns import classify, signature
+from astroagent.labtech.analysis.patterns import classify, signature
 
 __all__ = ["WindowStats", "window_keys", "summarize", "trend", "resolve_location", "VERSION_SAMPLES", "percentile"]
 

@@ -23,12 +23,12 @@ from typing import Any
 import astroagent
 from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
-from astroagent.labtech.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
-from astroagent.labtech.ledger import Ledger, new_change_id
+from astroagent.labtech.changes.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
+from astroagent.labtech.changes.ledger import Ledger, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
-from astroagent.labtech.rollback import rollback_change
-from astroagent.labtech.validate import validate_change
-from astroagent.labtech.verdicts import baseline_of, judge
+from astroagent.labtech.changes.rollback import rollback_change
+from astroagent.labtech.changes.validate import validate_change
+from astroagent.labtech.changes.verdicts import baseline_of, judge
 from astroagent.paths import lab_technician_dir
 from astroagent.telemetry import package_code_version
 from astroagent.telemetry.writer import utcnow
@@ -74,7 +74,7 @@ def resolve_targets(workspace: Path, targets: Sequence[Path | str]) -> tuple[str
 
 def default_targets(workspace: Path | None, config: AstroAgentConfig) -> list[Path]:
     """What analysis should map failures onto: ``lab_technician.targets``, else the Experimenter's package."""
-    from astroagent.labtech.analyze import default_targets as analysis_targets
+    from astroagent.labtech.analysis.analyze import default_targets as analysis_targets
 
     return analysis_targets(config.lab_technician, workspace, code_package=config.experimenter.code_package)
 
@@ -179,7 +179,7 @@ class _Run:
         self.notes: list[str] = []
 
     def engine_for(self, opp: Opportunity) -> str | None:
-        from astroagent.labtech.llm import llm_configured
+        from astroagent.labtech.llm.engine import llm_configured
         if self.engine == "llm":
             return "llm"
         if opp.fix is None:
@@ -194,7 +194,7 @@ class _Run:
                 ) -> tuple[str | None, str, tuple[str, ...]]:
         """(new source or None, reason, warnings) from the chosen engine."""
         if engine == "llm":
-            from astroagent.labtech.llm import propose_fix
+            from astroagent.labtech.llm.engine import propose_fix
             proposal = propose_fix(source, qualname, opp, self.config.lab_technician, path=rel,
                                    transcript_dir=lab_technician_dir(self.data_dir) / "llm_transcripts")
             ok = proposal.status == "proposed" and proposal.new_source
@@ -208,7 +208,7 @@ class _Run:
 
     def attempt(self, opp: Opportunity, engine: str, rel: str, qualname: str) -> dict[str, Any] | None:
         """One candidate change through engine → guard → validation → apply; its improvement dict."""
-        from astroagent.labtech.guard import check_change
+        from astroagent.labtech.changes.guard import check_change
         fix = opp.fix or "llm_rewrite"
         source = self.sources.get(rel)
         if source is None:

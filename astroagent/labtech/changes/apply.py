@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from astroagent.errors import AstroAgentError, PatchRejected
-from astroagent.labtech.ledger import Ledger
+from astroagent.labtech.changes.ledger import Ledger
 from astroagent.paths import lab_technician_dir
 from astroagent.telemetry.code_version import package_code_version
 from astroagent.telemetry.writer import utcnow

@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import orjson
 
-from astroagent.labtech import _duck
-from astroagent.labtech._batch import (SAMPLES, Batch, add_error, add_execution, hour_of, merge_error_group,
+from astroagent.labtech.analysis import _duck
+from astroagent.labtech.analysis._batch import (SAMPLES, Batch, add_error, add_execution, hour_of, merge_error_group,
                                         new_hour, parse_range)
-from astroagent.labtech._metrics_files import regular_files, scan_metrics
+from astroagent.labtech.analysis._metrics_files import regular_files, scan_metrics
 from astroagent.telemetry.metrics import atomic_write_bytes
 
 __all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "load_hours", "scan_metrics",

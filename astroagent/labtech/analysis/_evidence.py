@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from astroagent.labtech.analytics import percentile
+from astroagent.labtech.analysis.analytics import percentile
 
 __all__ = ["duration_profile", "breaker_cooldown", "BREAKER_MAX_COOLDOWN"]
 

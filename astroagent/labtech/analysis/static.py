@@ -19,9 +19,9 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-from astroagent.labtech._facts_digest import FACTS_VERSION, facts_digest
+from astroagent.labtech.analysis._facts_digest import FACTS_VERSION, facts_digest
 from astroagent.paths import workspace_relative as _rel
-from astroagent.labtech.fixes._purity import inherited_impurity, uses_name
+from astroagent.labtech.knowledge.purity import inherited_impurity, uses_name
 from astroagent.labtech.fixes.retry import generated_retry_families
 
 __all__ = ["FunctionFacts", "analyze_source", "analyze_files", "NETWORK_CALLS", "FACTS_VERSION"]
