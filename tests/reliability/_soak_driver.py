@@ -18,6 +18,8 @@ from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
 
 from _soak_agent import fast_planner
 
+STEP = 0.1   # seconds of pipeline time each experiment adds
+
 
 def main() -> int:
     ws, url, cycles, interval = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -26,9 +28,15 @@ def main() -> int:
     outcomes: list[bool] = []
     labs: list[dict] = []
     children: dict[int, psutil.Process] = {}
+
+    def clock() -> float:
+        """Real time plus STEP per finished experiment: the Lab Technician is due at least every
+        interval / STEP experiments however fast the machine runs them (and no later in real time)."""
+        return time.monotonic() + STEP * len(outcomes)
+
     pipeline = ContinuousPipeline(workspace=ws, archive_url=url, max_cycles=cycles, projects_per_cycle=1,
                                   experimenter_target="_soak_agent:FastExperimenter", planner=fast_planner,
-                                  handle_signals=False)
+                                  handle_signals=False, clock=clock)
     pipeline.set_lab_technician_interval(interval)
     pipeline.enable_lab_technician()
     t0 = time.monotonic()

@@ -1,4 +1,6 @@
-"""Soak: the ContinuousPipeline for 300 short cycles on a faulty archive, the Lab Technician every 6 s.
+"""Soak: the ContinuousPipeline for 300 short cycles on a faulty archive, the Lab Technician every 6 s
+of pipeline time, where each experiment adds 0.1 s to real time (so it runs at least every 60
+experiments on any machine, however fast).
 
 The real pipeline, worker protocol, telemetry, archive server (35 % of connections
 reset) and Lab Technician; only the project is made fast (``_soak_agent.FastExperimenter``: the
