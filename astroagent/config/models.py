@@ -80,6 +80,7 @@ class LabTechnicianConfig(_Section):
     improvement_threshold: float = Field(0.9, ge=0, le=1)
     backup_before_changes: bool = True
     engine: Literal["auto", "rules", "llm"] = "auto"
+    approval: Literal["auto", "manual"] = "auto"
     slow_method_seconds: float = Field(2.0, gt=0)
     execution_timeout_seconds: float = Field(900.0, gt=0)
     min_pattern_count: int = Field(3, ge=1)
@@ -119,6 +120,11 @@ class PipelineConfig(_Section):
     experiments_during_lab: bool = True
     judge_before_changing: bool = True
     research_areas: tuple[str, ...] = ("stellar_evolution", "exoplanets")
+    workers: int = Field(1, ge=1, le=1024)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    rollout: Literal["canary", "switch"] = "canary"
+    canary_fraction: float = Field(0.5, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _bounds(self) -> "PipelineConfig":

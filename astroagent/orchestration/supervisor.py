@@ -315,6 +315,11 @@ class WorkerSupervisor:
         code_root = self.workspace / self.code_package if self.workspace is not None else None
         return parse_dump(text, code_root, self.workspace), text
 
+    def record_failure(self, execution_id: str, kind: str, message: str, duration: float = 0.0,
+                       version: str | None = None, pid: int | None = None) -> ExperimentOutcome:
+        """Log an execution that no worker answered as failed (a fleet's own faults, e.g. a lost actor)."""
+        return self._failed(execution_id, kind, message, duration, version, pid)
+
     def _failed(self, execution_id: str, kind: str, message: str, duration: float,
                 version: str | None = None, pid: int | None = None, *,
                 location: dict[str, Any] | None = None, stacks: str = "") -> ExperimentOutcome:
