@@ -98,11 +98,11 @@ def test_a_deterministic_bug_never_gets_a_retry(tmp_path: Path) -> None:
     assert any("reported only" in n and "no LLM" in n for n in outcome.notes)
     # and from real logs: a ZeroDivisionError on constant input is reported, never retried
     from astroagent.labtech.analysis.analyze import run_analysis
-    from astroagent.labtech.changes.improve import default_targets
+    from astroagent.labtech.analysis.analyze import default_targets
     ok, _, _ = run_workload(ws, "-", 12, "ratio")
     assert ok == 0
     real = run_analysis(CONFIG.lab_technician, ws / "data/logs/experimenter", ws / "data/logs/lab_technician",
-                        workspace=ws, targets=default_targets(ws, CONFIG), force=True)
+                        workspace=ws, targets=default_targets(CONFIG.lab_technician, ws), force=True)
     assert any(o.target == "experimenter/stats.py::ratio" for o in real.opportunities)
     assert not any(o.fix == "add_retry_mechanism" for o in real.opportunities)
     from_logs = run_improvements(real, config=CONFIG, workspace=ws, data_dir=ws / "data", engine="rules")
@@ -228,13 +228,13 @@ def _cache_opp(qualname: str, signature: str) -> Opportunity:
 
 def test_a_cache_makes_a_slow_pure_function_faster_and_an_impure_one_gets_none(tmp_path: Path) -> None:
     from astroagent.labtech.analysis.analyze import run_analysis
-    from astroagent.labtech.changes.improve import default_targets
+    from astroagent.labtech.analysis.analyze import default_targets
 
     ws = make_workspace(tmp_path / "ws", {"experimenter/model.py": MODEL, "tests/test_model.py": TEST_MODEL})
     ok, slow, results_before = run_workload(ws, "-", 5, "model")
     assert ok == 5
     analysis = run_analysis(CONFIG.lab_technician, ws / "data/logs/experimenter", ws / "data/logs/lab_technician",
-                            workspace=ws, targets=default_targets(ws, CONFIG), force=True)
+                            workspace=ws, targets=default_targets(CONFIG.lab_technician, ws), force=True)
     assert any(o.fix == "add_caching" and o.target == "experimenter/model.py::model_flux"
                for o in analysis.opportunities), analysis.opportunities
     # an impure function with the same evidence (as if analysis had been fooled) still gets no cache

@@ -24,6 +24,7 @@ import orjson
 from pydantic import ValidationError
 
 from astroagent.agents.common import AgentExecutionContext, BaseAgent
+from astroagent.config.loader import first_error
 from astroagent.config import AstroAgentConfig
 from astroagent.errors import DataError, UsageError
 from astroagent.science.projects import AREAS, Project, check_project, plan_projects
@@ -187,9 +188,8 @@ class ExperimenterAgent(BaseAgent):
             try:
                 project = Project.model_validate(raw)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first.get("loc", ())) or "project"
-                raise UsageError(f"bad project: {where}: {first.get('msg', 'invalid')}") from None
+                loc, what = first_error(exc)
+                raise UsageError(f"bad project: {'.'.join(loc) or 'project'}: {what}") from None
             return check_project(project)
         area = data.get("area") or self.config.experimenter.default_area
         if area not in AREAS:

@@ -77,6 +77,7 @@ def _archive_config(overrides: dict[str, Any]) -> ArchiveConfig:
     from pydantic import ValidationError  # pydantic loads when a command needs it, not at start-up
 
     from astroagent.config import load_config
+    from astroagent.config.loader import first_error
     from astroagent.config.models import ArchiveConfig
 
     base = load_config().archive.model_dump()
@@ -84,10 +85,8 @@ def _archive_config(overrides: dict[str, Any]) -> ArchiveConfig:
     try:
         return ArchiveConfig.model_validate(base)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first.get("loc", ()))
-        raise UsageError(f"--{key.replace('_', '-')}: {first.get('msg', 'invalid')} "
-                         f"(got {first.get('input')!r})") from None
+        loc, what = first_error(exc)
+        raise UsageError(f"--{'.'.join(loc).replace('_', '-')}: {what}") from None
 
 
 @archive_group.command("serve")

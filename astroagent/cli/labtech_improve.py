@@ -37,8 +37,8 @@ def _context() -> tuple[Path | None, object, Path]:
 def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
                 max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech.changes.improve import default_targets, no_intervention_note, resolve_targets, run_improvements
-    from astroagent.paths import agent_log_dir, lab_technician_dir
+    from astroagent.labtech.changes.improve import resolve_targets
+    from astroagent.labtech.session import SessionRequest, opportunity_summary, run_session
 
     workspace, config, data = _context()
     for target in targets:
@@ -48,48 +48,30 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
         raise UsageError("--target needs a workspace (a folder with astroagent.yaml); none found")
     if workspace is not None:
         resolve_targets(workspace, targets)
-    log_dir = logs if logs is not None else agent_log_dir("experimenter", data)
     if logs is not None and not logs.is_dir():
         raise UsageError(f"--logs {logs}: not a directory")
-    from astroagent.agents.lab_technician import opportunity_summary
-    from astroagent.labtech.analysis.analyze import run_analysis
-    from astroagent.labtech.reports.render import write_outputs
-
-    lab = config.lab_technician
-    state_dir = lab_technician_dir(data)
-    analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace,
-                            targets=list(targets) or default_targets(workspace, config), force=force)
-    needed = force or analysis.needs_intervention
-    outcome = run_improvements(analysis, config=config, workspace=workspace, data_dir=data,
-                               targets=list(targets) or None, test_command=test_command,
-                               engine=engine or lab.engine, max_improvements=max_improvements if needed else 0,
-                               dry_run=dry_run, force=force)
-    notes = list(outcome.notes)
-    if not needed:
-        notes.append(no_intervention_note(analysis, config) + " (use --force to try anyway)")
-    try:
-        outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
-    except Exception as exc:  # the changes are made and in the ledger; a broken report must not hide them
-        outputs = {}
-        notes.append(f"report not written: {type(exc).__name__}: {exc}")
-    report = str(outputs.get("report_path")) if outputs.get("report_path") else None
+    request = SessionRequest(log_dir=logs, targets=targets, test_command=test_command, engine=engine,
+                             max_improvements=max_improvements, force=force, dry_run=dry_run)
+    result = run_session(request, config=config, workspace=workspace, data_dir=data,
+                         no_intervention_hint=" (use --force to try anyway)")
+    analysis, notes, report = result.analysis, result.notes, result.report_path
     if as_json:
         emit_json({"success": True, "dry_run": dry_run,
                    "opportunities": [opportunity_summary(o) for o in analysis.opportunities],
                    "improvements_made": [{k: i.get(k) for k in ("id", "type", "target", "status", "reason", "diff",
-                                                                "fix", "engine")} for i in outcome.improvements],
-                   "verdicts": list(outcome.verdicts), "notes": notes, "report_path": report,
+                                                                "fix", "engine")} for i in result.improvements],
+                   "verdicts": list(result.verdicts), "notes": list(notes), "report_path": report,
                    "success_rate": analysis.executions.success_rate, "executions": analysis.executions.total})
         return 0
     click.echo(f"{analysis.executions.total} executions, success {analysis.executions.success_rate:.1%}; "
                f"{len(analysis.opportunities)} opportunities")
-    for verdict in outcome.verdicts:
+    for verdict in result.verdicts:
         click.echo(f"verdict {verdict['id']}: {verdict['verdict']} — {verdict['reason']}")
-    for item in outcome.improvements:
+    for item in result.improvements:
         click.echo(f"{item['id']} {item['status']:<9} {item['fix'] or item['type']} on {item['target']}: {item['reason']}")
         if dry_run and item.get("diff"):
             click.echo(item["diff"].rstrip("\n"))
-    if not outcome.improvements:
+    if not result.improvements:
         click.echo("no changes made")
     for note in notes:
         click.echo(f"note: {note}")

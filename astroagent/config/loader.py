@@ -103,6 +103,14 @@ def _origin_of(loc: tuple[str, ...], origins: dict[tuple, str], order: list[str]
     return max(below, key=order.index) if below else None
 
 
+def first_error(exc: ValidationError) -> tuple[tuple[str, ...], str]:
+    """The first error of a pydantic ValidationError as (key path, what was expected and got):
+    the one conversion of a validation error into a line that every edge uses."""
+    first = exc.errors()[0]
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return tuple(str(p) for p in first.get("loc", ())), _describe(first) + more
+
+
 def _describe(error: dict[str, Any]) -> str:
     kind = error.get("type", "")
     if kind == "extra_forbidden":
@@ -136,9 +144,6 @@ def load_config(workspace: Path | None = None, *, env: Mapping[str, str] | None 
     try:
         return AstroAgentConfig.model_validate(merged)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(str(p) for p in first.get("loc", ()))
+        loc, what = first_error(exc)
         origin = _origin_of(loc, origins, [name for name, _ in sources]) or str(packaged)
-        key = ".".join(loc) or "(top level)"
-        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{origin}: {key}: {_describe(first)}{more}") from None
+        raise ConfigError(f"{origin}: {'.'.join(loc) or '(top level)'}: {what}") from None

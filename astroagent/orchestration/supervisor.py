@@ -23,7 +23,8 @@ import orjson
 
 from astroagent.config import PipelineConfig
 from astroagent.orchestration.stacks import DUMP_SIGNAL, parse_dump, read_dump, stack_file
-from astroagent.orchestration.worker import kill_descendants, workspace_code_version
+from astroagent.orchestration.worker import kill_descendants
+from astroagent.telemetry.code_version import workspace_code_version
 from astroagent.telemetry import EventWriter
 
 __all__ = ["WorkerSupervisor", "ExperimentOutcome", "restart_delay"]

@@ -27,21 +27,12 @@ import orjson
 import psutil   # imported up front: the SIGTERM handler must not import (it may interrupt an import)
 
 from astroagent.orchestration.stacks import arm_stack_dump
+from astroagent.telemetry.code_version import workspace_code_version
 
-__all__ = ["main", "PROTOCOL_VERSION", "workspace_code_version", "kill_descendants"]
+__all__ = ["main", "PROTOCOL_VERSION", "kill_descendants"]
 
 PROTOCOL_VERSION = 1
 _PR_SET_PDEATHSIG = 1
-
-
-def workspace_code_version(workspace: Path | None, package: str = "experimenter") -> str | None:
-    """The ``code_version`` of the workspace's improvable package (None without a workspace)."""
-    from astroagent.telemetry import package_code_version
-
-    if workspace is None:
-        return None
-    folder = Path(workspace) / package
-    return package_code_version(folder) if folder.is_dir() else None
 
 
 def _die_with_parent(parent: int) -> None:

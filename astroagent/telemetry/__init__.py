@@ -1,6 +1,6 @@
 """Telemetry: write the log contract (``docs/log-format.md``) from any Python program."""
 
-from astroagent.telemetry.code_version import code_version, package_code_version
+from astroagent.telemetry.code_version import code_version, package_code_version, workspace_code_version
 from astroagent.telemetry.instrument import (
     Execution,
     Span,
@@ -10,7 +10,8 @@ from astroagent.telemetry.instrument import (
     error_location,
     instrument,
 )
-from astroagent.telemetry.metrics import MetricsRecorder, atomic_write_bytes, merge_metrics
+from astroagent.atomic import atomic_write_bytes
+from astroagent.telemetry.metrics import MetricsRecorder, merge_metrics
 from astroagent.telemetry.writer import EventWriter, utcnow
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "error_location",
     "code_version",
     "package_code_version",
+    "workspace_code_version",
     "EventWriter",
     "MetricsRecorder",
     "merge_metrics",

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["code_version", "package_code_version"]
+__all__ = ["code_version", "package_code_version", "workspace_code_version"]
 
 _SKIP_DIRS = {"__pycache__", ".git", ".pytest_cache", ".hypothesis"}
 
@@ -33,3 +33,12 @@ def package_code_version(folder: Path) -> str:
     files = [p for p in folder.rglob("*.py")
              if not (_SKIP_DIRS & set(p.relative_to(folder).parts))]
     return code_version(files, root=folder)
+
+
+def workspace_code_version(workspace: Path | None, package: str) -> str | None:
+    """The ``code_version`` of a workspace's improvable package; None without one (the one place
+    the worker, the Lab Technician and the journal compute the version a change is judged on)."""
+    if workspace is None:
+        return None
+    folder = Path(workspace) / package
+    return package_code_version(folder) if folder.is_dir() else None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -26,38 +25,16 @@ from typing import Any
 
 import orjson
 
+from astroagent.atomic import atomic_write_bytes
 from astroagent.telemetry.writer import utcnow
 
-__all__ = ["MetricsRecorder", "merge_metrics", "empty_metrics", "atomic_write_bytes", "MAX_TIMES_PER_METHOD"]
+__all__ = ["MetricsRecorder", "merge_metrics", "empty_metrics", "MAX_TIMES_PER_METHOD"]
 
 MAX_TIMES_PER_METHOD = 5000
 
 
 def empty_metrics() -> dict[str, Any]:
     return {"method_execution_times": {}, "success_rates": {}, "error_counts": {}, "resource_usage": {}}
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` wholly or not at all: temp file beside it, fsync, rename, fsync the folder."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _clean(existing: Any) -> dict[str, Any]:

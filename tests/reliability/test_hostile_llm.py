@@ -22,7 +22,8 @@ from fake_llm_server import FakeLLMServer, Reply, fenced
 from astroagent.config import AstroAgentConfig
 from astroagent.config.models import LabTechnicianConfig, LLMConfig
 from astroagent.labtech.analysis.analyze import run_analysis
-from astroagent.labtech.changes.improve import default_targets, run_improvements
+from astroagent.labtech.analysis.analyze import default_targets
+from astroagent.labtech.changes.improve import run_improvements
 from astroagent.labtech.changes.ledger import Ledger
 
 HEADER = '@instrument\ndef ratio(a, b):\n    """a divided by b."""\n    log.info("ratio of %s and %s", a, b)\n'
@@ -144,7 +145,7 @@ def test_no_hostile_answer_is_ever_applied(stats_ws: Path, tmp_path: Path, sink:
         config = _config(server.base_url)
         analysis = run_analysis(config.lab_technician, stats_ws / "data/logs/experimenter",
                                 stats_ws / "data/logs/lab_technician", workspace=stats_ws,
-                                targets=default_targets(stats_ws, config), force=True)
+                                targets=default_targets(config.lab_technician, stats_ws), force=True)
         llm_targets = [o for o in analysis.opportunities if o.target == "experimenter/stats.py::ratio"]
         assert llm_targets, analysis.opportunities
         reasons: dict[str, list[str]] = {}
@@ -185,7 +186,7 @@ def test_a_guard_evading_answer_is_not_applied_and_not_run(stats_ws: Path, tmp_p
         config = _config(server.base_url)
         analysis = run_analysis(config.lab_technician, stats_ws / "data/logs/experimenter",
                                 stats_ws / "data/logs/lab_technician", workspace=stats_ws,
-                                targets=default_targets(stats_ws, config), force=True)
+                                targets=default_targets(config.lab_technician, stats_ws), force=True)
         run_improvements(analysis, config=config, workspace=stats_ws, data_dir=stats_ws / "data", engine="llm",
                          max_improvements=1)
     assert canary.exists(), "validation ran the hostile code: the canary outside the workspace is gone"

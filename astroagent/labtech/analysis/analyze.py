@@ -19,7 +19,7 @@ from astroagent.labtech.analysis.ingest import ingest, load_hours
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.analysis.opportunities import find_opportunities, needs_intervention
 from astroagent.paths import workspace_relative as _rel
-from astroagent.telemetry.metrics import atomic_write_bytes
+from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
 

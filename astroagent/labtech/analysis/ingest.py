@@ -26,7 +26,7 @@ from astroagent.labtech.analysis import _duck
 from astroagent.labtech.analysis._batch import (SAMPLES, Batch, add_error, add_execution, hour_of, merge_error_group,
                                         new_hour, parse_range)
 from astroagent.labtech.analysis._metrics_files import regular_files, scan_metrics
-from astroagent.telemetry.metrics import atomic_write_bytes
+from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "load_hours", "scan_metrics",
            "DUCKDB_MIN_BYTES", "Engine"]

@@ -24,10 +24,11 @@ from typing import Any
 
 import orjson
 
+from astroagent.atomic import atomic_write_bytes, fsync_dir
 from astroagent.errors import AstroAgentError, PatchRejected
 from astroagent.labtech.changes.ledger import Ledger
 from astroagent.paths import lab_technician_dir
-from astroagent.telemetry.code_version import package_code_version
+from astroagent.telemetry.code_version import workspace_code_version
 from astroagent.telemetry.writer import utcnow
 
 __all__ = [
@@ -73,43 +74,12 @@ def _tmp_for(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_SUFFIX}")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_replace(path: Path, data: bytes, *, mode: int | None = None, crash_prefix: str | None = None) -> None:
-    """Write ``data`` to a temp file beside ``path``, fsync it, rename it over ``path``, fsync the folder."""
+    """``atomic_write_bytes`` through this module's fixed temp name (so ``recover`` finds a stray one),
+    with the crash points ``<crash_prefix>_tmp_half`` / ``_tmp_written`` / ``_replaced`` for tests."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_for(path)
-    if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.fchmod(fd, mode)
-        half = len(data) // 2
-        for part in (memoryview(data)[:half], memoryview(data)[half:]):
-            while part:
-                part = part[os.write(fd, part):]
-            if crash_prefix and half:
-                _crash_point(f"{crash_prefix}_tmp_half")
-                half = 0
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if crash_prefix:
-        _crash_point(f"{crash_prefix}_tmp_written")
-    os.replace(tmp, path)
-    if crash_prefix:
-        _crash_point(f"{crash_prefix}_replaced")
-    _fsync_dir(path.parent)
+    step = (lambda name: _crash_point(f"{crash_prefix}_{name}")) if crash_prefix else None
+    atomic_write_bytes(path, data, mode=mode, tmp=_tmp_for(path), step=step)
 
 
 def backup_file(path: Path, data_dir: Path, *, now: datetime | None = None) -> Path:
@@ -134,7 +104,7 @@ def _write_ledger(data_dir: Path, workspace: Path, package: str | None, lines: l
     """Append the journal's ledger lines (once each); lines marked ``fill_version`` get the code
     version of ``package`` as it is now on disk, and every change still in the package learns it."""
     ledger = Ledger(data_dir)
-    version = package_code_version(Path(workspace) / package) if package else None
+    version = workspace_code_version(workspace, package) if package else None
     for line in lines:
         if ledger.has_event(line.get("event_id", "")):
             continue
@@ -177,7 +147,7 @@ def journaled_write(target: Path, new_bytes: bytes, *, data_dir: Path, workspace
     atomic_replace(target, new_bytes, crash_prefix="target")
     version = _write_ledger(data_dir, workspace, package, ledger_lines)
     jpath.unlink()
-    _fsync_dir(jpath.parent)
+    fsync_dir(jpath.parent)
     _crash_point("journal_cleared")
     return new_sha, version
 
@@ -238,9 +208,9 @@ def recover(data_dir: Path, workspace: Path | None) -> tuple[str, ...]:
     else:
         notes.append(f"recovery: {rel} matches neither side of the interrupted change; left untouched")
     if target.parent.exists():
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     jpath.unlink()
-    _fsync_dir(jpath.parent)
+    fsync_dir(jpath.parent)
     return tuple(notes)
 
 

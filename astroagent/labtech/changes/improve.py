@@ -24,17 +24,18 @@ import astroagent
 from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
 from astroagent.labtech.changes.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
+from astroagent.labtech.changes.approval import AWAITING, record_awaiting
 from astroagent.labtech.changes.ledger import Ledger, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
 from astroagent.labtech.changes.validate import validate_change
 from astroagent.labtech.changes.verdicts import baseline_of, judge
 from astroagent.paths import lab_technician_dir
-from astroagent.telemetry import package_code_version
+from astroagent.telemetry import workspace_code_version
 from astroagent.telemetry.writer import utcnow
 
 __all__ = ["ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
-           "default_targets", "no_intervention_note"]
+           "no_intervention_note"]
 
 _ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
 _NEVER_PARTS = {"tests", "test", "telemetry", "data", ".git", "__pycache__"}
@@ -70,13 +71,6 @@ def resolve_targets(workspace: Path, targets: Sequence[Path | str]) -> tuple[str
             raise UsageError(f"--target {target}: no such file")
         rels.append(Path(full).relative_to(root).as_posix())
     return tuple(rels)
-
-
-def default_targets(workspace: Path | None, config: AstroAgentConfig) -> list[Path]:
-    """What analysis should map failures onto: ``lab_technician.targets``, else the Experimenter's package."""
-    from astroagent.labtech.analysis.analyze import default_targets as analysis_targets
-
-    return analysis_targets(config.lab_technician, workspace, code_package=config.experimenter.code_package)
 
 
 def no_intervention_note(analysis: Analysis, config: AstroAgentConfig) -> str:
@@ -216,8 +210,8 @@ class _Run:
             source = self.sources[rel] = data.decode("utf-8")
             self.shas[rel] = sha256_bytes(data)
         package = rel.split("/")[0] if "/" in rel else rel
-        if package not in self.versions and (self.workspace / package).is_dir():
-            self.versions[package] = package_code_version(self.workspace / package)
+        if package not in self.versions and (version := workspace_code_version(self.workspace, package)):
+            self.versions[package] = version
         before_version = self.versions.get(package)
         record: dict[str, Any] = {
             "id": new_change_id(), "created_at": (self.now or utcnow()).isoformat(),
@@ -252,6 +246,8 @@ class _Run:
         record["reason"] = f"{fix}: {reason}"
         record["baseline"] = baseline_of(self.analysis, before_version, opp.method)
         record["sha_before"] = self.shas[rel]     # as read, before proposing and validating
+        if self.config.lab_technician.approval == "manual":   # a person decides (changes/approval.py)
+            return _improvement(record_awaiting(record, new_source, data_dir=self.data_dir, reason=record["reason"]))
         stored = apply_recorded_change(record, new_source, workspace=self.workspace, data_dir=self.data_dir,
                                        backup=self.config.lab_technician.backup_before_changes, now=self.now)
         self.sources[rel] = new_source
@@ -355,6 +351,6 @@ def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
         if result is None:
             continue
         improvements.append(result)
-        if result["status"] in ("applied", "proposed"):
+        if result["status"] in ("applied", "proposed", AWAITING):
             done += 1
     return improvements

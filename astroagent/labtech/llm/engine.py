@@ -34,7 +34,7 @@ from astroagent.labtech.llm.client import (
 )
 from astroagent.labtech.llm.prompt import build_messages
 from astroagent.labtech.models import Opportunity
-from astroagent.telemetry.metrics import atomic_write_bytes
+from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["LLMProposal", "llm_configured", "propose_fix", "NOT_CONFIGURED"]
 

@@ -16,7 +16,7 @@ import orjson
 
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.reports.plots import plot_method_times, plot_success_rate
-from astroagent.telemetry.metrics import atomic_write_bytes
+from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT", "KEEP_RUNS"]
 
