@@ -292,3 +292,48 @@ def test_an_error_read_in_two_runs_stays_one_pattern_with_its_traceback_location
     state = ingest(logs, tmp_path / "state", now=NOW, engine="python").state
     [pattern] = totals(state).patterns
     assert pattern.count == 6 and pattern.location is not None
+
+
+OLD_RELEASE_STATE = Path(__file__).parent / "data" / "labtech_state_v2"   # written by the release before typed rows
+
+
+def _with_old_release_state(tmp_path: Path) -> tuple[Path, Path]:
+    """The messy logs and the state an earlier release left after analysing them: checkpoints,
+    per-hour aggregates in the one-letter layout and the cached analysis, all beside each other."""
+    logs, lab = tmp_path / "logs", tmp_path / "lab_technician"
+    shutil.copytree(MESSY, logs)
+    lab.mkdir()
+    for item in OLD_RELEASE_STATE.iterdir():
+        (lab / item.name).write_bytes(item.read_bytes().replace(b"<LOGS>", str(logs).encode()))
+    state = orjson.loads((lab / STATE_FILE).read_bytes())
+    size, mtime_ns = state["hours_stat"]   # the aggregates file as that release left it on disk
+    assert (lab / "analysis_hours.json").stat().st_size == size
+    os.utime(lab / "analysis_hours.json", ns=(mtime_ns, mtime_ns))
+    return logs, lab
+
+
+def test_state_written_by_the_previous_release_loads_without_reading_the_logs_again(tmp_path: Path) -> None:
+    from astroagent.config.models import LabTechnicianConfig
+    from astroagent.labtech.analysis.analyze import run_analysis
+
+    logs, lab = _with_old_release_state(tmp_path)
+    later = datetime(2024, 1, 16, 6, 0, tzinfo=UTC)
+    resumed = run_analysis(LabTechnicianConfig(), logs, lab, window_hours=24 * 7, now=later)
+    fresh = run_analysis(LabTechnicianConfig(), logs, tmp_path / "fresh", window_hours=24 * 7, now=later)
+    assert resumed.trend["ingest"]["bytes_read"] == 0 and fresh.trend["ingest"]["bytes_read"] > 0
+    assert (resumed.executions.total, resumed.executions.failed) == (3, 2)
+    for field in ("executions", "avg_execution_time", "error_patterns", "slow_methods", "methods", "per_version",
+                  "opportunities", "malformed_lines", "log_entries_analyzed"):
+        assert getattr(resumed, field) == getattr(fresh, field), field
+
+
+def test_hour_rows_keep_the_previous_releases_layout_on_disk() -> None:
+    from astroagent.labtech.analysis._hours import hours_from_doc, hours_to_doc
+
+    doc = orjson.loads((OLD_RELEASE_STATE / "analysis_hours.json").read_bytes())
+    rows = hours_from_doc(doc["hours"])
+    [hour] = rows.values()
+    assert (hour.events, hour.malformed) == (15, 11) and hour.versions["v2"].failures == 1
+    assert hour.runs["data_fetch"][0] == 1
+    assert orjson.dumps({"generation": doc["generation"], "hours": hours_to_doc(rows)}) == \
+        (OLD_RELEASE_STATE / "analysis_hours.json").read_bytes()

@@ -165,7 +165,7 @@ def _read(folder: Path, engine: str = "python"):
 
 def _hour_totals(state: dict) -> tuple[int, int]:
     hours = state["hours"].values()
-    return sum(h["events"] for h in hours), sum(h["malformed"] for h in hours)
+    return sum(h.events for h in hours), sum(h.malformed for h in hours)
 
 
 @FUZZ

@@ -19,15 +19,11 @@ from typing import Any
 
 import orjson
 
-from astroagent.labtech.analysis.patterns import split_error, template, traceback_frames
+from astroagent.labtech.analysis._hours import MAX_DIGESTS, MAX_EXAMPLES, ErrorEvent, HourRow, Run, hour_of
+from astroagent.labtech.analysis.patterns import split_error, template
 
-__all__ = ["Batch", "Pending", "parse_range", "SAMPLES", "TIMESTAMP_PATTERN", "new_hour", "hour_of", "STAGE_SUFFIXES",
-           "RECENT_SECONDS", "call_streaks", "Run", "add_execution", "add_error", "merge_error_group"]
+__all__ = ["Batch", "Pending", "parse_range", "TIMESTAMP_PATTERN", "STAGE_SUFFIXES", "RECENT_SECONDS", "call_streaks"]
 
-SAMPLES = 64                     # timing samples kept per hour, version and method
-MAX_EXAMPLES = 3
-MAX_DIGESTS = 20
-MAX_FRAMES = 12
 RECENT_SECONDS = 3600.0   # closed executions remembered this long, to drop late duplicate closes
 MAX_LINE = 64 * 1024 * 1024      # a longer line is counted malformed without parsing
 _CHUNK = 8 * 1024 * 1024
@@ -42,19 +38,7 @@ _BOOL_STR = {"true": True, "t": True, "yes": True, "y": True, "1": True, "on": T
              "false": False, "f": False, "no": False, "n": False, "0": False, "off": False}
 
 
-def hour_of(ts: float) -> str:
-    return str(math.floor(ts / 3600))
-
-
-def new_hour() -> dict[str, Any]:
-    # "s": longest failure run per method ending in this hour; "sd": that run as [n, first_ts, last_ts]
-    return {"events": 0, "malformed": 0, "v": {}, "d": {}, "e": {}, "s": {}, "sd": {}}
-
-
-Run = tuple[int, float | None, float | None]   # consecutive failed calls: (count, first ts, last ts)
-
-
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """An execution this range saw only part of."""
 
@@ -68,22 +52,24 @@ class Pending:
     closes: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
+    """What one read of a range found: per-hour rows, and what only later reads can resolve."""
+
     events: int = 0
     malformed: int = 0
     last_ts: float | None = None
-    hours: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hours: dict[str, HourRow] = field(default_factory=dict)
     pending: list[Pending] = field(default_factory=list)
     # per method: (run before the first success, longest run, run after the last success, any success)
     streaks: dict[str, tuple[Run, Run, Run, bool]] = field(default_factory=dict)
     closed_ids: list[tuple[str, float]] = field(default_factory=list)   # resolved here, recently: dedupe later
     applied: bool = False          # already folded into the state (the Python engine reads ranges one by one)
 
-    def hour(self, key: str) -> dict[str, Any]:
+    def hour(self, key: str) -> HourRow:
         h = self.hours.get(key)
         if h is None:
-            h = self.hours[key] = new_hour()
+            h = self.hours[key] = HourRow()
         return h
 
 
@@ -166,59 +152,78 @@ def _lines(path: Path, start: int, end: int):
             yield carry
 
 
-def parse_range(path: Path, start: int, end: int, open_versions: Mapping[str, str | None]) -> Batch:
-    """Aggregate the whole lines in ``path[start:end]`` (``end`` sits just after a newline)."""
-    batch = Batch()
-    execs: dict[str, Pending] = {}
-    calls: list[tuple[float, str | None, str, bool, float | None, str | None]] = []
-    errors: list[tuple[float, str | None, str | None, str, str, dict | None, str | None, str | None]] = []
-    for raw in _lines(path, start, end):
+class _Read:
+    """One byte range being read: executions by id, and the calls and errors in read order,
+    reduced into the batch by ``finish`` once every line is seen."""
+
+    __slots__ = ("batch", "open_versions", "execs", "calls", "errors")
+
+    def __init__(self, open_versions: Mapping[str, str | None]) -> None:
+        self.batch = Batch()
+        self.open_versions = open_versions
+        self.execs: dict[str, Pending] = {}
+        self.calls: list[tuple[float, str | None, str, bool, float | None, str | None]] = []
+        self.errors: list[tuple[float, str | None, str | None, str, str, dict | None, str | None, str | None]] = []
+
+    def line(self, raw: bytes) -> None:
+        """One line: blank lines are skipped; a line without an object, timestamp or type is malformed."""
         line = raw.strip(b" \t\r\n\f\v")
         if line.startswith(b"\xef\xbb\xbf"):  # a byte-order mark (also where files were concatenated)
             line = line[3:].strip()
         if not line:
-            continue
+            return
+        batch = self.batch
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
             batch.malformed += 1
-            continue
+            return
         if not isinstance(obj, dict):
             batch.malformed += 1
-            continue
+            return
         ts = _ts(obj.get("timestamp"))
         et = obj.get("event_type")
         et = et if isinstance(et, str) else (_s(et) if isinstance(et, (int, float)) else None)
         if ts is None or et is None:
             batch.malformed += 1
-            continue
+            return
         batch.events += 1
         batch.last_ts = ts if batch.last_ts is None else max(batch.last_ts, ts)
         eid = _s(obj.get("execution_id"))
         d = obj.get("event_data")
         if not isinstance(d, dict):
             d = {}
-        batch.hour(hour_of(ts))["events"] += 1
+        batch.hour(hour_of(ts)).events += 1
         if et == "execution_start" or et == "execution_complete":
-            if eid is None:
-                continue
-            rec = execs.get(eid) or execs.setdefault(eid, Pending(eid))
-            if et == "execution_start":
-                if rec.start_ts is None or ts < rec.start_ts:
-                    rec.start_ts = ts
-                    version = _s(d.get("code_version"))
-                    rec.version = version if version is not None else rec.version
-            else:
-                rec.closes += 1
-                success, duration = _b(d.get("success")), _f(d.get("duration"))
-                first = rec.close_ts is None or ts < rec.close_ts
-                if first:
-                    rec.close_ts = ts
-                if success is not None and (first or rec.success is None):
-                    rec.success = success
-                if duration is not None and (first or rec.duration is None):
-                    rec.duration = duration
-            continue
+            if eid is not None:
+                self._execution(et == "execution_start", eid, ts, d)
+        else:
+            self._event(et, eid, ts, d)
+
+    def _pending(self, eid: str) -> Pending:
+        return self.execs.get(eid) or self.execs.setdefault(eid, Pending(eid))
+
+    def _execution(self, starts: bool, eid: str, ts: float, d: dict) -> None:
+        """An execution's start (its code version) or close (outcome, duration); the earliest of each counts."""
+        rec = self._pending(eid)
+        if starts:
+            if rec.start_ts is None or ts < rec.start_ts:
+                rec.start_ts = ts
+                version = _s(d.get("code_version"))
+                rec.version = version if version is not None else rec.version
+            return
+        rec.closes += 1
+        success, duration = _b(d.get("success")), _f(d.get("duration"))
+        first = rec.close_ts is None or ts < rec.close_ts
+        if first:
+            rec.close_ts = ts
+        if success is not None and (first or rec.success is None):
+            rec.success = success
+        if duration is not None and (first or rec.duration is None):
+            rec.duration = duration
+
+    def _event(self, et: str, eid: str | None, ts: float, d: dict) -> None:
+        """Any other event: a method call (timed, failed or completed) and/or an error (DESIGN §3)."""
         etype0, err = _s(d.get("error_type")), _s(d.get("error"))
         stage = None
         for suffix, n in STAGE_SUFFIXES:
@@ -230,91 +235,87 @@ def parse_range(path: Path, start: int, end: int, open_versions: Mapping[str, st
         if method is None:
             method = stage
         if et == "execution_error" and eid is not None:
-            (execs.get(eid) or execs.setdefault(eid, Pending(eid))).exec_error = True
+            self._pending(eid).exec_error = True
         duration = _f(d.get("duration"))
         if duration is None and (et.endswith("_success") or et.endswith("_failed")):
             duration = next((_f(v) for k, v in d.items() if k.endswith("_time") and _f(v) is not None), None)
         if method is not None and method != "execution" and (
                 duration is not None or is_err or et.endswith("_success") or et.endswith("_complete")):
-            calls.append((ts, eid, method, is_err, duration, _s(d.get("args_digest"))))
+            self.calls.append((ts, eid, method, is_err, duration, _s(d.get("args_digest"))))
         if is_err:
             loc = d.get("location")
             tb = _s(d.get("traceback")) if not isinstance(loc, dict) else None
-            errors.append((ts, eid, method, etype0 or "", err or "", loc if isinstance(loc, dict) else None,
-                           tb, _s(d.get("args_digest"))))
-    _finish(batch, execs, calls, errors, open_versions)
-    return batch
+            self.errors.append((ts, eid, method, etype0 or "", err or "", loc if isinstance(loc, dict) else None,
+                                tb, _s(d.get("args_digest"))))
+
+    def _version(self, eid: str | None) -> str:
+        """The code version of the execution ``eid`` belongs to: opened here, else in an earlier read."""
+        if eid is None:
+            return "unknown"
+        rec = self.execs.get(eid)
+        if rec is not None and rec.start_ts is not None:
+            return rec.version or "unknown"
+        return self.open_versions.get(eid) or "unknown"
+
+    def finish(self) -> Batch:
+        """Executions opened and closed here are counted, the rest pending; calls and errors are grouped."""
+        batch = self.batch
+        for rec in self.execs.values():
+            if rec.start_ts is None or rec.close_ts is None:
+                batch.pending.append(rec)
+                continue
+            if batch.last_ts is not None and rec.close_ts >= batch.last_ts - RECENT_SECONDS:
+                batch.closed_ids.append((rec.eid, rec.close_ts))
+            batch.hour(hour_of(rec.start_ts)).version(rec.version or "unknown").add_execution(
+                rec.start_ts, failed=rec.success is False or rec.exec_error,
+                duration=rec.duration if rec.duration is not None else rec.close_ts - rec.start_ts)
+        for ts, eid, method, is_err, duration, digest in self.calls:
+            hour = batch.hour(hour_of(ts))
+            hour.version(self._version(eid)).method(method).add_call(is_err, duration)
+            if digest is not None:
+                hour.add_digest(method, digest, int(not is_err), int(is_err))
+        batch.streaks.update(call_streaks(*_segments(self.calls)))
+        self._error_groups()
+        return batch
+
+    def _error_groups(self) -> None:
+        """Errors grouped by hour, version, method, type, template and location, then added to their hours."""
+        groups: dict[tuple, tuple[str, ErrorEvent, set[str]]] = {}
+        for ts, eid, method, etype0, err, loc, tb, digest in self.errors:
+            etype, msg = split_error(etype0 or None, err or None)
+            lfile = _s(loc.get("file")) if loc else None
+            lfunc = _s(loc.get("function")) if loc else None
+            lline = _i(loc.get("line")) if loc else None
+            if loc is not None and lfile is None:
+                tb = None
+            hkey = hour_of(ts)
+            version = self._version(eid)
+            key = (hkey, version, method, etype, template(msg), lfile, lfunc, lline, tb)
+            entry = groups.get(key)
+            if entry is None:
+                ev = ErrorEvent(version, method, etype, key[4], ts, ts, lfile, lfunc, lline, tb, count=0,
+                                executions=0, examples=[], digests=[])
+                entry = groups[key] = (hkey, ev, set())
+            _, ev, eids = entry
+            ev.count += 1
+            if eid is not None:
+                eids.add(eid)
+            ev.first, ev.last = min(ev.first, ts), max(ev.last, ts)
+            if msg not in ev.examples and len(ev.examples) < MAX_EXAMPLES:
+                ev.examples.append(msg)
+            if digest is not None and digest not in ev.digests and len(ev.digests) < MAX_DIGESTS:
+                ev.digests.append(digest)
+        for hkey, ev, eids in groups.values():
+            ev.executions = len(eids)
+            self.batch.hour(hkey).add_error(ev)
 
 
-def _version(eid: str | None, execs: Mapping[str, Pending], open_versions: Mapping[str, str | None]) -> str:
-    if eid is None:
-        return "unknown"
-    rec = execs.get(eid)
-    if rec is not None and rec.start_ts is not None:
-        return rec.version or "unknown"
-    return open_versions.get(eid) or "unknown"
-
-
-def _vslot(hour: dict[str, Any], version: str) -> dict[str, Any]:
-    slot = hour["v"].get(version)
-    if slot is None:
-        slot = hour["v"][version] = {"n": 0, "f": 0, "tsum": 0.0, "tn": 0, "t": [], "first": None,
-                                     "last": None, "m": {}}
-    return slot
-
-
-def _finish(batch: Batch, execs: dict[str, Pending], calls: list, errors: list,
-            open_versions: Mapping[str, str | None]) -> None:
-    for rec in execs.values():
-        if rec.start_ts is None or rec.close_ts is None:
-            batch.pending.append(rec)
-            continue
-        if batch.last_ts is not None and rec.close_ts >= batch.last_ts - RECENT_SECONDS:
-            batch.closed_ids.append((rec.eid, rec.close_ts))
-        add_execution(batch.hour(hour_of(rec.start_ts)), rec.version or "unknown", rec.start_ts,
-                      failed=int(rec.success is False or rec.exec_error),
-                      duration=rec.duration if rec.duration is not None else rec.close_ts - rec.start_ts)
-    for ts, eid, method, is_err, duration, digest in calls:
-        hour = batch.hour(hour_of(ts))
-        slot = _vslot(hour, _version(eid, execs, open_versions))
-        m = slot["m"].get(method)
-        if m is None:
-            m = slot["m"][method] = [0, 0, 0.0, 0, []]
-        m[0] += 1
-        m[1] += is_err
-        if duration is not None:
-            m[2] += duration
-            m[3] += 1
-            if len(m[4]) < SAMPLES:
-                m[4].append(duration)
-        if digest is not None:
-            pair = hour["d"].setdefault(method, {}).setdefault(digest, [0, 0])
-            pair[1 if is_err else 0] += 1
-    batch.streaks.update(call_streaks(*_segments(calls)))
-    groups: dict[tuple, dict[str, Any]] = {}
-    for ts, eid, method, etype0, err, loc, tb, digest in errors:
-        etype, msg = split_error(etype0 or None, err or None)
-        lfile = _s(loc.get("file")) if loc else None
-        lfunc = _s(loc.get("function")) if loc else None
-        lline = _i(loc.get("line")) if loc else None
-        if loc is not None and lfile is None:
-            tb = None
-        hkey = hour_of(ts)
-        key = (hkey, _version(eid, execs, open_versions), method, etype, template(msg), lfile, lfunc, lline, tb)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = {"n": 0, "eids": set(), "first": ts, "last": ts, "ex": [], "dg": []}
-        g["n"] += 1
-        if eid is not None:
-            g["eids"].add(eid)
-        g["first"], g["last"] = min(g["first"], ts), max(g["last"], ts)
-        if msg not in g["ex"] and len(g["ex"]) < MAX_EXAMPLES:
-            g["ex"].append(msg)
-        if digest is not None and digest not in g["dg"] and len(g["dg"]) < MAX_DIGESTS:
-            g["dg"].append(digest)
-    for (hkey, version, method, etype, tmpl, lfile, lfunc, lline, tb), g in groups.items():
-        add_error(batch.hour(hkey), version, method, etype, tmpl, lfile, lfunc, lline, tb, g["n"], len(g["eids"]),
-                  g["first"], g["last"], g["ex"], g["dg"])
+def parse_range(path: Path, start: int, end: int, open_versions: Mapping[str, str | None]) -> Batch:
+    """Aggregate the whole lines in ``path[start:end]`` (``end`` sits just after a newline)."""
+    read = _Read(open_versions)
+    for raw in _lines(path, start, end):
+        read.line(raw)
+    return read.finish()
 
 
 def _segments(calls: list) -> tuple[list[tuple[str, int, int, float, float]], dict[str, int]]:
@@ -364,54 +365,3 @@ def call_streaks(segments: Iterable[tuple[str, int, int, float, float]], oks: Ma
                 trail = run
         out[method] = (lead, best, trail, k > 0)
     return out
-
-
-def add_execution(hour: dict[str, Any], version: str, start_ts: float, *, failed: int,
-                  duration: float | None, count: int = 1, samples: list[float] | None = None,
-                  duration_sum: float | None = None, duration_n: int | None = None,
-                  last_ts: float | None = None) -> None:
-    """Count ``count`` executions that started in this hour (one, or a pre-aggregated group)."""
-    slot = _vslot(hour, version)
-    slot["n"] += count
-    slot["f"] += int(failed)
-    if duration_sum is not None:
-        slot["tsum"] += duration_sum
-        slot["tn"] += duration_n or 0
-    elif duration is not None and duration >= 0:
-        slot["tsum"] += duration
-        slot["tn"] += 1
-    for value in (samples if samples is not None else ([duration] if duration is not None and duration >= 0 else [])):
-        if len(slot["t"]) >= SAMPLES:
-            break
-        slot["t"].append(value)
-    last = last_ts if last_ts is not None else start_ts
-    slot["first"] = start_ts if slot["first"] is None else min(slot["first"], start_ts)
-    slot["last"] = last if slot["last"] is None else max(slot["last"], last)
-
-
-def add_error(hour: dict[str, Any], version: str, method: str | None, etype: str, tmpl: str, lfile: str | None,
-              lfunc: str | None, lline: int | None, tb: str | None, n: int, execs: int, first: float,
-              last: float, examples: list[str], digests: list[str]) -> None:
-    frames = [list(f) for f in traceback_frames(tb)[-MAX_FRAMES:]] if tb and lfile is None else []
-    key = "\x1f".join((version, method or "", etype, tmpl, lfile or "", lfunc or "", str(lline or ""),
-                       "|".join(f"{f}:{ln}:{fn}" for f, ln, fn in frames)))
-    g = hour["e"].get(key)
-    if g is None:
-        g = hour["e"][key] = {"version": version, "method": method, "type": etype, "tmpl": tmpl, "file": lfile,
-                              "func": lfunc, "line": lline, "frames": frames, "n": 0, "x": 0, "first": first,
-                              "last": last, "ex": [], "dg": []}
-    merge_error_group(g, n, execs, first, last, examples, digests)
-
-
-def merge_error_group(g: dict[str, Any], n: int, execs: int, first: float, last: float, examples: list[str],
-                      digests: list[str]) -> None:
-    """Add counts, span, examples and argument digests to an error group (same key)."""
-    g["n"] += n
-    g["x"] += execs
-    g["first"], g["last"] = min(g["first"], first), max(g["last"], last)
-    for msg in examples:
-        if msg not in g["ex"] and len(g["ex"]) < MAX_EXAMPLES:
-            g["ex"].append(msg)
-    for digest in digests:
-        if digest not in g["dg"] and len(g["dg"]) < MAX_DIGESTS:
-            g["dg"].append(digest)

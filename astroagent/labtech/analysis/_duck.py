@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from astroagent.labtech.analysis._batch import (MAX_DIGESTS, MAX_EXAMPLES, RECENT_SECONDS, SAMPLES, TIMESTAMP_PATTERN, Batch,
-                                        Pending, _vslot, add_error, add_execution, call_streaks)
+from astroagent.labtech.analysis._batch import RECENT_SECONDS, TIMESTAMP_PATTERN, Batch, Pending, call_streaks
+from astroagent.labtech.analysis._hours import MAX_DIGESTS, MAX_EXAMPLES, SAMPLES, ErrorEvent
 from astroagent.labtech.analysis.patterns import MASKS
 
 __all__ = ["available", "parse_range_duckdb", "NotForDuckDB"]
@@ -205,7 +205,7 @@ FROM c""")
             batch.malformed += bad
             if n:
                 batch.events += n
-                batch.hour(str(h))["events"] += n
+                batch.hour(str(h)).events += n
                 batch.last_ts = last if batch.last_ts is None else max(batch.last_ts, last)
         con.execute("""
 CREATE TEMP TABLE ex AS SELECT ek, any_value(eid) AS eid,
@@ -247,8 +247,7 @@ SELECT floor(start_ts / 3600)::BIGINT, coalesce(ver, 'unknown'), count(*),
   min(start_ts), max(start_ts)
 FROM ex WHERE start_ts IS NOT NULL AND close_ts IS NOT NULL GROUP BY ALL""").fetchall()
     for h, ver, n, f, tsum, tn, samples, first, last_start in rows:
-        add_execution(batch.hour(str(h)), ver, first, failed=f, duration=None, count=n, samples=samples or [],
-                      duration_sum=tsum or 0.0, duration_n=tn, last_ts=last_start)
+        batch.hour(str(h)).version(ver).add_executions(n, f, tsum or 0.0, tn, samples or [], first, last_start)
     for eid, start_ts, ver, close_ts, success, dur, closes, exec_err in con.execute(
             "SELECT eid, start_ts, ver, close_ts, success, dur, closes, exec_err FROM ex "
             "WHERE start_ts IS NULL OR close_ts IS NULL").fetchall():
@@ -263,19 +262,11 @@ def _calls(con: Any, batch: Batch) -> None:
 SELECT h, version, method, count(*), count(*) FILTER (WHERE is_err), coalesce(sum(dur), 0), count(dur),
   list(dur) FILTER (WHERE dur IS NOT NULL)[1:{SAMPLES}]
 FROM vcalls GROUP BY ALL""").fetchall():
-        slot = _vslot(batch.hour(str(h)), ver)
-        m = slot["m"].setdefault(method, [0, 0, 0.0, 0, []])
-        m[0] += calls
-        m[1] += errs
-        m[2] += dsum
-        m[3] += dn
-        m[4].extend((samples or [])[: SAMPLES - len(m[4])])
+        batch.hour(str(h)).version(ver).method(method).add(calls, errs, dsum, dn, samples or [])
     for h, method, digest, ok, bad in con.execute(
             "SELECT h, method, digest, count(*) FILTER (WHERE NOT is_err), count(*) FILTER (WHERE is_err) "
             "FROM calls WHERE digest IS NOT NULL GROUP BY ALL").fetchall():
-        pair = batch.hour(str(h))["d"].setdefault(method, {}).setdefault(digest, [0, 0])
-        pair[0] += ok
-        pair[1] += bad
+        batch.hour(str(h)).add_digest(method, digest, ok, bad)
     batch.streaks.update(call_streaks(*_streak_rows(con, "calls")))
 
 
@@ -316,5 +307,5 @@ SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, count(*), count
   list(DISTINCT msg)[1:{MAX_EXAMPLES}], list(DISTINCT digest) FILTER (WHERE digest IS NOT NULL)[1:{MAX_DIGESTS}]
 FROM errs JOIN tm USING (msg) GROUP BY ALL""").fetchall()
     for h, ver, method, et, tmpl, lfile, lfunc, lline, tb, n, x, first, last, examples, digests in rows:
-        add_error(batch.hour(str(h)), ver, method, et, tmpl, lfile, lfunc, lline, tb, n, x, first, last,
-                  examples or [], digests or [])
+        batch.hour(str(h)).add_error(ErrorEvent(ver, method, et, tmpl, first, last, lfile, lfunc, lline, tb, n, x,
+                                                examples or [], digests or []))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from astroagent.labtech.analysis._hours import ErrorGroup, HourRow, MethodRow, VersionRow
 from astroagent.labtech.models import ErrorPattern, ExecutionStats, Location, MethodStats, SlowMethod, VersionStats
 from astroagent.labtech.analysis.patterns import classify, signature
 
@@ -96,111 +97,166 @@ class WindowStats:
     hourly: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # version -> [[hour, n, failed], ...]
 
 
-def summarize(hours: Iterable[tuple[str, Mapping[str, Any]]], *, slow_method_seconds: float = 2.0,
-              min_pattern_count: int = 3, targets: Sequence[str] = (), workspace: str | None = None,
-              metrics: Mapping[str, Any] | None = None) -> WindowStats:
-    """Reduce ``(hour_key, hour)`` pairs (oldest first) to the window's statistics."""
-    out = WindowStats()
-    n = failed = tn = 0
-    tsum = 0.0
-    exec_times: list[float] = []
-    versions: dict[str, dict[str, Any]] = {}
-    mtot: dict[str, list[Any]] = {}
-    groups: dict[tuple, dict[str, Any]] = {}
-    for key, hour in hours:
-        out.events += hour["events"]
-        out.malformed += hour["malformed"]
-        for ver, slot in hour["v"].items():
-            v = versions.setdefault(ver, {"n": 0, "f": 0, "t": [], "first": None, "last": None,
-                                          "m": defaultdict(list), "calls": defaultdict(int),
-                                          "errors": defaultdict(int)})
-            v["n"] += slot["n"]
-            v["f"] += slot["f"]
-            v["t"].extend(slot["t"])
-            for k, fn in (("first", min), ("last", max)):
-                if slot[k] is not None:
-                    v[k] = slot[k] if v[k] is None else fn(v[k], slot[k])
-            if slot["n"]:
-                out.hourly.setdefault(ver, []).append([int(key), slot["n"], slot["f"]])
-            n, failed = n + slot["n"], failed + slot["f"]
-            tsum, tn = tsum + slot["tsum"], tn + slot["tn"]
-            exec_times.extend(slot["t"])
-            for method, (calls, errs, dsum, dn, samples) in slot["m"].items():
-                v["m"][method].extend(samples)
-                v["calls"][method] += calls
-                v["errors"][method] += errs
-                t = mtot.setdefault(method, [0, 0, 0.0, 0, []])
-                t[0] += calls
-                t[1] += errs
-                t[2] += dsum
-                t[3] += dn
-                t[4].extend(samples)
-        for method, digests in hour["d"].items():
+@dataclass(slots=True)
+class _VersionTotals:
+    """One code version's executions and calls across the window's hours."""
+
+    executions: int = 0
+    failures: int = 0
+    times: list[float] = field(default_factory=list)
+    first: float | None = None
+    last: float | None = None
+    durations: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def stats(self, version: str) -> VersionStats:
+        return VersionStats(
+            code_version=version, executions=self.executions, failed=self.failures,
+            success_rate=round(1 - self.failures / self.executions, 6) if self.executions else 1.0,
+            first_seen=_dt(self.first), last_seen=_dt(self.last),
+            execution_times=tuple(self.times[-VERSION_SAMPLES:]),
+            method_durations={m: tuple(d[-VERSION_SAMPLES:]) for m, d in self.durations.items()},
+            method_errors={m: c for m, c in self.errors.items() if c}, method_calls=dict(self.calls))
+
+
+class _Fold:
+    """The window's hour rows added up, oldest first: totals, per version, per method, error groups."""
+
+    def __init__(self, targets: Sequence[str], workspace: str | None) -> None:
+        self.out = WindowStats()
+        self.targets, self.workspace = targets, workspace
+        self.executions = self.failures = self.timed = 0
+        self.duration_sum = 0.0
+        self.times: list[float] = []
+        self.versions: dict[str, _VersionTotals] = {}
+        self.methods: dict[str, MethodRow] = {}     # all versions; samples not capped
+        self.groups: dict[tuple, dict[str, Any]] = {}
+
+    def add(self, key: str, hour: HourRow) -> None:
+        out = self.out
+        out.events += hour.events
+        out.malformed += hour.malformed
+        for name, row in hour.versions.items():
+            self._version(key, name, row)
+        for method, digests in hour.digests.items():
             acc = out.digests.setdefault(method, {})
             for dg, (ok, bad) in digests.items():
                 pair = acc.setdefault(dg, [0, 0])
                 pair[0] += ok
                 pair[1] += bad
-        for method, s in hour["s"].items():
-            out.streaks[method] = max(out.streaks.get(method, 0), s)
-        for method, run in hour.get("sd", {}).items():
+        for method, run in hour.runs.items():
+            out.streaks[method] = max(out.streaks.get(method, 0), run[0])
             if run[0] >= out.streak_spans.get(method, [0])[0]:
                 out.streak_spans[method] = run
-        for g in hour["e"].values():
-            loc = resolve_location(g["file"], g["func"], g["line"], g.get("frames") or (), targets, workspace)
-            gkey = (g["type"], g["tmpl"], g["method"], loc.file if loc else None, loc.function if loc else None)
-            acc = groups.get(gkey)
-            if acc is None:
-                acc = groups[gkey] = {"n": 0, "x": 0, "first": g["first"], "last": g["last"], "ex": [], "dg": set(),
-                                      "v": defaultdict(int), "loc": loc}
-            acc["n"] += g["n"]
-            acc["x"] += g["x"]
-            acc["first"], acc["last"] = min(acc["first"], g["first"]), max(acc["last"], g["last"])
-            if g["last"] >= acc["last"]:
-                acc["loc"] = loc
-            acc["ex"].extend(m for m in g["ex"] if m not in acc["ex"])
-            acc["dg"].update(g["dg"])
-            acc["v"][g["version"]] += g["n"]
+        for g in hour.errors.values():
+            self._error(g)
+
+    def _version(self, key: str, name: str, row: VersionRow) -> None:
+        v = self.versions.get(name)
+        if v is None:
+            v = self.versions[name] = _VersionTotals()
+        v.executions += row.executions
+        v.failures += row.failures
+        v.times.extend(row.samples)
+        if row.first is not None:
+            v.first = row.first if v.first is None else min(v.first, row.first)
+        if row.last is not None:
+            v.last = row.last if v.last is None else max(v.last, row.last)
+        if row.executions:
+            self.out.hourly.setdefault(name, []).append([int(key), row.executions, row.failures])
+        self.executions, self.failures = self.executions + row.executions, self.failures + row.failures
+        self.duration_sum, self.timed = self.duration_sum + row.duration_sum, self.timed + row.timed
+        self.times.extend(row.samples)
+        for method, m in row.methods.items():
+            v.durations[method].extend(m.samples)
+            v.calls[method] += m.calls
+            v.errors[method] += m.errors
+            t = self.methods.get(method)
+            if t is None:
+                t = self.methods[method] = MethodRow()
+            t.calls += m.calls
+            t.errors += m.errors
+            t.duration_sum += m.duration_sum
+            t.timed += m.timed
+            t.samples.extend(m.samples)
+
+    def _error(self, g: ErrorGroup) -> None:
+        """Error groups of all versions and hours join when type, template, method and location agree."""
+        loc = resolve_location(g.file, g.function, g.line, g.frames, self.targets, self.workspace)
+        gkey = (g.error_type, g.template, g.method, loc.file if loc else None, loc.function if loc else None)
+        acc = self.groups.get(gkey)
+        if acc is None:
+            acc = self.groups[gkey] = {"n": 0, "x": 0, "first": g.first, "last": g.last, "ex": [], "dg": set(),
+                                       "v": defaultdict(int), "loc": loc}
+        acc["n"] += g.count
+        acc["x"] += g.executions
+        acc["first"], acc["last"] = min(acc["first"], g.first), max(acc["last"], g.last)
+        if g.last >= acc["last"]:
+            acc["loc"] = loc
+        acc["ex"].extend(m for m in g.examples if m not in acc["ex"])
+        acc["dg"].update(g.digests)
+        acc["v"][g.version] += g.count
+
+
+def summarize(hours: Iterable[tuple[str, HourRow]], *, slow_method_seconds: float = 2.0,
+              min_pattern_count: int = 3, targets: Sequence[str] = (), workspace: str | None = None,
+              metrics: Mapping[str, Any] | None = None) -> WindowStats:
+    """Reduce ``(hour_key, hour)`` pairs (oldest first) to the window's statistics."""
+    fold = _Fold(targets, workspace)
+    for key, hour in hours:
+        fold.add(key, hour)
+    out = fold.out
+    n, failed = fold.executions, fold.failures
     out.executions = ExecutionStats(total=n, failed=failed, success_rate=round(1 - failed / n, 6) if n else 1.0)
-    out.avg_execution_time = tsum / tn if tn else 0.0
-    out.p50, out.p95 = percentile(exec_times, 50), percentile(exec_times, 95)
-    _metrics_only(mtot, metrics or {})
-    total_time = sum(t[2] for m, t in mtot.items())
-    for method, (calls, errs, dsum, dn, samples) in mtot.items():
-        digests = out.digests.get(method, {})
-        with_digest = sum(ok + bad for ok, bad in digests.values())
-        out.methods[method] = MethodStats(
-            method=method, calls=calls, errors=errs, success_rate=round(1 - errs / calls, 6) if calls else 1.0,
-            mean=dsum / dn if dn else 0.0, p50=percentile(samples, 50), p95=percentile(samples, 95), total=dsum,
-            repeated_args=round((with_digest - len(digests)) / with_digest, 6) if with_digest else 0.0,
-            distinct_args=len(digests))
-    for m in sorted(out.methods.values(), key=lambda s: -s.total):
-        share = m.total / total_time if total_time else 0.0
-        if m.calls and m.mean and (m.mean >= slow_method_seconds or (share >= 0.5 and len(out.methods) > 1)):
-            out.slow_methods.append(SlowMethod(method=m.method, calls=m.calls, mean=m.mean, p50=m.p50, p95=m.p95,
-                                               total=m.total, share=round(share, 6)))
-    for ver, v in versions.items():
-        out.per_version[ver] = VersionStats(
-            code_version=ver, executions=v["n"], failed=v["f"],
-            success_rate=round(1 - v["f"] / v["n"], 6) if v["n"] else 1.0,
-            first_seen=_dt(v["first"]), last_seen=_dt(v["last"]),
-            execution_times=tuple(v["t"][-VERSION_SAMPLES:]),
-            method_durations={m: tuple(d[-VERSION_SAMPLES:]) for m, d in v["m"].items()},
-            method_errors={m: c for m, c in v["errors"].items() if c},
-            method_calls=dict(v["calls"]))
-    out.patterns = _patterns(groups, out.digests, min_pattern_count)
+    out.avg_execution_time = fold.duration_sum / fold.timed if fold.timed else 0.0
+    out.p50, out.p95 = percentile(fold.times, 50), percentile(fold.times, 95)
+    _metrics_only(fold.methods, metrics or {})
+    out.methods = _method_stats(fold.methods, out.digests)
+    out.slow_methods = _slow_methods(out.methods, slow_method_seconds)
+    out.per_version = {name: v.stats(name) for name, v in fold.versions.items()}
+    out.patterns = _patterns(fold.groups, out.digests, min_pattern_count)
     return out
 
 
-def _metrics_only(mtot: dict[str, list[Any]], metrics: Mapping[str, Any]) -> None:
+def _method_stats(totals: Mapping[str, MethodRow], digests: Mapping[str, Mapping[str, list[int]]]
+                  ) -> dict[str, MethodStats]:
+    out: dict[str, MethodStats] = {}
+    for method, t in totals.items():
+        seen = digests.get(method, {})
+        with_digest = sum(ok + bad for ok, bad in seen.values())
+        out[method] = MethodStats(
+            method=method, calls=t.calls, errors=t.errors,
+            success_rate=round(1 - t.errors / t.calls, 6) if t.calls else 1.0,
+            mean=t.duration_sum / t.timed if t.timed else 0.0, p50=percentile(t.samples, 50),
+            p95=percentile(t.samples, 95), total=t.duration_sum,
+            repeated_args=round((with_digest - len(seen)) / with_digest, 6) if with_digest else 0.0,
+            distinct_args=len(seen))
+    return out
+
+
+def _slow_methods(methods: Mapping[str, MethodStats], slow_method_seconds: float) -> list[SlowMethod]:
+    """Slow on average, or (with more than one method) half of all timed seconds; the costliest first."""
+    total_time = sum(m.total for m in methods.values())
+    out: list[SlowMethod] = []
+    for m in sorted(methods.values(), key=lambda s: -s.total):
+        share = m.total / total_time if total_time else 0.0
+        if m.calls and m.mean and (m.mean >= slow_method_seconds or (share >= 0.5 and len(methods) > 1)):
+            out.append(SlowMethod(method=m.method, calls=m.calls, mean=m.mean, p50=m.p50, p95=m.p95,
+                                  total=m.total, share=round(share, 6)))
+    return out
+
+
+def _metrics_only(totals: dict[str, MethodRow], metrics: Mapping[str, Any]) -> None:
     """Methods seen only in metrics files (a writer without event timings) still get their numbers."""
     for method, row in metrics.items():
-        if method in mtot or method == "execution":
+        if method in totals or method == "execution":
             continue
         times = [float(t) for t in row.get("times", [])]
         calls = int(row.get("success", 0)) + int(row.get("error", 0)) or len(times)
         if calls:
-            mtot[method] = [calls, int(row.get("error", 0)), float(sum(times)), len(times), times[-VERSION_SAMPLES:]]
+            totals[method] = MethodRow(calls, int(row.get("error", 0)), float(sum(times)), len(times),
+                                       times[-VERSION_SAMPLES:])
 
 
 def _patterns(groups: Mapping[tuple, dict[str, Any]], digests: Mapping[str, Mapping[str, list[int]]],

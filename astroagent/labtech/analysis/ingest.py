@@ -23,8 +23,8 @@ from typing import Any, Literal
 import orjson
 
 from astroagent.labtech.analysis import _duck
-from astroagent.labtech.analysis._batch import (SAMPLES, Batch, add_error, add_execution, hour_of, merge_error_group,
-                                        new_hour, parse_range)
+from astroagent.labtech.analysis._batch import Batch, parse_range
+from astroagent.labtech.analysis._hours import ErrorEvent, HourRow, hour_of, hours_from_doc, hours_to_doc
 from astroagent.labtech.analysis._metrics_files import regular_files, scan_metrics
 from astroagent.atomic import atomic_write_bytes
 
@@ -84,7 +84,7 @@ def load_state(state_dir: Path, log_dir: Path, *, with_hours: bool = True) -> di
     return state
 
 
-def load_hours(state: dict[str, Any], state_dir: Path) -> dict[str, Any]:
+def load_hours(state: dict[str, Any], state_dir: Path) -> dict[str, HourRow]:
     """The per-hour aggregates of ``state`` (loaded on first use; a mismatch starts afresh)."""
     if state.get("hours") is not None:
         return state["hours"]
@@ -93,7 +93,7 @@ def load_hours(state: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     except (OSError, orjson.JSONDecodeError):
         doc = None
     ok = isinstance(doc, dict) and doc.get("generation") == state.get("generation") and isinstance(doc.get("hours"), dict)
-    state["hours"] = doc["hours"] if ok else {}
+    state["hours"] = hours_from_doc(doc["hours"]) if ok else {}
     return state["hours"]
 
 
@@ -102,7 +102,7 @@ def _save_state(state_dir: Path, state: dict[str, Any], hours_changed: bool) -> 
     if hours_changed:
         state["generation"] = state.get("generation", 0) + 1
         atomic_write_bytes(state_dir / HOURS_FILE,
-                           orjson.dumps({"generation": state["generation"], "hours": state["hours"]}))
+                           orjson.dumps({"generation": state["generation"], "hours": hours_to_doc(state["hours"])}))
         st = os.stat(state_dir / HOURS_FILE)
         state["hours_stat"] = [st.st_size, st.st_mtime_ns]
         state["hour_keys"] = sorted(int(k) for k in state["hours"])
@@ -133,63 +133,27 @@ def _last_newline(path: Path, start: int, size: int) -> int:
     return start
 
 
-def _hours_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
-    for key, h in src.items():
-        d = dst.get(key)
-        if d is None:
-            dst[key] = h
-            continue
-        d["events"] += h["events"]
-        d["malformed"] += h["malformed"]
-        for ver, s in h["v"].items():
-            t = d["v"].get(ver)
-            if t is None:
-                d["v"][ver] = s
-                continue
-            t["n"] += s["n"]
-            t["f"] += s["f"]
-            t["tsum"] += s["tsum"]
-            t["tn"] += s["tn"]
-            t["t"].extend(s["t"][: max(0, SAMPLES - len(t["t"]))])
-            for k, fn in (("first", min), ("last", max)):
-                if s[k] is not None:
-                    t[k] = s[k] if t[k] is None else fn(t[k], s[k])
-            for m, row in s["m"].items():
-                tm = t["m"].get(m)
-                if tm is None:
-                    t["m"][m] = row
-                    continue
-                for i in range(4):
-                    tm[i] += row[i]
-                tm[4].extend(row[4][: max(0, SAMPLES - len(tm[4]))])
-        for m, digests in h["d"].items():
-            td = d["d"].setdefault(m, {})
-            for dg, (ok, bad) in digests.items():
-                pair = td.setdefault(dg, [0, 0])
-                pair[0] += ok
-                pair[1] += bad
-        for key2, g in h["e"].items():
-            tg = d["e"].get(key2)
-            if tg is None:
-                d["e"][key2] = g
-                continue
-            merge_error_group(tg, g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"])   # same key: same group
-        for m, s in h["s"].items():
-            d["s"][m] = max(d["s"].get(m, 0), s)
-        for m, run in h.get("sd", {}).items():
-            if run[0] >= d.setdefault("sd", {}).get(m, [0])[0]:
-                d["sd"][m] = run
+def _hour(hours: dict[str, HourRow], key: str) -> HourRow:
+    row = hours.get(key)
+    if row is None:
+        row = hours[key] = HourRow()
+    return row
 
 
 def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
     """Fold one batch into the state: hours, open executions, duplicates, failure streaks."""
     hours = state["hours"]
-    _hours_merge(hours, batch.hours)
+    for key, row in batch.hours.items():
+        mine = hours.get(key)
+        if mine is None:
+            hours[key] = row
+        else:
+            mine.merge(row)
     if batch.last_ts is not None:
         state["last_ts"] = max(state.get("last_ts") or batch.last_ts, batch.last_ts)
     mark = hour_of(batch.last_ts if batch.last_ts is not None else now_ts)
     if batch.malformed:
-        hours.setdefault(mark, new_hour())["malformed"] += batch.malformed
+        _hour(hours, mark).malformed += batch.malformed
     opened, closed = state["open"], state["closed"]
     for rec in batch.pending:
         if rec.start_ts is not None:  # opened here, closes later
@@ -209,11 +173,11 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
         failed = int(rec.success is False or rec.exec_error or bool(start and start[2]))
         if start is not None:
             duration = rec.duration if rec.duration is not None else rec.close_ts - start[0]
-            add_execution(hours.setdefault(hour_of(start[0]), new_hour()), start[1] or "unknown", start[0],
-                          failed=failed, duration=duration, last_ts=start[0])
+            _hour(hours, hour_of(start[0])).version(start[1] or "unknown").add_execution(
+                start[0], failed=failed, duration=duration, last_ts=start[0])
         else:
-            add_execution(hours.setdefault(hour_of(rec.close_ts), new_hour()), "unknown", rec.close_ts,
-                          failed=failed, duration=rec.duration)
+            _hour(hours, hour_of(rec.close_ts)).version("unknown").add_execution(
+                rec.close_ts, failed=failed, duration=rec.duration)
         closed[rec.eid] = rec.close_ts
     for eid, close_ts in batch.closed_ids:
         closed[eid] = close_ts
@@ -223,7 +187,7 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
         joined = (n0 + lead[0], first0 if n0 else lead[1], lead[2] if lead[0] else last0)
         for run in (joined, best):
             if run[0]:
-                _record_run(hours.setdefault(hour_of(run[2]), new_hour()), method, run)
+                _hour(hours, hour_of(run[2])).record_run(method, run)
         carry = trail if any_ok else joined
         if carry[0]:
             streak[method] = list(carry)
@@ -231,23 +195,16 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
             streak.pop(method, None)
 
 
-def _record_run(hour: dict[str, Any], method: str, run: tuple[int, float, float]) -> None:
-    """Keep the longest failure run of ``method`` ending in ``hour`` (count, and its span for the report)."""
-    if run[0] >= hour["s"].get(method, 0):
-        hour["s"][method] = run[0]
-        hour.setdefault("sd", {})[method] = [run[0], run[1], run[2]]
-
-
 def _expire(state: dict[str, Any], now_ts: float, timeout: float) -> bool:
     """Executions never closed within ``timeout`` seconds are failures (a crash or a hang)."""
     expired = [eid for eid, (start, _v, _e) in state["open"].items() if now_ts - start > timeout]
     for eid in expired:
         start, version, _ = state["open"].pop(eid)
-        hour = state["hours"].setdefault(hour_of(start), new_hour())
-        add_execution(hour, version or "unknown", start, failed=1, duration=None)
-        add_error(hour, version or "unknown", "execution", "ExecutionNotClosed",
-                  f"no execution_complete within {timeout:g} s (crash or hang)", None, None, None, None, 1, 1,
-                  start, start, [f"execution {eid} never closed"], [])
+        hour = _hour(state["hours"], hour_of(start))
+        hour.version(version or "unknown").add_execution(start, failed=True, duration=None)
+        hour.add_error(ErrorEvent(version or "unknown", "execution", "ExecutionNotClosed",
+                                  f"no execution_complete within {timeout:g} s (crash or hang)", start, start,
+                                  examples=[f"execution {eid} never closed"]))
         state["closed"][eid] = now_ts
     return bool(expired)
 
