@@ -75,3 +75,33 @@ def test_replayed_event_counts_once(tmp_path: Path) -> None:
     ledger.append_event({"event": "update", "event_id": "e-3", "id": "chg-1", "verdict": "rolled_back"})
     ledger.append_event({"event": "update", "event_id": "e-2", "id": "chg-1", "verdict": "kept"})
     assert ledger.has_event("e-2") and ledger.get("chg-1")["verdict"] == "rolled_back"
+
+
+def test_a_record_of_an_earlier_release_is_migrated_on_read_and_keeps_unknown_keys(tmp_path):
+    """Old lines (no file/qualname, a single code_version_after, null lists) read as typed changes."""
+    import orjson
+
+    from astroagent.labtech.changes.ledger import Ledger
+    ledger = Ledger(tmp_path)
+    ledger.path.parent.mkdir(parents=True)
+    old = {"event": "change", "event_id": "e1", "id": "chg-old", "target": "experimenter/fetch.py::fetch_dataset",
+           "fix": "add_retry_mechanism", "status": "applied", "verdict": "pending", "error_types": None,
+           "code_version_after": "abc123abc123", "from_the_future": {"x": 1}}
+    ledger.path.write_bytes(orjson.dumps(old) + b"\n")
+    (change,) = ledger.changes()
+    assert (change.file, change.qualname) == ("experimenter/fetch.py", "fetch_dataset")
+    assert change.code_versions_after == ["abc123abc123"] and change.error_types == []
+    assert ledger.get("chg-old")["from_the_future"] == {"x": 1}
+    assert [c["id"] for c in ledger.pending()] == ["chg-old"]
+
+
+def test_a_record_that_no_longer_validates_is_skipped_not_fatal(tmp_path):
+    import orjson
+
+    from astroagent.labtech.changes.ledger import Ledger
+    ledger = Ledger(tmp_path)
+    ledger.path.parent.mkdir(parents=True)
+    lines = [{"event": "change", "event_id": "e1", "id": "chg-bad", "status": "exploded"},
+             {"event": "change", "event_id": "e2", "id": "chg-good", "status": "rejected"}]
+    ledger.path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    assert [c.id for c in ledger.changes()] == ["chg-good"]

@@ -17,14 +17,15 @@ from typing import Any
 
 import orjson
 
+from pydantic import ValidationError
+
+from astroagent.labtech.changes.record import STATUSES, VERDICTS, Change
 from astroagent.paths import lab_technician_dir
 from astroagent.telemetry.writer import utcnow
 
-__all__ = ["Ledger", "new_change_id", "LEDGER_FILE", "STATUSES", "VERDICTS"]
+__all__ = ["Ledger", "Change", "new_change_id", "LEDGER_FILE", "STATUSES", "VERDICTS"]
 
 LEDGER_FILE = "ledger.jsonl"
-STATUSES = ("applied", "rejected", "rolled_back", "proposed")
-VERDICTS = ("pending", "kept", "rolled_back")
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -108,47 +109,62 @@ class Ledger:
                 changes[line["id"]].update(fields)
         return changes, events
 
+    def changes(self) -> list[Change]:
+        """Every change, oldest first, with its current state, typed (a record that no longer
+        validates is skipped rather than failing every reader)."""
+        out = []
+        for fields in self._fold()[0].values():
+            try:
+                out.append(Change.model_validate(fields))
+            except ValidationError:
+                continue
+        return out
+
     def history(self) -> list[dict[str, Any]]:
-        """Every change, oldest first, with its current state."""
-        return list(self._fold()[0].values())
+        """Every change, oldest first, as JSON-ready dicts (``Change.as_dict``)."""
+        return [change.as_dict() for change in self.changes()]
 
     def get(self, change_id: str) -> dict[str, Any] | None:
-        return self._fold()[0].get(change_id)
+        change = self.find(change_id)
+        return change.as_dict() if change is not None else None
+
+    def find(self, change_id: str) -> Change | None:
+        return next((c for c in self.changes() if c.id == change_id), None)
 
     def has_event(self, event_id: str) -> bool:
         return event_id in self._fold()[1]
 
     def already_tried(self, signature: str, fix: str | None) -> bool:
-        """True when ``fix`` was applied (kept or rolled back) for ``signature``, or a rule fix was
-        rejected for it (a codemod gives the same answer every time)."""
-        for change in self.history():
-            if change.get("signature") != signature or change.get("fix") != fix:
+        """True when ``fix`` was applied (kept or rolled back) or awaits approval for ``signature``, or
+        a rule fix was rejected for it (a codemod gives the same answer every time; a stale one may
+        be computed again)."""
+        for change in self.changes():
+            if change.signature != signature or change.fix != fix:
                 continue
-            status = change.get("status")
-            if status in ("applied", "rolled_back"):
+            if change.status in ("applied", "rolled_back", "awaiting_approval"):
                 return True
-            if status == "rejected" and change.get("engine") == "rules":
+            if change.status == "rejected" and change.engine == "rules" and not getattr(change, "stale", False):
                 return True
         return False
 
     def last_applied(self) -> dict[str, Any] | None:
         """The most recent change still in place."""
-        applied = [c for c in self.history() if c.get("status") == "applied"]
-        return applied[-1] if applied else None
+        applied = [c for c in self.changes() if c.status == "applied"]
+        return applied[-1].as_dict() if applied else None
 
     def pending(self) -> list[dict[str, Any]]:
         """Applied changes still waiting for a verdict."""
-        return [c for c in self.history() if c.get("status") == "applied" and c.get("verdict") == "pending"]
+        return [c.as_dict() for c in self.changes() if c.status == "applied" and c.verdict == "pending"]
 
     def version_updates(self, package: str | None, version: str, *, now: datetime | None = None) -> list[dict[str, Any]]:
         """Update lines telling every change still in ``package`` that ``version`` contains it
         (verdicts judge a change on every code version that includes it)."""
         lines = []
-        for change in self.history():
-            if change.get("status") != "applied" or change.get("package") != package:
+        for change in self.changes():
+            if change.status != "applied" or change.package != package:
                 continue
-            versions = list(change.get("code_versions_after") or [])
+            versions = list(change.code_versions_after)
             if version not in versions:
-                lines.append({"event": "update", "event_id": uuid.uuid4().hex, "id": change["id"],
+                lines.append({"event": "update", "event_id": uuid.uuid4().hex, "id": change.id,
                               "code_versions_after": [*versions, version], "updated_at": _iso(now)})
         return lines
