@@ -8,5 +8,6 @@ from astroagent.cli import labtech_analyze as _labtech_analyze  # noqa: F401
 from astroagent.cli import experiment as _experiment  # noqa: F401
 from astroagent.cli import labtech_improve as _labtech_improve  # noqa: F401
 from astroagent.cli import run_cmd as _run_cmd  # noqa: F401
+from astroagent.cli import watch_cmd as _watch_cmd  # noqa: F401
 
 __all__ = ["cli", "main", "emit_json", "fail"]
