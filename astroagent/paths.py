@@ -16,6 +16,7 @@ __all__ = [
     "data_dir",
     "agent_log_dir",
     "lab_technician_dir",
+    "lab_technician_state_dir",
     "workspace_relative",
 ]
 
@@ -53,6 +54,12 @@ def agent_log_dir(agent: str, root: Path | None = None) -> Path:
 
 def lab_technician_dir(root: Path | None = None) -> Path:
     return agent_log_dir("lab_technician", root)
+
+
+def lab_technician_state_dir(lab_dir: Path | None = None) -> Path:
+    """The Lab Technician's internal state (aggregates, caches) below its folder ``lab_dir``: apart from
+    the results, so globbing ``analysis_*.json`` finds analyses, not state."""
+    return (lab_dir if lab_dir is not None else lab_technician_dir()) / "state"
 
 
 def workspace_relative(file: Path, workspace: Path | None) -> str:

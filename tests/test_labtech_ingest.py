@@ -13,6 +13,7 @@ import pytest
 from astroagent.labtech.analysis import _duck
 from astroagent.labtech.analysis.analytics import summarize, window_keys
 from astroagent.labtech.analysis.ingest import STATE_FILE, ingest
+from astroagent.paths import lab_technician_state_dir
 from astroagent.telemetry import Telemetry
 
 SEED = Path(__file__).parent / "data" / "seed_logs"
@@ -204,7 +205,7 @@ def test_duckdb_and_python_engines_agree(tmp_path: Path) -> None:
 
 def test_lost_aggregates_mean_the_logs_are_read_again(tmp_path: Path) -> None:
     ingest(SEED, tmp_path, now=NOW)
-    (tmp_path / "analysis_hours.json").unlink()
+    (lab_technician_state_dir(tmp_path) / "analysis_hours.json").unlink()
     again = ingest(SEED, tmp_path, now=NOW)
     assert again.bytes_read > 0 and totals(again.state).executions.total == 20
 
@@ -322,6 +323,9 @@ def test_state_written_by_the_previous_release_loads_without_reading_the_logs_ag
     fresh = run_analysis(LabTechnicianConfig(), logs, tmp_path / "fresh", window_hours=24 * 7, now=later)
     assert resumed.trend["ingest"]["bytes_read"] == 0 and fresh.trend["ingest"]["bytes_read"] > 0
     assert (resumed.executions.total, resumed.executions.failed) == (3, 2)
+    state_dir = lab_technician_state_dir(lab)   # moved beside nothing a results glob matches
+    assert sorted(p.name for p in lab.iterdir()) == [STATE_FILE, "state"]
+    assert (state_dir / "analysis_hours.json").read_bytes() == (OLD_RELEASE_STATE / "analysis_hours.json").read_bytes()
     for field in ("executions", "avg_execution_time", "error_patterns", "slow_methods", "methods", "per_version",
                   "opportunities", "malformed_lines", "log_entries_analyzed"):
         assert getattr(resumed, field) == getattr(fresh, field), field
@@ -337,3 +341,22 @@ def test_hour_rows_keep_the_previous_releases_layout_on_disk() -> None:
     assert hour.runs["data_fetch"][0] == 1
     assert orjson.dumps({"generation": doc["generation"], "hours": hours_to_doc(rows)}) == \
         (OLD_RELEASE_STATE / "analysis_hours.json").read_bytes()
+
+
+def test_first_run_moves_the_internal_files_into_the_state_folder_and_keeps_the_newer_copy(tmp_path: Path) -> None:
+    from astroagent.labtech.analysis._state_dir import migrate
+
+    lab = tmp_path / "lab_technician"
+    lab.mkdir()
+    for name in ("analysis_hours.json", "analysis_cache.json", "static_cache.json"):
+        (lab / name).write_bytes(name.encode())
+    state_dir = lab_technician_state_dir(lab)
+    state_dir.mkdir()
+    (state_dir / "static_cache.json").write_bytes(b"written later by this release")
+    os.utime(lab / "static_cache.json", ns=(1, 1))       # the copy left beside is the older one
+    assert migrate(lab) == []
+    assert sorted(p.name for p in lab.iterdir()) == ["state"]
+    assert (state_dir / "analysis_hours.json").read_bytes() == b"analysis_hours.json"
+    assert (state_dir / "analysis_cache.json").read_bytes() == b"analysis_cache.json"
+    assert (state_dir / "static_cache.json").read_bytes() == b"written later by this release"
+    assert migrate(lab) == [] and len(list(state_dir.iterdir())) == 3   # a second run has nothing to move

@@ -64,3 +64,17 @@ def test_only_the_newest_runs_outputs_are_kept(tmp_path: Path, monkeypatch) -> N
     assert sorted(tmp_path.glob("lab_technician_report_*.md")) == [w["report_path"] for w in written[-2:]]
     assert sorted(tmp_path.glob("analysis_*.json")) == [w["analysis_path"] for w in written[-2:]]
     assert (tmp_path / "latest_report.md").read_text() == written[-1]["report_path"].read_text()
+
+
+def test_a_results_glob_finds_analyses_not_internal_state(tmp_path: Path, monkeypatch) -> None:
+    import astroagent.labtech.reports.render as reports
+
+    monkeypatch.setattr(reports, "KEEP_RUNS", 2)
+    lab = tmp_path / "lab_technician"
+    written = [write_outputs(run_analysis(LabTechnicianConfig(), SEED, lab, now=NOW), lab,
+                             now=datetime(2026, 1, 1, 10, m, tzinfo=UTC)) for m in range(3)]
+    results = [w["analysis_path"] for w in written[-2:]]
+    assert sorted(lab.glob(reports.ANALYSIS_RESULTS)) == results
+    # the seed's glob: the newest analyses and the checkpoints the seed keeps there, no caches or aggregates
+    assert sorted(lab.glob("analysis_*.json")) == [*results, lab / "analysis_state.json"]
+    assert (lab / "state" / "analysis_hours.json").is_file() and (lab / "state" / "analysis_cache.json").is_file()

@@ -14,17 +14,16 @@ import orjson
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.errors import ConfigError
 from astroagent.labtech.analysis._facts_digest import facts_digest
+from astroagent.labtech.analysis._state_dir import ANALYSIS_CACHE_FILE, STATIC_CACHE_FILE, state_file
 from astroagent.labtech.analysis.analytics import summarize, trend, window_keys
 from astroagent.labtech.analysis.ingest import ingest, load_hours
+from astroagent.labtech.analysis.outcomes import with_outcomes
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.analysis.opportunities import find_opportunities, needs_intervention
 from astroagent.paths import workspace_relative as _rel
 from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
-
-STATIC_CACHE_FILE = "static_cache.json"
-ANALYSIS_CACHE_FILE = "analysis_cache.json"
 
 
 def default_targets(config: LabTechnicianConfig, workspace: Path | None, *,
@@ -68,7 +67,7 @@ def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) ->
     """Static facts of the targets, parsed only for files whose bytes changed since the last run."""
     if not targets:
         return {}
-    cache_path = state_dir / STATIC_CACHE_FILE
+    cache_path = state_file(state_dir, STATIC_CACHE_FILE)
     try:
         cache = orjson.loads(cache_path.read_bytes())
         cache = cache if isinstance(cache, dict) else {}
@@ -91,7 +90,6 @@ def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) ->
 
         facts.update(analyze_files(stale, workspace, cache))
         try:
-            state_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(cache_path, orjson.dumps(cache))
         except OSError:
             pass  # a cache: the next run parses again
@@ -129,9 +127,9 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     key = _cache_key(state, config, now_ts, window, static, bool(targets), notes)
     cached = _cached(state_dir, key)
     if cached is not None:  # nothing new and the same hours in the window: the last answer stands
-        return cached.model_copy(update={
+        return with_outcomes(cached.model_copy(update={
             "generated_at": now, "needs_intervention": force or cached.needs_intervention,
-            "trend": {**cached.trend, "ingest": ingest_info}})
+            "trend": {**cached.trend, "ingest": ingest_info}}), log_dir, now_ts, window)
     hours = load_hours(state, state_dir)
     common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
               "targets": target_paths, "workspace": ws}
@@ -155,10 +153,11 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
         static=static, opportunities=opportunities,
         needs_intervention=needs_intervention(current, opportunities, config, force=False), notes=tuple(notes))
     try:
-        atomic_write_bytes(state_dir / ANALYSIS_CACHE_FILE,
+        atomic_write_bytes(state_file(state_dir, ANALYSIS_CACHE_FILE),
                            orjson.dumps({"key": key, "analysis": analysis.model_dump(mode="json")}))
     except OSError:
         pass  # a cache: the next run computes again
+    analysis = with_outcomes(analysis, log_dir, now_ts, window)    # the supervisor's record, never cached
     return analysis.model_copy(update={"needs_intervention": True}) if force else analysis
 
 
@@ -182,7 +181,7 @@ def _cache_key(state: Mapping[str, Any], config: LabTechnicianConfig, now_ts: fl
 
 def _cached(state_dir: Path, key: str) -> Analysis | None:
     try:
-        doc = orjson.loads((state_dir / ANALYSIS_CACHE_FILE).read_bytes())
+        doc = orjson.loads(state_file(state_dir, ANALYSIS_CACHE_FILE).read_bytes())
         if isinstance(doc, dict) and doc.get("key") == key:
             return Analysis.model_validate(doc["analysis"])
     except (OSError, orjson.JSONDecodeError, ValueError):

@@ -26,13 +26,13 @@ from astroagent.labtech.analysis import _duck
 from astroagent.labtech.analysis._batch import Batch, parse_range
 from astroagent.labtech.analysis._hours import ErrorEvent, HourRow, hour_of, hours_from_doc, hours_to_doc
 from astroagent.labtech.analysis._metrics_files import regular_files, scan_metrics
+from astroagent.labtech.analysis._state_dir import HOURS_FILE, migrate, state_file
 from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["STATE_FILE", "HOURS_FILE", "IngestResult", "ingest", "load_state", "load_hours", "scan_metrics",
            "DUCKDB_MIN_BYTES", "Engine"]
 
 STATE_FILE = "analysis_state.json"
-HOURS_FILE = "analysis_hours.json"
 STATE_FORMAT = 2   # 2: failure runs counted call by call, carried as [n, first, last]
 DUCKDB_MIN_BYTES = 8 * 1024 * 1024   # below this the Python engine wins (duckdb import + setup ~0.2 s)
 RECENT_CLOSED = 20_000
@@ -63,7 +63,7 @@ def load_state(state_dir: Path, log_dir: Path, *, with_hours: bool = True) -> di
     """The persisted state for ``log_dir``; unreadable, foreign or old states start afresh.
 
     Checkpoints live in ``analysis_state.json``; the per-hour aggregates (the bulk) in
-    ``analysis_hours.json``, read only when needed (``load_hours``).
+    ``state/analysis_hours.json``, read only when needed (``load_hours``).
     """
     try:
         state = orjson.loads((state_dir / STATE_FILE).read_bytes())
@@ -72,7 +72,7 @@ def load_state(state_dir: Path, log_dir: Path, *, with_hours: bool = True) -> di
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or state.get("log_dir") != str(log_dir):
         return _empty_state(log_dir)
     try:
-        st = os.stat(state_dir / HOURS_FILE)
+        st = os.stat(state_file(state_dir, HOURS_FILE))
         same = state.get("hours_stat") == [st.st_size, st.st_mtime_ns]
     except OSError:
         same = False
@@ -89,7 +89,7 @@ def load_hours(state: dict[str, Any], state_dir: Path) -> dict[str, HourRow]:
     if state.get("hours") is not None:
         return state["hours"]
     try:
-        doc = orjson.loads((state_dir / HOURS_FILE).read_bytes())
+        doc = orjson.loads(state_file(state_dir, HOURS_FILE).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         doc = None
     ok = isinstance(doc, dict) and doc.get("generation") == state.get("generation") and isinstance(doc.get("hours"), dict)
@@ -101,9 +101,10 @@ def _save_state(state_dir: Path, state: dict[str, Any], hours_changed: bool) -> 
     state_dir.mkdir(parents=True, exist_ok=True)
     if hours_changed:
         state["generation"] = state.get("generation", 0) + 1
-        atomic_write_bytes(state_dir / HOURS_FILE,
+        hours_path = state_file(state_dir, HOURS_FILE)
+        atomic_write_bytes(hours_path,
                            orjson.dumps({"generation": state["generation"], "hours": hours_to_doc(state["hours"])}))
-        st = os.stat(state_dir / HOURS_FILE)
+        st = os.stat(hours_path)
         state["hours_stat"] = [st.st_size, st.st_mtime_ns]
         state["hour_keys"] = sorted(int(k) for k in state["hours"])
     small = {k: v for k, v in state.items() if k != "hours"}
@@ -277,8 +278,9 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
     """Read what is new in ``log_dir``, fold it into the state in ``state_dir``, save, return it."""
     log_dir, state_dir = Path(log_dir), Path(state_dir)
     now_ts = (now or datetime.now(UTC)).timestamp()
+    notes = migrate(state_dir)   # an earlier release kept the aggregates beside the checkpoints
     state = load_state(state_dir, log_dir, with_hours=False)
-    result = IngestResult(state=state)
+    result = IngestResult(state=state, notes=notes)
     files = state["files"]
     seen: set[str] = set()
     jobs: list[tuple[Path, int, int, int]] = []

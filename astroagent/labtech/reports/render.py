@@ -18,11 +18,13 @@ from astroagent.labtech.models import Analysis
 from astroagent.labtech.reports.plots import plot_method_times, plot_success_rate
 from astroagent.atomic import atomic_write_bytes
 
-__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT", "KEEP_RUNS"]
+__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT", "KEEP_RUNS",
+           "ANALYSIS_RESULTS"]
 
 LATEST_REPORT = "latest_report.md"
 KEEP_RUNS = 100    # timestamped reports, analyses and plots kept per kind; older ones are removed
-_KINDS = ("analysis_*.json", "lab_technician_report_*.md", "plots/success_rate_*.png", "plots/method_times_*.png")
+ANALYSIS_RESULTS = "analysis_[0-9]*Z.json"   # the timestamped analyses, not the seed's analysis_state.json
+_KINDS = (ANALYSIS_RESULTS, "lab_technician_report_*.md", "plots/success_rate_*.png", "plots/method_times_*.png")
 
 
 def _stamp(now: datetime) -> str:
