@@ -36,6 +36,7 @@ OpportunityType = Literal[
     "complexity",
     "dependency_outage",
     "missing_instrumentation",
+    "tampering",
 ]
 Priority = Literal["critical", "high", "medium", "low"]
 PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}

@@ -3,7 +3,9 @@ when an experiment hangs past its timeout, and restart it between experiments wh
 workspace code changed (never in the middle of one).
 
 An experiment the worker never answered (hang, crash, abort) is logged as a failed execution
-in the Experimenter's own log, so the Lab Technician sees it like any other failure.
+in the Experimenter's own log, so the Lab Technician sees it like any other failure. Every
+outcome is also written to the supervisor's own record (``astroagent.telemetry.outcomes``): the
+worker's answer, whether the result files are on disk, and whether the agent's events agree.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from astroagent.orchestration.stacks import DUMP_SIGNAL, parse_dump, read_dump, 
 from astroagent.orchestration.worker import kill_descendants
 from astroagent.telemetry.code_version import workspace_code_version
 from astroagent.telemetry import EventWriter
+from astroagent.telemetry.outcomes import OutcomeRecorder
 
 __all__ = ["WorkerSupervisor", "ExperimentOutcome", "restart_delay"]
 
@@ -37,7 +40,8 @@ _MAX_LOG_BYTES = 10 * 1024 * 1024
 @dataclass(frozen=True)
 class ExperimentOutcome:
     """One experiment as the pipeline saw it; ``failure_kind`` says who failed it:
-    ``agent`` (the experiment itself), ``timeout``, ``crash``, ``aborted`` or ``start``."""
+    ``agent`` (the experiment itself), ``timeout``, ``crash``, ``aborted``, ``start``, ``tampering``
+    (the code changed the telemetry) or ``results`` (a success without its result files)."""
 
     execution_id: str
     success: bool
@@ -94,6 +98,7 @@ class WorkerSupervisor:
         self._aborting = False
         self._busy = False
         self._writer = EventWriter(self.data_dir / "logs" / agent)
+        self.outcomes = OutcomeRecorder(self.data_dir, agent, expect_results=agent == "experimenter" and not agent_target)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -286,12 +291,31 @@ class WorkerSupervisor:
         self._consecutive_failures = 0
         result = answer.get("result") or {}
         output = result.get("output_data") or {}
-        return ExperimentOutcome(
+        outcome = ExperimentOutcome(
             execution_id=execution_id, success=bool(result.get("success")),
             duration=self._clock() - started,
             code_version=output.get("code_version") or version, output=output,
-            error=result.get("error_message"), failure_kind=None if result.get("success") else "agent",
+            error=result.get("error_message"),
+            failure_kind=None if result.get("success") else str(answer.get("failure_kind") or "agent"),
             worker_pid=pid)
+        return self._settle(outcome, answer, input_data, version)
+
+    def _settle(self, outcome: ExperimentOutcome, answer: dict[str, Any], input_data: dict[str, Any],
+                version: str | None) -> ExperimentOutcome:
+        """The supervisor's own verdict on an answered execution, recorded apart from the agent's events
+        (``telemetry.outcomes``): tampering, or a success without its result files, fails it."""
+        project = input_data.get("project")
+        record = self.outcomes.settle(
+            execution_id=outcome.execution_id, code_version=version, success=outcome.success,
+            failure_kind=outcome.failure_kind, duration=outcome.duration, error=outcome.error,
+            project_id=(project.get("id") if isinstance(project, dict) else None) or outcome.output.get("project_id"),
+            tampering=tuple(str(t) for t in answer.get("tampering") or ()), worker_pid=outcome.worker_pid)
+        if record["success"] == outcome.success and record["failure_kind"] not in ("tampering", "results"):
+            return outcome
+        self._emit("rejected", pid=outcome.worker_pid, reason=record["error"])
+        if self.log_failures:
+            self._log_failure(outcome.execution_id, record["failure_kind"], record["error"], outcome.duration, version)
+        return replace(outcome, success=False, error=record["error"], failure_kind=record["failure_kind"])
 
     async def _read_result(self, execution_id: str) -> dict[str, Any]:
         while True:
@@ -327,6 +351,8 @@ class WorkerSupervisor:
         version = version or self.disk_code_version()
         if self.log_failures:
             self._log_failure(execution_id, kind, message, duration, version, location, stacks)
+        self.outcomes.unanswered(execution_id=execution_id, code_version=version, failure_kind=kind,
+                                 duration=duration, error=message, worker_pid=pid)
         return ExperimentOutcome(execution_id=execution_id, success=False, duration=duration,
                                  code_version=version, output={}, error=message, failure_kind=kind,
                                  worker_pid=pid)

@@ -7,7 +7,11 @@ its agent once, so the workspace code it imports stays the code of that process:
     → {"type": "run", "id": EXECUTION_ID, "state_name": "experiment", "input_data": {...}}
     ← {"type": "result", "id": EXECUTION_ID, "result": {AgentResult}}
 
-At start it announces ``{"type": "ready", "pid", "agent", "code_version"}``; EOF on stdin or
+The telemetry is snapshotted before the workspace code is imported and compared after the import
+and after every execution (``astroagent.telemetry.integrity``): if the code changed it, the answer
+is failed with ``"failure_kind": "tampering"`` and ``"tampering": [what changed, ...]``.
+
+At start it announces ``{"type": "ready", "pid", "agent", "code_version", "tampering"}``; EOF on stdin or
 ``{"type": "stop"}`` ends it. Anything the agent prints goes to stderr, never into the protocol.
 """
 
@@ -27,6 +31,7 @@ import orjson
 import psutil   # imported up front: the SIGTERM handler must not import (it may interrupt an import)
 
 from astroagent.orchestration.stacks import arm_stack_dump
+from astroagent.telemetry.integrity import compare, snapshot
 from astroagent.telemetry.code_version import workspace_code_version
 
 __all__ = ["main", "PROTOCOL_VERSION", "kill_descendants"]
@@ -116,6 +121,34 @@ def _run_one(agent: Any, name: str, request: dict[str, Any]) -> dict[str, Any]:
     return {"type": "result", "id": execution_id, "result": result.model_dump(mode="json")}
 
 
+class _Watch:
+    """The telemetry as loaded (``integrity.snapshot``); ``check`` names what the code changed since.
+    Sticky: once tampered with, every later execution of this process is failed too."""
+
+    def __init__(self, data_dir: Path | None, agent: str):
+        self._where = {"data_dir": data_dir, "agent": agent}
+        self._baseline = snapshot(**self._where, extra=_own_functions())
+        self._problems: list[str] = []
+
+    def check(self) -> list[str]:
+        if not self._problems:
+            self._problems = compare(self._baseline, snapshot(**self._where, extra=_own_functions()))
+        return self._problems
+
+
+def _own_functions() -> dict[str, Any]:
+    """The worker's own protocol functions (looked up now: a replaced one shows)."""
+    return {"worker._run_one": _run_one, "worker._send": _send, "worker._tampered": _tampered,
+            "worker._Watch.check": _Watch.check}
+
+
+def _tampered(answer: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    """The answer of an execution whose telemetry was tampered with: failed, whatever it claimed."""
+    result = {**answer.get("result", {}), "success": False,
+              "error_message": "tampering: " + "; ".join(problems[:8])}
+    return {**answer, "result": result, "failure_kind": "tampering", "tampering": problems}
+
+
 def serve(name: str, *, target: str | None, workspace: Path | None, data_dir: Path | None,
           code_package: str, once: bool) -> int:
     out = _protocol_stream()
@@ -123,13 +156,14 @@ def serve(name: str, *, target: str | None, workspace: Path | None, data_dir: Pa
     dump = arm_stack_dump(data_dir) if data_dir is not None else None  # noqa: F841 - kept open while we serve
     try:
         agent = _build_agent(name, target, workspace, data_dir)
+        watch = _Watch(getattr(agent, "data_dir", data_dir), name)   # before the workspace code is imported
         _warm_up(agent)
     except Exception as exc:
         _send(out, {"type": "fatal", "error": f"{type(exc).__name__}: {exc}",
                     "traceback": traceback.format_exc()[-4000:]})
         return 3
     _send(out, {"type": "ready", "pid": os.getpid(), "agent": name, "code_version": code,
-                "protocol": PROTOCOL_VERSION})
+                "protocol": PROTOCOL_VERSION, "tampering": watch.check()})
     for raw in sys.stdin.buffer:
         if not raw.strip():
             continue
@@ -143,7 +177,8 @@ def serve(name: str, *, target: str | None, workspace: Path | None, data_dir: Pa
         if request.get("type") != "run":
             _send(out, {"type": "error", "error": f"unknown request type {request.get('type')!r}"})
             continue
-        _send(out, _run_one(agent, name, request))
+        answer = _run_one(agent, name, request)
+        _send(out, _tampered(answer, problems) if (problems := watch.check()) else answer)
         if once:
             break
     return 0

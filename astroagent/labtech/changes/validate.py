@@ -5,7 +5,8 @@ copied to a temporary folder, the proposal is written there, and every check run
 process group that is killed whole on timeout (DESIGN section 5, rule 3). Every Python process
 of a check runs under the audit hook of ``sandbox_hook`` (installed as ``sitecustomize`` before
 any user code): writes and deletions outside the scratch copy, process spawning, non-loopback
-sockets and native libraries are refused, and any refusal rejects the change.
+sockets and native libraries are refused, and any refusal rejects the change. The import check
+ends with a telemetry self-test (``selftest``): a failure of a probe must still reach the log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from astroagent.labtech.changes import sandbox_hook
+from astroagent.labtech.changes import sandbox_hook, selftest
 
 __all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command"]
 
@@ -28,15 +29,11 @@ _COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml",
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
 _TAIL_CHARS = 1500
 _SANDBOX = ".astroagent-sandbox"
-_IMPORT_CHECK = ("import importlib, sys, sitecustomize\n"
-                 "if not getattr(sitecustomize, {marker!r}, False):\n"
-                 "    sys.exit('the validation sandbox (audit hook) is not installed')\n"
-                 "importlib.import_module(sys.argv[1])\n")
 
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """``ok`` or the first stage that failed (copy | compile | import | tests) and why."""
+    """``ok`` or the first stage that failed (copy | compile | import | self-test | tests) and why."""
 
     ok: bool
     stage: str
@@ -60,12 +57,13 @@ def _tail(text: str) -> str:
 
 
 def run_command(argv: list[str] | str, *, cwd: Path, env: dict[str, str], timeout: float,
-                shell: bool = False) -> tuple[int | None, str]:
+                shell: bool = False, input_bytes: bytes | None = None) -> tuple[int | None, str]:
     """Run in a new session; on timeout kill the whole process group. Returns (code or None, output)."""
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, shell=shell, stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, shell=shell,
+                            stdin=subprocess.DEVNULL if input_bytes is None else subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        out, _ = proc.communicate(input=input_bytes, timeout=timeout)
         return proc.returncode, out.decode("utf-8", "replace")
     except subprocess.TimeoutExpired:
         try:
@@ -181,10 +179,14 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
             return result(False, "copy", f"cannot build the scratch copy: {exc}")
         env = _env(scratch)
         module = module_name_for(rel_path)
-        code, out = run_command([python, "-c", _IMPORT_CHECK.format(marker=sandbox_hook.MARKER), module],
-                                cwd=scratch, env=env, timeout=import_timeout)
+        nonce, probe = selftest.new_nonce(), selftest.probe_folder(scratch)
+        code, out = run_command([python, "-c", selftest.SCRIPT.format(marker=sandbox_hook.MARKER), module,
+                                 str(probe)], cwd=scratch, env=env, timeout=import_timeout,
+                                input_bytes=nonce.encode() + b"\n")
         if problem := _judge(scratch, f"importing {module}", code, out, import_timeout):
             return result(False, "import", problem)
+        if problem := selftest.problem(probe, nonce, out):
+            return result(False, "self-test", problem)
         if test_command:
             code, out = run_command(test_command, cwd=scratch, env=env, timeout=test_timeout, shell=True)
             what = f"test command {test_command!r}"

@@ -2,7 +2,9 @@
 
 Pure: a change record, an analysis and thresholds in; a frozen verdict with its evidence out.
 Success rates are compared with Fisher's exact test, the target method's time with the
-Mann–Whitney U test; nothing is decided below ``min_executions`` of the new version.
+Mann–Whitney U test; nothing is decided below ``min_executions`` of the new version — except
+tampering: an execution of the change's own code version that tampered with its telemetry or
+contradicted the supervisor's record rolls it back at once (``tampering_verdict``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from scipy.stats import fisher_exact, mannwhitneyu
 from astroagent.config.models import VerdictConfig
 from astroagent.labtech.models import Analysis
 
-__all__ = ["Verdict", "judge", "baseline_of", "MIN_TIMINGS"]
+__all__ = ["Verdict", "judge", "tampering_verdict", "baseline_of", "MIN_TIMINGS"]
 
 MIN_TIMINGS = 5
 _RELIABILITY_FIXES = {"add_retry_mechanism", "add_timeout", "add_circuit_breaker"}
@@ -86,8 +88,23 @@ def _p(value: float) -> float:
     return 1.0 if value is None or math.isnan(value) else float(value)
 
 
+def tampering_verdict(change: dict[str, Any], analysis: Analysis) -> Verdict | None:
+    """Roll back when executions of the code version this change produced show tampering: that
+    version is the change's own (older versions that include it are judged by their own change)."""
+    version = change.get("code_version_after")
+    found = [p for p in analysis.error_patterns if p.error_type == "tampering" and p.code_versions.get(version or "")]
+    if not version or not found:
+        return None
+    count = sum(p.code_versions[version] for p in found)
+    return Verdict("rolled_back", f"tampering: {count} executions of code version {version}: {found[0].template[:200]}",
+                   {"tampering": {"code_version": version, "executions": count,
+                                  "patterns": [p.signature for p in found], "examples": list(found[0].examples)}})
+
+
 def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> Verdict:
     """Keep, roll back, or wait: see the module docstring for the tests and thresholds."""
+    if (tampered := tampering_verdict(change, analysis)) is not None:
+        return tampered
     method = change.get("method")
     versions = list(change.get("code_versions_after") or [change.get("code_version_after")])
     after = _after(analysis, [v for v in versions if v], method)
