@@ -20,14 +20,11 @@ from __future__ import annotations
 import builtins
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import _bootstrap  # type: ignore[attr-defined]
 from importlib.machinery import SourceFileLoader
 from types import CodeType, ModuleType
 
-__all__ = ["WatchConfig", "install_from_env", "borrowed_paths", "mark", "ENV", "DECORATOR", "config"]
+__all__ = ["WatchConfig", "install_from_env", "borrow_paths", "return_paths", "mark", "ENV", "DECORATOR", "config"]
 
 DECORATOR = "__astroagent_watch__"
 ENV = {
@@ -43,17 +40,17 @@ ENV = {
 }
 
 
-@dataclass(frozen=True)
 class WatchConfig:
-    """What the runner asked for, as the child process reads it from its environment."""
+    """What the runner asked for, as the child process reads it from its environment.
 
-    packages: tuple[str, ...]
-    agent: str
-    mode: str
-    data_dir: str
-    base: str
-    report_dir: str
-    execution_id: str | None
+    A plain class: ``dataclasses`` would cost this hook more start-up time than all the rest."""
+
+    __slots__ = ("packages", "agent", "mode", "data_dir", "base", "report_dir", "execution_id")
+
+    def __init__(self, packages: tuple[str, ...], agent: str, mode: str, data_dir: str, base: str,
+                 report_dir: str, execution_id: str | None):
+        self.packages, self.agent, self.mode, self.data_dir = packages, agent, mode, data_dir
+        self.base, self.report_dir, self.execution_id = base, report_dir, execution_id
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str]) -> "WatchConfig | None":
@@ -102,24 +99,24 @@ def mark(name: str, text: str = "", *, exclusive: bool = False) -> bool:
     return True
 
 
-@contextmanager
-def borrowed_paths() -> Iterator[None]:
-    """Let this interpreter import astroagent from the runner's install while the block runs.
+def borrow_paths() -> list[str]:
+    """Let this interpreter import astroagent from the runner's install until ``return_paths``.
 
     Only when the interpreter is the same kind (cache tag) as the runner's; the paths are removed
     again, so the watched program's own imports see its usual ``sys.path``."""
-    added = []
+    added: list[str] = []
     if os.environ.get(ENV["tag"]) == sys.implementation.cache_tag:
         added = [p for p in os.environ.get(ENV["syspath"], "").split(os.pathsep) if p and p not in sys.path]
     sys.path.extend(added)
-    try:
-        yield
-    finally:
-        for path in added:
-            try:
-                sys.path.remove(path)
-            except ValueError:
-                pass
+    return added
+
+
+def return_paths(added: list[str]) -> None:
+    for path in added:
+        try:
+            sys.path.remove(path)
+        except ValueError:
+            pass
 
 
 class _WatchingLoader(SourceFileLoader):
@@ -187,9 +184,11 @@ class _WatchFinder:
 
 def _decorator(module: str, qualname: str) -> object:
     """What the added ``@__astroagent_watch__(module, qualname)`` calls: loads the wrappers on first use."""
-    with borrowed_paths():
+    added = borrow_paths()
+    try:
         from astroagent.watch import wrap
-
+    finally:
+        return_paths(added)
     decorate = wrap.decorator(module, qualname)
     setattr(builtins, DECORATOR, wrap.decorator)
     return decorate

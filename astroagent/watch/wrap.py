@@ -39,7 +39,12 @@ def _hide(exc: BaseException) -> None:
     exc.__traceback__ = tb
 
 
+_NO_ARGS = args_digest()
+
+
 def _digest(args: tuple[Any, ...], kwargs: dict[str, Any], skip_first: bool) -> str | None:
+    if len(args) <= skip_first and not kwargs:
+        return _NO_ARGS
     token = ACTIVE.set(MUTED)  # repr() of an argument may be watched code: not a call of the program
     try:
         return args_digest(*(args[1:] if skip_first else args), **kwargs)

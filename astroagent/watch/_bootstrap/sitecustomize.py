@@ -14,9 +14,10 @@ def _install() -> None:
         try:
             from astroagent.watch import hook
         except ImportError:  # this interpreter lacks astroagent: borrow the runner's copy for the hook
-            extra = [p for p in os.environ.get("ASTROAGENT_WATCH_SYSPATH", "").split(os.pathsep) if p]
             if os.environ.get("ASTROAGENT_WATCH_TAG") != sys.implementation.cache_tag:
                 raise
+            extra = [p for p in os.environ.get("ASTROAGENT_WATCH_SYSPATH", "").split(os.pathsep)
+                     if p and p not in sys.path]
             sys.path.extend(extra)
             try:
                 from astroagent.watch import hook
@@ -38,15 +39,15 @@ def _install() -> None:
 
 def _chain() -> None:
     """Run the next ``sitecustomize`` on sys.path, as Python would have without this one."""
-    import importlib.machinery
-    import importlib.util
+    from importlib._bootstrap import module_from_spec  # what importlib.util re-exports, without its imports
+    from importlib._bootstrap_external import PathFinder
 
     here = os.path.dirname(os.path.abspath(__file__))
     rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    spec = PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
         return
-    module = importlib.util.module_from_spec(spec)
+    module = module_from_spec(spec)
     sys.modules["sitecustomize"] = module
     spec.loader.exec_module(module)
 
