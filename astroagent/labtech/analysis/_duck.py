@@ -136,24 +136,11 @@ def _parse_range(path: Path | list[Path], start: int, end: int, open_versions: M
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping[str, str | None],
-         threads: int | None, *, scanned: bool = False) -> Batch:
-    """One parallel parse of the JSON into a compact table (the contract's rules applied per line,
-    the bulky fields kept only on error lines), reduced by a few GROUP BY queries."""
-    import duckdb  # imported here: it costs ~0.1 s and small reads never need it
-
-    con = duckdb.connect(config={"threads": threads or (os.cpu_count() or 1)})
-    try:
-        con.execute("SET TimeZone='UTC'")
-        con.execute("SET preserve_insertion_order=false")
-        con.execute("SET enable_progress_bar=false")
-        stime = "coalesce(" + ", ".join(f'event_data."{k}"' for k in time_keys) + ")" if time_keys else "NULL::DOUBLE"
-        srcs = source if isinstance(source, list) else [source]
-        src = "', '".join(str(p).replace("'", "''") for p in srcs)
-        con.execute(f"""
+# The per-line table: the contract's rules applied while parsing, the bulky fields kept only on error lines.
+_RAW_SQL = """
 CREATE TEMP TABLE raw AS
 WITH p AS (SELECT
-  CASE WHEN regexp_full_match(timestamp, '{TIMESTAMP_PATTERN}')
+  CASE WHEN regexp_full_match(timestamp, '{pattern}')
     THEN epoch(TRY_CAST(trim(timestamp) AS TIMESTAMPTZ)) END AS ts,
   execution_id AS eid,
   CASE WHEN json_type(event_type) IN ('ARRAY', 'OBJECT') THEN NULL ELSE event_type->>'$' END AS et,
@@ -162,7 +149,7 @@ WITH p AS (SELECT
   event_data.error_type AS d_error_type, event_data.error AS d_error, event_data.location.file AS d_lfile,
   event_data.location.function AS d_lfunc, event_data.location.line AS d_lline,
   event_data.location IS NULL AS d_noloc, event_data.traceback AS d_traceback, {stime} AS stime
-FROM read_json(['{src}'], format='newline_delimited', columns={_columns(time_keys)}, ignore_errors=true)),
+FROM read_json(['{src}'], format='newline_delimited', columns={columns}, ignore_errors=true)),
 k AS (SELECT *,
   CASE et WHEN 'execution_start' THEN 1 WHEN 'execution_complete' THEN 2 WHEN 'execution_error' THEN 3
     ELSE 0 END::TINYINT AS kind,
@@ -189,52 +176,77 @@ SELECT ts, bad,
   CASE WHEN is_err THEN d_lfile END AS lfile, CASE WHEN is_err THEN d_lfunc END AS lfunc,
   CASE WHEN is_err THEN d_lline END AS lline,
   CASE WHEN is_err AND d_noloc THEN d_traceback END AS tb
-FROM c""")
-        batch = Batch()
-        hours = con.execute("SELECT floor(ts / 3600)::BIGINT AS h, count(*) FILTER (WHERE NOT bad), count(*) FILTER (WHERE bad), "
-                            "max(ts) FILTER (WHERE NOT bad), count(*) FILTER (WHERE untimed) "
-                            "FROM raw GROUP BY h").fetchall()
-        if not scanned and any(r[4] for r in hours):
-            # some <stage>_success/_failed events carry no known timing field: find their *_time keys
-            paths = source if isinstance(source, list) else [source]
-            found = {k for p in paths for k in _time_keys(p, 0, os.stat(p).st_size)} - set(time_keys)
-            if found:
-                con.close()
-                return _run(source, [*time_keys, *sorted(found)], open_versions, threads, scanned=True)
-        for h, n, bad, last, _ in hours:
-            batch.malformed += bad
-            if n:
-                batch.events += n
-                batch.hour(str(h)).events += n
-                batch.last_ts = last if batch.last_ts is None else max(batch.last_ts, last)
-        con.execute("""
+FROM c"""
+
+# executions by id (earliest start and close count), and the views the reductions read
+_EXECUTIONS_SQL = """
 CREATE TEMP TABLE ex AS SELECT ek, any_value(eid) AS eid,
   min(ts) FILTER (WHERE kind = 1) AS start_ts, arg_min(ver, ts) FILTER (WHERE kind = 1) AS ver,
   min(ts) FILTER (WHERE kind = 2) AS close_ts, arg_min(success, ts) FILTER (WHERE kind = 2) AS success,
   arg_min(dur0, ts) FILTER (WHERE kind = 2) AS dur, count(*) FILTER (WHERE kind = 2) AS closes,
   bool_or(kind = 3) AS exec_err
-FROM raw WHERE eid IS NOT NULL AND kind > 0 AND NOT bad GROUP BY ek""")
+FROM raw WHERE eid IS NOT NULL AND kind > 0 AND NOT bad GROUP BY ek"""
+_VERSION_SQL = ("CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') "
+                "ELSE coalesce(op.over, 'unknown') END")
+# calls are reduced straight from raw: only the per-version totals and errors need the join
+_VIEWS_SQL = f"""
+CREATE TEMP VIEW calls AS SELECT ts, floor(ts / 3600)::BIGINT AS h, method, is_err, dur, digest FROM raw WHERE is_call AND NOT bad;
+CREATE TEMP VIEW vcalls AS SELECT r.h, r.method, r.is_err, r.dur, {_VERSION_SQL} AS version
+  FROM (SELECT floor(ts / 3600)::BIGINT AS h, ek, method, is_err, dur FROM raw WHERE is_call AND NOT bad) r
+  LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek;
+CREATE TEMP VIEW errcalls AS SELECT r.*, {_VERSION_SQL} AS version
+  FROM (SELECT ts, floor(ts / 3600)::BIGINT AS h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
+        WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek"""
+
+
+def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping[str, str | None],
+         threads: int | None, *, scanned: bool = False) -> Batch:
+    """One parallel parse of the JSON into a compact table (``_RAW_SQL``), reduced by a few GROUP BY
+    queries. Run again with more timing fields when some stage events carry none of the known ones."""
+    import duckdb  # imported here: it costs ~0.1 s and small reads never need it
+
+    con = duckdb.connect(config={"threads": threads or (os.cpu_count() or 1)})
+    try:
+        con.execute("SET TimeZone='UTC'")
+        con.execute("SET preserve_insertion_order=false")
+        con.execute("SET enable_progress_bar=false")
+        srcs = source if isinstance(source, list) else [source]
+        stime = "coalesce(" + ", ".join(f'event_data."{k}"' for k in time_keys) + ")" if time_keys else "NULL::DOUBLE"
+        con.execute(_RAW_SQL.format(pattern=TIMESTAMP_PATTERN, stime=stime, columns=_columns(time_keys),
+                                    src="', '".join(str(p).replace("'", "''") for p in srcs)))
+        batch = Batch()
+        if not _count_lines(con, batch) and not scanned:
+            # some <stage>_success/_failed events carry no known timing field: find their *_time keys
+            found = {k for p in srcs for k in _time_keys(p, 0, os.stat(p).st_size)} - set(time_keys)
+            if found:
+                con.close()
+                return _run(source, [*time_keys, *sorted(found)], open_versions, threads, scanned=True)
+        con.execute(_EXECUTIONS_SQL)
         _executions(con, batch, batch.last_ts)
         con.execute("CREATE TEMP TABLE op0 (eid VARCHAR, over VARCHAR)")
         if open_versions:
             con.executemany("INSERT INTO op0 VALUES (?, ?)", [(k, v) for k, v in open_versions.items()])
         con.execute("CREATE TEMP TABLE op AS SELECT hash(eid) AS ek, over FROM op0 WHERE eid IS NOT NULL")
-        version = ("CASE WHEN ex.start_ts IS NOT NULL THEN coalesce(ex.ver, 'unknown') "
-                   "ELSE coalesce(op.over, 'unknown') END")
-        # calls are reduced straight from raw: only the per-version totals and errors need the join
-        con.execute(f"""
-CREATE TEMP VIEW calls AS SELECT ts, floor(ts / 3600)::BIGINT AS h, method, is_err, dur, digest FROM raw WHERE is_call AND NOT bad;
-CREATE TEMP VIEW vcalls AS SELECT r.h, r.method, r.is_err, r.dur, {version} AS version
-  FROM (SELECT floor(ts / 3600)::BIGINT AS h, ek, method, is_err, dur FROM raw WHERE is_call AND NOT bad) r
-  LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek;
-CREATE TEMP VIEW errcalls AS SELECT r.*, {version} AS version
-  FROM (SELECT ts, floor(ts / 3600)::BIGINT AS h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
-        WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek""")
+        con.execute(_VIEWS_SQL)
         _calls(con, batch)
         _errors(con, batch)
         return batch
     finally:
         con.close()
+
+
+def _count_lines(con: Any, batch: Batch) -> bool:
+    """Events and malformed lines per hour into ``batch``; False when a stage event had no known timing field."""
+    rows = con.execute("SELECT floor(ts / 3600)::BIGINT AS h, count(*) FILTER (WHERE NOT bad), "
+                       "count(*) FILTER (WHERE bad), max(ts) FILTER (WHERE NOT bad), count(*) FILTER (WHERE untimed) "
+                       "FROM raw GROUP BY h").fetchall()
+    for h, n, bad, last, _ in rows:
+        batch.malformed += bad
+        if n:
+            batch.events += n
+            batch.hour(str(h)).events += n
+            batch.last_ts = last if batch.last_ts is None else max(batch.last_ts, last)
+    return not any(r[4] for r in rows)
 
 
 def _executions(con: Any, batch: Batch, last: float | None) -> None:

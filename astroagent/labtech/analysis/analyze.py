@@ -15,7 +15,7 @@ from astroagent.config.models import LabTechnicianConfig
 from astroagent.errors import ConfigError
 from astroagent.labtech.analysis._facts_digest import facts_digest
 from astroagent.labtech.analysis._state_dir import ANALYSIS_CACHE_FILE, STATIC_CACHE_FILE, state_file
-from astroagent.labtech.analysis.analytics import summarize, trend, window_keys
+from astroagent.labtech.analysis.analytics import WindowStats, summarize, trend, window_keys
 from astroagent.labtech.analysis.ingest import ingest, load_hours
 from astroagent.labtech.analysis.outcomes import with_outcomes
 from astroagent.labtech.models import Analysis
@@ -113,15 +113,8 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
                     retention_hours=max(14 * 24.0, 2 * window + 2), engine=config.ingest_engine)
     notes.extend(result.notes)
     state = result.state
-    ws = str(Path(workspace).resolve()) if workspace is not None else None
     static = _static(list(targets), workspace, state_dir)
-    target_paths = sorted({k.split("::", 1)[0] for k in static})
-    now_ts = now.timestamp()
-    newest = state.get("last_ts")
-    if newest is not None and newest < now_ts - window * 3600:  # stale logs: look at their last window
-        now_ts = newest + 1e-3
-        notes.append(f"no events in the last {window:g} h; analysed the {window:g} h up to the newest event "
-                     f"({datetime.fromtimestamp(newest, UTC):%Y-%m-%d %H:%M:%S} UTC)")
+    now_ts = _window_end(state.get("last_ts"), now.timestamp(), window, notes)
     ingest_info = {"files_read": result.files_read, "bytes_read": result.bytes_read,
                    "new_events": result.new_events, "engines": result.engines}
     key = _cache_key(state, config, now_ts, window, static, bool(targets), notes)
@@ -130,13 +123,7 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
         return with_outcomes(cached.model_copy(update={
             "generated_at": now, "needs_intervention": force or cached.needs_intervention,
             "trend": {**cached.trend, "ingest": ingest_info}}), log_dir, now_ts, window)
-    hours = load_hours(state, state_dir)
-    common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
-              "targets": target_paths, "workspace": ws}
-    current = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window)),
-                        metrics=_metrics_in_window(state["metrics"], datetime.fromtimestamp(now_ts, UTC), window),
-                        **common)
-    previous = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window, offset_windows=1)), **common)
+    current, previous = _windows(config, state, state_dir, now_ts, window, static, workspace)
     opportunities = find_opportunities(current, config, static)
     if not targets:
         notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")
@@ -159,6 +146,29 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
         pass  # a cache: the next run computes again
     analysis = with_outcomes(analysis, log_dir, now_ts, window)    # the supervisor's record, never cached
     return analysis.model_copy(update={"needs_intervention": True}) if force else analysis
+
+
+def _window_end(newest: float | None, now_ts: float, window: float, notes: list[str]) -> float:
+    """Where the window ends: now, or just after the newest event when the logs are older than a window."""
+    if newest is not None and newest < now_ts - window * 3600:
+        notes.append(f"no events in the last {window:g} h; analysed the {window:g} h up to the newest event "
+                     f"({datetime.fromtimestamp(newest, UTC):%Y-%m-%d %H:%M:%S} UTC)")
+        return newest + 1e-3
+    return now_ts
+
+
+def _windows(config: LabTechnicianConfig, state: dict[str, Any], state_dir: Path, now_ts: float, window: float,
+             static: Mapping[str, Any], workspace: Path | None) -> tuple[WindowStats, WindowStats]:
+    """Statistics of the window ending at ``now_ts`` and of the one before it (for the trend)."""
+    hours = load_hours(state, state_dir)
+    common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
+              "targets": sorted({k.split("::", 1)[0] for k in static}),
+              "workspace": str(Path(workspace).resolve()) if workspace is not None else None}
+    current = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window)),
+                        metrics=_metrics_in_window(state["metrics"], datetime.fromtimestamp(now_ts, UTC), window),
+                        **common)
+    previous = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window, offset_windows=1)), **common)
+    return current, previous
 
 
 def _cache_key(state: Mapping[str, Any], config: LabTechnicianConfig, now_ts: float, window: float,

@@ -155,7 +155,13 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
     mark = hour_of(batch.last_ts if batch.last_ts is not None else now_ts)
     if batch.malformed:
         _hour(hours, mark).malformed += batch.malformed
-    opened, closed = state["open"], state["closed"]
+    _resolve(state, batch)
+    _join_runs(state, batch)
+
+
+def _resolve(state: dict[str, Any], batch: Batch) -> None:
+    """Executions this batch saw only part of: opened (kept open), closed (counted, once), or errored."""
+    hours, opened, closed = state["hours"], state["open"], state["closed"]
     for rec in batch.pending:
         if rec.start_ts is not None:  # opened here, closes later
             if rec.eid in closed:
@@ -182,7 +188,11 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
         closed[rec.eid] = rec.close_ts
     for eid, close_ts in batch.closed_ids:
         closed[eid] = close_ts
-    streak = state["streak"]
+
+
+def _join_runs(state: dict[str, Any], batch: Batch) -> None:
+    """Failure runs continue across reads: the run open at the end of the last read joins this one's lead."""
+    hours, streak = state["hours"], state["streak"]
     for method, (lead, best, trail, any_ok) in batch.streaks.items():
         n0, first0, last0 = streak.get(method) or (0, None, None)
         joined = (n0 + lead[0], first0 if n0 else lead[1], lead[2] if lead[0] else last0)
@@ -273,14 +283,9 @@ def _groups(jobs: list[tuple[Path, int, int, int]], engine: Engine) -> list[list
     return groups
 
 
-def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execution_timeout: float = 900.0,
-           retention_hours: float = 14 * 24, engine: Engine = "auto") -> IngestResult:
-    """Read what is new in ``log_dir``, fold it into the state in ``state_dir``, save, return it."""
-    log_dir, state_dir = Path(log_dir), Path(state_dir)
-    now_ts = (now or datetime.now(UTC)).timestamp()
-    notes = migrate(state_dir)   # an earlier release kept the aggregates beside the checkpoints
-    state = load_state(state_dir, log_dir, with_hours=False)
-    result = IngestResult(state=state, notes=notes)
+def _new_ranges(log_dir: Path, state: dict[str, Any], result: IngestResult) -> list[tuple[Path, int, int, int]]:
+    """``(path, start, end, size)`` of the whole lines each log file gained since its checkpoint; the
+    checkpoints move on, and files gone from the folder lose theirs."""
     files = state["files"]
     seen: set[str] = set()
     jobs: list[tuple[Path, int, int, int]] = []
@@ -309,6 +314,21 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
         files[name] = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
                        "offset": end, "head": head, "head_n": head_n}
         result.changed = True
+    for name in [n for n in files if n not in seen]:
+        del files[name]
+        result.changed = True
+    return jobs
+
+
+def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execution_timeout: float = 900.0,
+           retention_hours: float = 14 * 24, engine: Engine = "auto") -> IngestResult:
+    """Read what is new in ``log_dir``, fold it into the state in ``state_dir``, save, return it."""
+    log_dir, state_dir = Path(log_dir), Path(state_dir)
+    now_ts = (now or datetime.now(UTC)).timestamp()
+    notes = migrate(state_dir)   # an earlier release kept the aggregates beside the checkpoints
+    state = load_state(state_dir, log_dir, with_hours=False)
+    result = IngestResult(state=state, notes=notes)
+    jobs = _new_ranges(log_dir, state, result)
     expiring = any(now_ts - rec[0] > execution_timeout for rec in state["open"].values())
     if jobs or expiring:
         load_hours(state, state_dir)
@@ -325,9 +345,6 @@ def ingest(log_dir: Path, state_dir: Path, *, now: datetime | None = None, execu
         result.bytes_read += sum(end - start for _, start, end in group)
         result.new_events += batch.events
         result.new_malformed += batch.malformed
-    for name in [n for n in files if n not in seen]:
-        del files[name]
-        result.changed = True
     scan_metrics(log_dir, state, result)
     if result.hours_changed and _expire(state, now_ts, execution_timeout):
         result.changed = True
