@@ -234,14 +234,23 @@ def current_execution() -> Execution | None:
 
 
 def _qualified(func: Callable[..., Any]) -> str:
-    return getattr(func, "__qualname__", getattr(func, "__name__", "call")).replace(".<locals>", "")
+    """The function's own qualified name, from its code object when it has one (not a writable attribute)."""
+    code = getattr(func, "__code__", None)
+    name = getattr(code, "co_qualname", None) or getattr(func, "__qualname__", getattr(func, "__name__", "call"))
+    return str(name).replace(".<locals>", "")
 
 
 def instrument(func: F | None = None, *, name: str | None = None, digest_args: bool = False) -> Any:
-    """Decorator: time each call and record success or the error, inside the active execution."""
+    """Decorator: time each call and record success or the error, inside the active execution.
+
+    The method it logs is always the function's own qualified name: ``name``, if given, must be that
+    name (or its last part), so no function can log its calls under another one's name and dilute
+    that method's failure rate or timings (ValueError at decoration otherwise)."""
 
     def decorate(target: F) -> F:
-        method = name or _qualified(target)
+        method = _qualified(target)
+        if name is not None and name not in (method, method.rsplit(".", 1)[-1]):
+            raise ValueError(f"instrument(name={name!r}) on {method}: a function is logged under its own name")
         skip_self = "self" in inspect.signature(target).parameters or "cls" in inspect.signature(target).parameters
 
         perf_counter = time.perf_counter
