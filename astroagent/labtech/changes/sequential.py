@@ -25,6 +25,10 @@ cancels, since the i-th canary and the i-th baseline ran within a few executions
 Decisions. reliability fixes (retry, timeout, breaker, LLM bug fixes): keep when success is credibly
 higher, roll back when credibly lower. speed changes (cache, slow-method rewrites): keep when credibly
 faster and not credibly less successful, roll back when credibly slower or credibly less successful.
+A speed-up shows long before a moderate loss of success does (a 5x cache in ~10 pairs, 70% -> 50% in
+~100), so ``success_margin`` lets a careful caller also require, before keeping, that success is
+credibly not lower by more than the margin (a one-sided test of p_c - p_b <= -margin; it only makes
+keeping harder, so the error bounds below still hold).
 At ``max_executions`` pairs without a decision: "no_difference", and then
 - a reliability fix is kept (action "keep") unless it is credibly slower: the faults it guards may be too
   rare to show in N executions and it was shown not to lower success, but a time cost with no gain
@@ -49,7 +53,7 @@ TEST_NAME = ("paired betting confidence sequence (diversified Kelly, Waudby-Smit
              "on success differences and on time order")
 KINDS = ("reliability", "speed")
 _BETS = np.arange(1, 11) / 11.0                 # diversified-Kelly fractions d / (D + 1)
-_DELTA_GRID = np.linspace(-1.0, 1.0, 401)[1:-1]   # candidate success differences, step 0.005
+_DELTA_GRID = np.linspace(-1.0, 1.0, 201)[1:-1]   # candidate success differences, step 0.01
 _TIME_FLOOR = 1e-9                              # a time below 1 ns counts as 1 ns (coarse clocks give 0)
 _E_CAP = 1e300                                  # e-values stay finite in JSON
 
@@ -145,6 +149,7 @@ class SequentialVerdict:
     looks: int
     max_executions: int
     alpha: float
+    success_margin: float | None = None
     test: str = TEST_NAME
 
     def to_dict(self) -> dict[str, Any]:
@@ -184,9 +189,9 @@ def _mean_exp(log_values: np.ndarray) -> np.ndarray:
     return logsumexp(log_values, axis=-1) - math.log(_BETS.size)
 
 
-def _half_path(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Log capital against mean 1/2 after each of ``x`` (index 0: no observation yet)."""
-    up, down = _log_capital(x[:, None], np.array([0.5]), path=True)
+def _path(x: np.ndarray, m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Log capital against mean ``m`` after each of ``x`` (index 0: no observation yet)."""
+    up, down = _log_capital(x[:, None], np.array([m]), path=True)
     return up[:, 0], down[:, 0]
 
 
@@ -206,19 +211,35 @@ def _hull(accepted: np.ndarray) -> tuple[int, int] | None:
 
 
 def _success_effect(x: np.ndarray, level: float) -> Effect:
-    """Difference of success rates with its confidence sequence, widened by one grid step."""
+    """Difference of success rates with its confidence sequence (grid hull, ends refined by bisection)."""
     estimate = float(2 * x.mean() - 1) if x.size else 0.0
-    log_up, log_down = _log_capital(x[:, None], (_DELTA_GRID + 1) / 2)
-    hull = _hull(np.maximum(log_up, log_down) < math.log(2 / level))
+    bar = math.log(2 / level)
+
+    def accepted(delta: np.ndarray) -> np.ndarray:
+        up, down = _log_capital(x[:, None], (delta + 1) / 2)
+        return np.maximum(up, down) < bar
+    hull = _hull(accepted(_DELTA_GRID))
     if hull is None:                             # every difference refuted: report the point estimate
         low = high = estimate
     else:
-        low = float(_DELTA_GRID[hull[0] - 1]) if hull[0] > 0 else -1.0
-        high = float(_DELTA_GRID[hull[1] + 1]) if hull[1] < _DELTA_GRID.size - 1 else 1.0
-    up0, down0 = _half_path(x)
+        low = _edge(accepted, _DELTA_GRID[hull[0] - 1], _DELTA_GRID[hull[0]]) if hull[0] > 0 else -1.0
+        high = _edge(accepted, _DELTA_GRID[hull[1] + 1], _DELTA_GRID[hull[1]]) \
+            if hull[1] < _DELTA_GRID.size - 1 else 1.0
+    up0, down0 = _path(x)
     e_better, e_worse = _e(up0[-1]), _e(down0[-1])
     return Effect(round(estimate, 6), round(low, 6), round(high, 6), e_better, e_worse,
                   _credible(e_better, e_worse, level), int(x.size), level)
+
+
+def _edge(accepted: Any, rejected: float, inside: float, steps: int = 16) -> float:
+    """Bisect between a refuted and an accepted difference; the refuted end is returned, so intervals err wide."""
+    for _ in range(steps):
+        middle = (rejected + inside) / 2
+        if accepted(np.array([middle]))[0]:
+            inside = middle
+        else:
+            rejected = middle
+    return float(rejected)
 
 
 def _time_order(log_ratio: np.ndarray, at: float = 0.0) -> np.ndarray:
@@ -241,7 +262,7 @@ def _time_effect(log_ratio: np.ndarray, level: float) -> Effect:
         above = points[points >= candidates[hull[1]]]
         low = float(below[-1]) if below.size else -math.inf
         high = float(above[0]) if above.size else math.inf
-    up0, down0 = _half_path(_time_order(log_ratio))
+    up0, down0 = _path(_time_order(log_ratio))
     e_better, e_worse = _e(up0[-1]), _e(down0[-1])
     return Effect(round(float(np.exp(np.median(log_ratio))), 6), round(math.exp(low), 6),
                   round(math.exp(high), 6) if math.isfinite(high) else None, e_better, e_worse,
@@ -260,7 +281,7 @@ def _timed_pairs(canary: Sample, baseline: Sample, n: int) -> tuple[np.ndarray, 
     return log_ratio, np.concatenate([[0], seen]).astype(int)
 
 
-def _check(kind: str, alpha: float, max_executions: int) -> None:
+def _check(kind: str, alpha: float, max_executions: int, success_margin: float | None) -> None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not 0 < alpha < 1:
@@ -268,18 +289,30 @@ def _check(kind: str, alpha: float, max_executions: int) -> None:
     if isinstance(max_executions, bool) or not isinstance(max_executions, (int, np.integer)) \
             or max_executions < 1:
         raise ValueError(f"max_executions must be a whole number >= 1, got {max_executions!r}")
+    if success_margin is not None and not 0 <= success_margin < 1:
+        raise ValueError(f"success_margin must lie in [0, 1), got {success_margin!r}")
 
 
-def _first_look(kind: str, success_path: tuple[np.ndarray, np.ndarray], time_path: tuple[np.ndarray, np.ndarray],
-                seen: np.ndarray, levels: tuple[float, float]) -> tuple[str, int] | None:
-    """The first look (pairs) at which the rules decide, and the decision; None if none does yet."""
-    (s_up, s_down), (t_up, t_down) = success_path, time_path
-    lower = s_down >= math.log(2 / levels[0])
+def _crossings(x: np.ndarray, log_ratio: np.ndarray, seen: np.ndarray, levels: tuple[float, float],
+               success_margin: float | None) -> dict[str, np.ndarray]:
+    """Per look (pairs 0..n): whether each one-sided test has crossed its threshold 2/level."""
+    s_up, s_down = _path(x)
+    t_up, t_down = _path(_time_order(log_ratio))
+    s_bar, t_bar = math.log(2 / levels[0]), math.log(2 / levels[1])
+    safe = np.ones(x.size + 1, dtype=bool)
+    if success_margin is not None:               # "success is not lower by more than the margin"
+        safe = _path(x, (1 - success_margin) / 2)[0] >= s_bar
+    return {"higher": s_up >= s_bar, "lower": s_down >= s_bar, "faster": t_up[seen] >= t_bar,
+            "slower": t_down[seen] >= t_bar, "safe": safe}
+
+
+def _first_look(kind: str, crossed: dict[str, np.ndarray]) -> tuple[str, int] | None:
+    """The first look (pairs) at which the kind's rules decide, and the decision; None if none does yet."""
     if kind == "reliability":
-        roll, keep = lower, s_up >= math.log(2 / levels[0])
+        roll, keep = crossed["lower"], crossed["higher"]
     else:
-        roll = lower | (t_down[seen] >= math.log(2 / levels[1]))
-        keep = (t_up[seen] >= math.log(2 / levels[1])) & ~roll
+        roll = crossed["lower"] | crossed["slower"]
+        keep = crossed["faster"] & crossed["safe"] & ~roll
     decided = np.flatnonzero(roll | keep)
     if not decided.size:
         return None
@@ -288,18 +321,19 @@ def _first_look(kind: str, success_path: tuple[np.ndarray, np.ndarray], time_pat
 
 
 def decide(canary: Sample, baseline: Sample, kind: str = "reliability", alpha: float = 0.05,
-           max_executions: int = 200) -> SequentialVerdict:
+           max_executions: int = 200, success_margin: float | None = None) -> SequentialVerdict:
     """Judge a canary against its concurrent baseline; safe to call after every execution.
 
     The verdict depends only on the first ``looks`` pairs, so calling it again with more executions
-    returns the same decision once one is reached.
+    returns the same decision once one is reached. ``success_margin`` (speed changes only): also require,
+    before keeping, credible evidence that success is not lower by more than this difference.
     """
-    _check(kind, alpha, max_executions)
+    _check(kind, alpha, max_executions, success_margin)
     n = min(canary.executions, baseline.executions, int(max_executions))
     x = (1.0 + np.array(canary.outcomes[:n], dtype=float) - np.array(baseline.outcomes[:n], dtype=float)) / 2
     log_ratio, seen = _timed_pairs(canary, baseline, n)
     levels = (alpha, alpha) if kind == "reliability" else (alpha / 2, alpha / 2)
-    first = _first_look(kind, _half_path(x), _half_path(_time_order(log_ratio)), seen, levels)
+    first = _first_look(kind, _crossings(x, log_ratio, seen, levels, success_margin))
     if first is not None:
         decision, look = first
     else:
@@ -311,7 +345,7 @@ def decide(canary: Sample, baseline: Sample, kind: str = "reliability", alpha: f
         decision=decision, action=_action(decision, kind, time), kind=kind,
         reason=_reason(decision, kind, success, time, effects, look), effects=effects,
         success=success, time=time, canary=_counts(canary, look), baseline=_counts(baseline, look),
-        looks=look, max_executions=int(max_executions), alpha=alpha)
+        looks=look, max_executions=int(max_executions), alpha=alpha, success_margin=success_margin)
 
 
 def _counts(sample: Sample, look: int) -> Counts:
