@@ -6,6 +6,7 @@ import hashlib
 import time
 from pathlib import Path
 
+import orjson
 from _labtech_ws import COMPUTE, make_workspace
 
 from astroagent.labtech.changes.validate import module_name_for, validate_change
@@ -135,3 +136,48 @@ def test_an_answer_cannot_switch_the_sandbox_off_for_the_tests(tmp_path: Path) -
                                                           "    import subprocess\n    subprocess.run(['true'])\n"
                                                           "    return x * x"))
         assert not result.ok and "sandbox refused" in result.detail, (target, result)
+
+
+def test_a_change_that_silences_the_telemetry_fails_the_self_test(tmp_path: Path) -> None:
+    """A probe of the check's own that raises must reach the log from the changed code's process; the
+    workspace tests would pass (they never look at the log), the self-test does not."""
+    ws = make_workspace(tmp_path / "ws")
+    for tamper, named in (
+            ("from astroagent.telemetry.writer import EventWriter\n"
+             "EventWriter.write = lambda self, *args, **kwargs: None\n", "EventWriter.write"),
+            ("import astroagent.telemetry\n"
+             "astroagent.telemetry.instrument = lambda func=None, **kwargs: func\n", "astroagent.telemetry.instrument")):
+        result = validate_change(ws, "experimenter/compute.py", tamper + COMPUTE)
+        assert not result.ok and result.stage == "self-test"
+        assert result.detail.startswith("tampering: telemetry self-test failed") and named in result.detail
+
+
+def test_a_change_that_drops_failures_on_the_floor_fails_the_self_test(tmp_path: Path) -> None:
+    """The same function object with its code swapped in place: caught as a rewritten __code__."""
+    ws = make_workspace(tmp_path / "ws")
+    tamper = ("from astroagent.telemetry.instrument import Telemetry\n"
+              "_keep = Telemetry.record_error\n"
+              "def _quiet(self, execution_id, method, exc, **kwargs):\n"
+              "    return None\n"
+              "Telemetry.record_error.__code__ = _quiet.__code__\n")
+    result = validate_change(ws, "experimenter/compute.py", tamper + COMPUTE)
+    assert not result.ok and result.stage == "self-test"
+    assert "Telemetry.record_error: __code__ rewritten" in result.detail
+
+
+def test_the_self_test_fails_when_the_probe_event_is_missing_or_forged(tmp_path: Path) -> None:
+    from astroagent.labtech.changes import selftest
+
+    nonce = selftest.new_nonce()
+    assert selftest.problem(tmp_path, nonce, "").endswith("the probe's method_failed event never reached the log")
+    logs = tmp_path / "logs" / selftest.PROBE_AGENT
+    logs.mkdir(parents=True)
+    forged = {"event_type": "method_failed", "event_data": {"method": "telemetry_probe", "error_type":
+              "TelemetryProbeError", "error": "TelemetryProbeError: guessed"}}
+    (logs / "execution_20261202.jsonl").write_bytes(orjson.dumps(forged) + b"\n")
+    assert selftest.problem(tmp_path, nonce, "") is not None       # a line without this run's nonce
+    real = {**forged, "event_data": {**forged["event_data"], "error": f"TelemetryProbeError: {nonce}"}}
+    with open(logs / "execution_20261202.jsonl", "ab") as handle:
+        handle.write(orjson.dumps(real) + b"\n")
+    assert selftest.problem(tmp_path, nonce, "") is None
+    assert "x replaced" in selftest.problem(tmp_path, nonce, "astroagent-integrity: x replaced\n")
