@@ -1,0 +1,174 @@
+"""Server-side SVG charts: the success rate over time per code version, and method time distributions.
+
+Plain SVG strings, escaped, sized by a viewBox so the browser scales them; each point and mark
+carries a class and a ``<title>`` so a person can hover and a test can count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+__all__ = ["Point", "Mark", "success_chart", "time_distributions", "fmt_seconds"]
+
+_W, _H = 960, 330
+_L, _R, _T, _B = 52, 18, 34, 44
+_VERDICT_CLASS = {"kept": "kept", "rolled_back": "rolled-back", "pending": "pending"}
+
+
+@dataclass(frozen=True)
+class Point:
+    t: float
+    success: bool
+    version: str | None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Mark:
+    t: float
+    change_id: str
+    label: str
+    verdict: str | None
+    status: str | None
+
+
+def fmt_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _ticks(high: float, n: int = 6) -> list[float]:
+    if high <= 0:
+        return [0.0]
+    raw = high / n
+    step = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 5, 10):
+        if raw <= mult * step:
+            step *= mult
+            break
+    return [i * step for i in range(int(high // step) + 1)]
+
+
+def _segments(points: Sequence[Point]) -> list[tuple[str | None, list[Point]]]:
+    runs: list[tuple[str | None, list[Point]]] = []
+    for p in points:
+        if runs and runs[-1][0] == p.version:
+            runs[-1][1].append(p)
+        else:
+            runs.append((p.version, [p]))
+    return runs
+
+
+def _rolling(points: Sequence[Point], window: int) -> list[float]:
+    out, total = [], 0
+    for i, p in enumerate(points):
+        total += p.success
+        if i >= window:
+            total -= points[i - window].success
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window: int = 8) -> str:
+    """Experiments as dots (top: succeeded, bottom: failed), the rolling success rate as a line, one
+    band per code version with its own rate, and each change as a vertical mark coloured by verdict."""
+    t_max = max([p.t for p in points] + [m.t for m in marks] + [1.0])
+    pw, ph = _W - _L - _R, _H - _T - _B
+
+    def x(t: float) -> float:
+        return round(_L + pw * max(0.0, t) / t_max, 1)
+
+    def y(v: float) -> float:
+        return round(_T + ph * (1 - v), 1)
+
+    out = [f'<svg class="chart success-chart" viewBox="0 0 {_W} {_H}" role="img" '
+           f'aria-label="success rate over time" data-points="{len(points)}" data-marks="{len(marks)}">']
+    runs = _segments(points)
+    for n, (version, run) in enumerate(runs):
+        start = 0.0 if n == 0 else runs[n - 1][1][-1].t
+        rate = sum(p.success for p in run) / len(run)
+        x0, x1 = x(start), x(run[-1].t)
+        out.append(f'<g class="band"><rect class="band-{n % 2}" x="{x0}" y="{_T}" width="{max(1.0, x1 - x0)}" '
+                   f'height="{ph}"><title>code {escape(version or "?")}: {rate:.0%} of {len(run)}</title></rect>'
+                   f'<line class="version-rate" x1="{x0}" x2="{x1}" y1="{y(rate)}" y2="{y(rate)}"/>'
+                   f'<text class="band-label" x="{(x0 + x1) / 2}" y="{_T + ph - 8}">'
+                   f'{escape((version or "?")[:10])} · {rate:.0%} of {len(run)}</text></g>')
+    for v in (0, 0.25, 0.5, 0.75, 1):
+        out.append(f'<line class="grid" x1="{_L}" x2="{_W - _R}" y1="{y(v)}" y2="{y(v)}"/>'
+                   f'<text class="axis" x="{_L - 6}" y="{y(v) + 4}" text-anchor="end">{v:.0%}</text>')
+    for t in _ticks(t_max):
+        out.append(f'<text class="axis" x="{x(t)}" y="{_H - _B + 16}" text-anchor="middle">{fmt_seconds(t)}</text>')
+    out.append(f'<text class="axis-title" x="{_L + pw / 2}" y="{_H - 6}" text-anchor="middle">'
+               'time since the pipeline started</text>')
+    if points:
+        rolled = _rolling(points, window)
+        path = " ".join(f"{x(p.t)},{y(r)}" for p, r in zip(points, rolled))
+        out.append(f'<polyline class="rolling" points="{path}"/>')
+    out.append('<g class="points">')
+    for i, p in enumerate(points):
+        kind = "ok" if p.success else "fail"
+        out.append(f'<circle class="pt {kind}" cx="{x(p.t)}" cy="{y(1.0 if p.success else 0.0)}" r="3.2">'
+                   f'<title>#{i + 1} at {fmt_seconds(p.t)}: {"succeeded" if p.success else "failed"}, code '
+                   f'{escape(p.version or "?")}{escape(p.label)}</title></circle>')
+    out.append("</g>")
+    for n, m in enumerate(marks):
+        kind = "awaiting" if m.status == "awaiting_approval" else _VERDICT_CLASS.get(m.verdict or "", "other")
+        state = "awaiting approval" if kind == "awaiting" else (m.verdict or m.status or "")
+        out.append(f'<a href="/changes/{escape(m.change_id)}" class="mark {kind}"><line x1="{x(m.t)}" '
+                   f'x2="{x(m.t)}" y1="{_T - 4}" y2="{_T + ph}"/><text x="{x(m.t) + 3}" y="{_T - 8 - 11 * (n % 2)}">'
+                   f'{escape(m.label)} ({escape(state)})</text><title>{escape(m.change_id)}: {escape(m.label)}, '
+                   f'{escape(state)}</title></a>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def time_distributions(rows: Sequence[tuple[str, Sequence[float], float, float, float]]) -> str:
+    """One row per method (name, samples, p50, p95, mean) on a shared log-seconds axis: the samples as
+    dots, the p50–p95 range as a box, the mean as a tick."""
+    rows = [r for r in rows if r[1] or r[3]]
+    if not rows:
+        return '<p class="empty">No method timings in the latest analysis.</p>'
+    values = [v for r in rows for v in (*r[1], r[2], r[3], r[4]) if v > 0]
+    lo = 10 ** math.floor(math.log10(min(values))) if values else 1e-3
+    hi = 10 ** math.ceil(math.log10(max(values))) if values else 1.0
+    hi = hi if hi > lo else lo * 10
+    left, width, row_h = 190, 740, 26
+    height = 30 + row_h * len(rows)
+
+    def x(v: float) -> float:
+        v = min(max(v, lo), hi)
+        return round(left + width * (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)), 1)
+
+    out = [f'<svg class="chart times-chart" viewBox="0 0 {left + width + 20} {height}" role="img" '
+           f'aria-label="method time distributions">']
+    decade = lo
+    while decade <= hi * 1.0001:
+        out.append(f'<line class="grid" x1="{x(decade)}" x2="{x(decade)}" y1="8" y2="{height - 22}"/>'
+                   f'<text class="axis" x="{x(decade)}" y="{height - 6}" text-anchor="middle">'
+                   f'{fmt_seconds(decade)}</text>')
+        decade *= 10
+    for i, (name, samples, p50, p95, mean) in enumerate(rows):
+        cy = 20 + i * row_h
+        out.append(f'<g class="method"><text class="method-name" x="{left - 8}" y="{cy + 4}" text-anchor="end">'
+                   f'{escape(name[:28])}</text>')
+        step = max(1, len(samples) // 150)
+        for v in list(samples)[::step]:
+            if v > 0:
+                out.append(f'<circle class="sample" cx="{x(v)}" cy="{cy}" r="2.2"/>')
+        if p95 > 0:
+            out.append(f'<rect class="iqr" x="{x(max(p50, lo))}" y="{cy - 7}" width="{max(2.0, x(p95) - x(max(p50, lo)))}" '
+                       f'height="14"><title>{escape(name)}: p50 {fmt_seconds(p50)}, p95 {fmt_seconds(p95)}, mean '
+                       f'{fmt_seconds(mean)}, {len(samples)} samples</title></rect>')
+        if mean > 0:
+            out.append(f'<line class="mean" x1="{x(mean)}" x2="{x(mean)}" y1="{cy - 9}" y2="{cy + 9}"/>')
+        out.append("</g>")
+    out.append("</svg>")
+    return "".join(out)
