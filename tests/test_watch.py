@@ -358,3 +358,14 @@ def test_a_command_that_is_not_python_runs_unwatched(project: Path, tmp_path: Pa
     assert (done.returncode, done.stdout) == (4, "hi\n")
     assert done.stderr.splitlines() == ["astroagent watch: warning: sh is not a Python program; it ran unwatched"]
     assert not (tmp_path / "data" / "logs" / "wpkg").exists()
+
+
+def test_a_syntax_error_and_the_users_own_sitecustomize_look_as_without_watch(project: Path, tmp_path: Path) -> None:
+    (project / "sitecustomize.py").write_text("import sys\nsys.own_site = 'ran'\n")
+    (project / "wpkg" / "bad.py").write_text("def broken(:\n    pass\n")
+    code = "import sys; print(getattr(sys, 'own_site', 'not run')); import wpkg.bad"
+    plain = run(project, sys.executable, "-c", code)
+    watched = watch(project, tmp_path / "data", "--package", "wpkg", "--", sys.executable, "-c", code)
+    assert plain.returncode == watched.returncode == 1
+    assert plain.stdout == watched.stdout == "ran\n"
+    assert "SyntaxError" in plain.stderr and watched.stderr == plain.stderr

@@ -53,6 +53,6 @@ def add_decorators(tree: ast.Module, module: str) -> int:
 
 def compile_watched(source: bytes, path: str, module: str) -> object:
     """The module's code object with the watch decorator added (a syntax error is raised as usual)."""
-    tree = ast.parse(source, filename=path)
+    tree = compile(source, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)  # ast.parse would add its frame
     add_decorators(tree, module)
     return compile(tree, path, "exec", dont_inherit=True)
