@@ -1,101 +1,25 @@
 """Opportunities: what is worth changing, with evidence, a target and the fix rule it calls for.
 
-Each detector is a small registered class (``@register``); adding a kind of opportunity is
-adding a class. Detectors are pure: they read the window's statistics, the static facts of
-the target code and the configuration, and return ``Opportunity`` values.
+Each detector is a small registered class (``@register``, see ``_detection``); adding a kind of
+opportunity is adding a class. Detectors are pure: they read the window's statistics, the static
+facts of the target code and the configuration, and return ``Opportunity`` values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from astroagent.config.models import LabTechnicianConfig
+from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext, Detector, pattern_evidence, register,
+                                                    share_of_executions, transient_types_at)
 from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
 from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.knowledge.retry_plan import retry_covers
-from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Location, Opportunity
+from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",
            "duration_profile"]
-
-DETECTORS: dict[str, "Detector"] = {}
-
-
-def register(cls: type["Detector"]) -> type["Detector"]:
-    """Class decorator: make a detector part of every analysis."""
-    DETECTORS[cls.type] = cls()
-    return cls
-
-
-@dataclass(frozen=True)
-class DetectionContext:
-    stats: WindowStats
-    config: LabTechnicianConfig
-    static: Mapping[str, Mapping[str, Any]]    # "path::qualname" -> static facts
-    _targets: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)  # per signature
-
-    def target_for_method(self, method: str | None) -> str | None:
-        """The function a logged method name refers to (exact qualname, then a unique suffix match)."""
-        if not method:
-            return None
-        exact = [k for k in self.static if k.split("::", 1)[1] == method]
-        if exact:
-            return exact[0]
-        tail = method.rsplit(".", 1)[-1]
-        loose = [k for k in self.static if k.split("::", 1)[1].endswith("." + method)
-                 or method.endswith("." + k.split("::", 1)[1]) or k.split("::", 1)[1] == tail]
-        return loose[0] if len(loose) == 1 else None
-
-    def target_for_location(self, loc: Location | None) -> str | None:
-        """The innermost target function containing a logged location."""
-        if loc is None:
-            return None
-        best: tuple[int, str] | None = None
-        for key, facts in self.static.items():
-            path, qual = key.split("::", 1)
-            if path != loc.file and not loc.file.endswith("/" + path):
-                continue
-            if loc.line is not None and facts["line"] <= loc.line <= facts["end_line"]:
-                span = facts["end_line"] - facts["line"]
-                if best is None or span < best[0]:
-                    best = (span, key)
-            elif loc.line is None and loc.function and (qual == loc.function or qual.endswith("." + loc.function)):
-                best = best or (0, key)
-        return best[1] if best else None
-
-    def target_for_pattern(self, p: ErrorPattern) -> str | None:
-        """Each detector asks this for every pattern: worked out once per pattern (a scan of all functions)."""
-        if p.signature not in self._targets:
-            self._targets[p.signature] = self.target_for_location(p.location) or self.target_for_method(p.method)
-        return self._targets[p.signature]
-
-    def facts(self, target: str | None) -> Mapping[str, Any]:
-        return self.static.get(target or "", {})
-
-    def allowed(self, fix: str | None) -> str | None:
-        return fix if fix is None or fix in self.config.improvement_preferences.allowed_fixes else None
-
-
-class Detector:
-    type: ClassVar[str]
-
-    def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
-        raise NotImplementedError
-
-
-def _share(p: ErrorPattern, ctx: DetectionContext) -> float:
-    total = ctx.stats.executions.total
-    return (p.executions or p.count) / total if total else 0.0
-
-
-def _pattern_evidence(p: ErrorPattern, ctx: DetectionContext) -> dict[str, Any]:
-    return {"count": p.count, "executions": p.executions, "share_of_executions": round(_share(p, ctx), 4),
-            "template": p.template, "why": list(p.evidence), "examples": list(p.examples),
-            "location": p.location.model_dump() if p.location else None,
-            "first_seen": p.first_seen.isoformat() if p.first_seen else None,
-            "last_seen": p.last_seen.isoformat() if p.last_seen else None, "code_versions": dict(p.code_versions)}
 
 
 @register
@@ -131,15 +55,15 @@ class FrequentError(Detector):
                     p.error_type == "ExecutionNotClosed":
                 continue
             target = ctx.target_for_pattern(p)
-            share = _share(p, ctx)
-            evidence = _pattern_evidence(p, ctx)
+            share = share_of_executions(p, ctx)
+            evidence = pattern_evidence(p, ctx)
             fix = "add_retry_mechanism" if p.transient else None
             facts = ctx.facts(target)
             if fix and facts.get("retries") and not facts.get("own_retry"):
                 fix, evidence["note"] = None, "the function already retries; see dependency_outage"
             elif fix and facts.get("own_retry") and retry_covers(facts.get("own_retry_covers", ()), p.error_type):
                 fix, evidence["note"] = None, "astroagent's retry on this function already covers it"
-            types = _transient_types(ctx, target) if fix and target else (p.error_type,)
+            types = transient_types_at(ctx, target) if fix and target else (p.error_type,)
             priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or p.count >= 10 * ctx.config.min_pattern_count \
                 else "medium"
             kind = "transient" if p.transient else "unclassified"
@@ -148,13 +72,6 @@ class FrequentError(Detector):
                 description=f"{p.error_type} ({kind}) {p.count}x in {p.method or 'unknown method'}: {p.template[:120]}",
                 target=target, fix=ctx.allowed(fix), signature=p.signature, method=p.method,
                 error_types=types, evidence=evidence)
-
-
-def _transient_types(ctx: DetectionContext, target: str) -> tuple[str, ...]:
-    """Every transient exception type seen at ``target``, however rare: one retry covers them all
-    (a second retry on the same function would be refused, so a rare 5xx would never be retried)."""
-    return tuple(sorted({q.error_type for q in ctx.stats.patterns
-                         if q.transient and not q.deterministic and ctx.target_for_pattern(q) == target}))
 
 
 @register
@@ -167,14 +84,14 @@ class DeterministicFailure(Detector):
         for p in ctx.stats.patterns:
             if not p.deterministic or p.count < min(2, ctx.config.min_pattern_count):
                 continue
-            share = _share(p, ctx)
+            share = share_of_executions(p, ctx)
             yield Opportunity(
                 type=self.type, priority="high" if p.count >= ctx.config.min_pattern_count else "medium",
                 score=round(share * 100 + p.count / 1000, 3),
                 description=f"{p.error_type} in {p.method or 'unknown method'} fails deterministically "
                             f"({p.count}x): {p.template[:120]}",
                 target=ctx.target_for_pattern(p), fix=ctx.allowed("llm_rewrite"), signature=p.signature,
-                method=p.method, error_types=(p.error_type,), evidence=_pattern_evidence(p, ctx))
+                method=p.method, error_types=(p.error_type,), evidence=pattern_evidence(p, ctx))
 
 
 @register
@@ -306,7 +223,7 @@ class MissingTimeout(Detector):
                                         "success_rate": stats.success_rate if stats else None, "why": why,
                                         "already_retries": bool(facts.get("retries")),
                                         "own_retry": bool(facts.get("own_retry")),
-                                        "transient_types": list(_transient_types(ctx, target))}
+                                        "transient_types": list(transient_types_at(ctx, target))}
             evidence.update({k: v for k, v in profile.items() if v is not None})
             yield Opportunity(
                 type=self.type, priority=priority,

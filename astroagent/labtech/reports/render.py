@@ -69,9 +69,23 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
 
 def render_markdown(analysis: Analysis, improvements: Sequence[Mapping[str, Any]] = (),
                     plots: Sequence[Path] = (), base: Path | None = None) -> str:
+    """The report in the seed's layout: summary, performance, error patterns, opportunities, improvements."""
+    lines = [*_summary(analysis), *_performance(analysis), *_error_patterns(analysis),
+             *_opportunities(analysis), *_improvements(improvements)]
+    if plots:
+        lines += ["", "## Plots", ""]
+        for p in plots:
+            rel = p.relative_to(base).as_posix() if base and p.is_relative_to(base) else str(p)
+            lines.append(f"![{p.stem}]({rel})")
+    if analysis.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in analysis.notes]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _summary(analysis: Analysis) -> list[str | None]:
     ex = analysis.executions
     t = analysis.trend
-    lines = [
+    return [
         "# Lab Technician Report", "",
         f"Generated {analysis.generated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC · window {analysis.window_hours:g} h "
         f"· logs `{analysis.log_dir}`", "",
@@ -85,8 +99,12 @@ def render_markdown(analysis: Analysis, improvements: Sequence[Mapping[str, Any]
         + (f" (success rate {t['success_rate_change']:+.1%})" if t.get("success_rate_change") is not None else ""),
         f"- Error patterns: {len(analysis.error_patterns)} · opportunities: {len(analysis.opportunities)} · "
         f"intervention needed: **{'yes' if analysis.needs_intervention else 'no'}**", "",
-        "## Performance Analysis", "",
     ]
+
+
+def _performance(analysis: Analysis) -> list[str]:
+    """Method timings, slow methods, and outcomes per code version."""
+    lines = ["## Performance Analysis", ""]
     if analysis.methods:
         lines += ["| method | calls | errors | success | mean | p50 | p95 | total |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for m in sorted(analysis.methods.values(), key=lambda m: -m.total):
@@ -105,41 +123,42 @@ def render_markdown(analysis: Analysis, improvements: Sequence[Mapping[str, Any]
                          f"{v.first_seen:%Y-%m-%d %H:%M} | {v.last_seen:%Y-%m-%d %H:%M} |"
                          if v.first_seen and v.last_seen else
                          f"| `{v.code_version}` | {v.executions} | {v.failed} | {_pct(v.success_rate)} | — | — |")
-    lines += ["", "### Error patterns", ""]
-    if analysis.error_patterns:
-        lines += ["| count | type | kind | method | location | template |", "|---:|---|---|---|---|---|"]
-        for p in analysis.error_patterns[:25]:
-            kind = "transient" if p.transient else "deterministic" if p.deterministic else "unclassified"
-            loc = f"{p.location.file}:{p.location.line or ''} {p.location.function or ''}" if p.location else None
-            lines.append(f"| {p.count} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | {_cell(loc)} | "
-                         f"{_cell(p.template[:140])} |")
-        lines += [""] + [f"- `{p.error_type}` in `{p.method}`: " + "; ".join(p.evidence)
-                         for p in analysis.error_patterns[:10]]
-    else:
-        lines.append("No errors in this window.")
-    lines += ["", "## Improvement Opportunities", ""]
-    if analysis.opportunities:
-        for i, o in enumerate(analysis.opportunities, 1):
-            lines.append(f"{i}. **[{o.priority}] {o.type}** — {o.description}  ")
-            lines.append(f"   target: `{o.target or 'none (not in the target code)'}` · fix: `{o.fix or 'report only'}`")
-    else:
-        lines.append("Nothing worth changing was found.")
-    lines += ["", "## Improvements Applied", ""]
-    if improvements:
-        lines += ["| id | type | target | status | verdict | reason |", "|---|---|---|---|---|---|"]
-        for imp in improvements:
-            lines.append(f"| {_cell(imp.get('id'))} | {_cell(imp.get('type'))} | {_cell(imp.get('target'))} | "
-                         f"{_cell(imp.get('status'))} | {_cell(imp.get('verdict'))} | {_cell(imp.get('reason'))} |")
-    else:
-        lines.append("None in this run.")
-    if plots:
-        lines += ["", "## Plots", ""]
-        for p in plots:
-            rel = p.relative_to(base).as_posix() if base and p.is_relative_to(base) else str(p)
-            lines.append(f"![{p.stem}]({rel})")
-    if analysis.notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in analysis.notes]
-    return "\n".join(line for line in lines if line is not None) + "\n"
+    return lines
+
+
+def _error_patterns(analysis: Analysis) -> list[str]:
+    lines = ["", "### Error patterns", ""]
+    if not analysis.error_patterns:
+        return [*lines, "No errors in this window."]
+    lines += ["| count | type | kind | method | location | template |", "|---:|---|---|---|---|---|"]
+    for p in analysis.error_patterns[:25]:
+        kind = "transient" if p.transient else "deterministic" if p.deterministic else "unclassified"
+        loc = f"{p.location.file}:{p.location.line or ''} {p.location.function or ''}" if p.location else None
+        lines.append(f"| {p.count} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | {_cell(loc)} | "
+                     f"{_cell(p.template[:140])} |")
+    return lines + [""] + [f"- `{p.error_type}` in `{p.method}`: " + "; ".join(p.evidence)
+                           for p in analysis.error_patterns[:10]]
+
+
+def _opportunities(analysis: Analysis) -> list[str]:
+    lines = ["", "## Improvement Opportunities", ""]
+    if not analysis.opportunities:
+        return [*lines, "Nothing worth changing was found."]
+    for i, o in enumerate(analysis.opportunities, 1):
+        lines.append(f"{i}. **[{o.priority}] {o.type}** — {o.description}  ")
+        lines.append(f"   target: `{o.target or 'none (not in the target code)'}` · fix: `{o.fix or 'report only'}`")
+    return lines
+
+
+def _improvements(improvements: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["", "## Improvements Applied", ""]
+    if not improvements:
+        return [*lines, "None in this run."]
+    lines += ["| id | type | target | status | verdict | reason |", "|---|---|---|---|---|---|"]
+    for imp in improvements:
+        lines.append(f"| {_cell(imp.get('id'))} | {_cell(imp.get('type'))} | {_cell(imp.get('target'))} | "
+                     f"{_cell(imp.get('status'))} | {_cell(imp.get('verdict'))} | {_cell(imp.get('reason'))} |")
+    return lines
 
 
 def write_outputs(analysis: Analysis, out_dir: Path, *, improvements: Sequence[dict] = (),
