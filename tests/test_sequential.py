@@ -11,11 +11,12 @@ from astroagent.labtech.changes.sequential import Sample, SequentialVerdict, dec
 
 
 def stream(seed: int, p_canary: float, p_baseline: float, time_factor: float = 1.0,
-           n: int = 200) -> tuple[Sample, Sample]:
+           n: int = 200, timed: bool = True) -> tuple[Sample, Sample]:
     rng = np.random.default_rng(seed)
 
     def side(p: float, factor: float) -> Sample:
-        return Sample(tuple(rng.random(n) < p), tuple(rng.lognormal(0.0, 0.5, n) * factor))
+        times = rng.lognormal(0.0, 0.5, n) * factor
+        return Sample(tuple(rng.random(n) < p), tuple(times) if timed else ())
     return side(p_canary, time_factor), side(p_baseline, 1.0)
 
 
@@ -135,6 +136,15 @@ def test_bad_input_is_a_value_error_that_names_the_problem(make, message):
 
 
 def test_neutral_changes_peeked_at_every_execution_are_rarely_decided():
-    wrong = sum(decide(*stream(1000 + seed, 0.7, 0.7, n=100), max_executions=100).decision != "no_difference"
-                for seed in range(200))
+    wrong = sum(decide(*stream(1000 + seed, 0.7, 0.7, n=100, timed=False), max_executions=100).decision
+                != "no_difference" for seed in range(200))
     assert wrong <= 16                            # <= 8 % of runs (the bound is 5 %; loose for 200 runs)
+
+
+def test_the_intervals_cover_the_true_difference_and_ratio_at_the_deciding_look():
+    covered_success = covered_time = 0
+    for seed in range(100):
+        verdict = decide(*stream(2000 + seed, 0.8, 0.6, time_factor=1.5, n=100), max_executions=100)
+        covered_success += verdict.success.low <= 0.2 <= verdict.success.high
+        covered_time += verdict.time.low <= 1.5 <= (verdict.time.high or np.inf)
+    assert covered_success >= 90 and covered_time >= 90

@@ -45,7 +45,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 import numpy as np
-from scipy.special import logsumexp
 
 __all__ = ["Sample", "Effect", "Counts", "SequentialVerdict", "decide", "TEST_NAME"]
 
@@ -53,6 +52,7 @@ TEST_NAME = ("paired betting confidence sequence (diversified Kelly, Waudby-Smit
              "on success differences and on time order")
 KINDS = ("reliability", "speed")
 _BETS = np.arange(1, 11) / 11.0                 # diversified-Kelly fractions d / (D + 1)
+_VALUES = np.array([0.0, 0.5, 1.0])             # what one pair can show
 _DELTA_GRID = np.linspace(-1.0, 1.0, 201)[1:-1]   # candidate success differences, step 0.01
 _TIME_FLOOR = 1e-9                              # a time below 1 ns counts as 1 ns (coarse clocks give 0)
 _E_CAP = 1e300                                  # e-values stay finite in JSON
@@ -168,31 +168,36 @@ class SequentialVerdict:
         return cls(**fields)
 
 
-def _log_capital(x: np.ndarray, m: np.ndarray, path: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Log capital of the upward and downward bettors against null means ``m`` (broadcast over x's columns).
+def _log_capital(counts: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log capital of the upward and downward bettors against each null mean in ``m``.
 
-    ``x`` has shape (observations, len(m)); with ``path`` the capital after each observation, with a
-    leading row of zeros for no observation, else only after the last.
+    Every observation is 0, 1/2 or 1, so the capital after a stream depends only on how many of each it
+    holds: ``counts`` has shape (len(m), 3).
     """
-    dev = (x - m)[..., None]
-    up = np.log1p(_BETS * dev / m[:, None])
-    down = np.log1p(-_BETS * dev / (1.0 - m)[:, None])
-    if not path:
-        return _mean_exp(up.sum(axis=0)), _mean_exp(down.sum(axis=0))
-    zero = np.zeros((1, m.size))
-    return (np.concatenate([zero, _mean_exp(np.cumsum(up, axis=0))]),
-            np.concatenate([zero, _mean_exp(np.cumsum(down, axis=0))]))
+    dev = (_VALUES[None, :] - m[:, None])[..., None]
+    up = np.log1p(_BETS * dev / m[:, None, None])
+    down = np.log1p(-_BETS * dev / (1.0 - m)[:, None, None])
+    weights = counts[..., None]
+    return _mean_exp((weights * up).sum(axis=1)), _mean_exp((weights * down).sum(axis=1))
 
 
 def _mean_exp(log_values: np.ndarray) -> np.ndarray:
     """log of the mean of exp over the bets (last axis): the diversified bettor's capital."""
-    return logsumexp(log_values, axis=-1) - math.log(_BETS.size)
+    top = log_values.max(axis=-1)
+    return top + np.log(np.exp(log_values - top[..., None]).mean(axis=-1))
 
 
 def _path(x: np.ndarray, m: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Log capital against mean ``m`` after each of ``x`` (index 0: no observation yet)."""
-    up, down = _log_capital(x[:, None], np.array([m]), path=True)
-    return up[:, 0], down[:, 0]
+    dev = (x - m)[:, None]
+    zero = np.zeros(1)
+    return (np.concatenate([zero, _mean_exp(np.cumsum(np.log1p(_BETS * dev / m), axis=0))]),
+            np.concatenate([zero, _mean_exp(np.cumsum(np.log1p(-_BETS * dev / (1.0 - m)), axis=0))]))
+
+
+def _value_counts(x: np.ndarray) -> np.ndarray:
+    """How many observations are 0, 1/2 and 1."""
+    return np.bincount(np.rint(2 * x).astype(int), minlength=3).astype(float)
 
 
 def _e(log_value: float) -> float:
@@ -214,9 +219,10 @@ def _success_effect(x: np.ndarray, level: float) -> Effect:
     """Difference of success rates with its confidence sequence (grid hull, ends refined by bisection)."""
     estimate = float(2 * x.mean() - 1) if x.size else 0.0
     bar = math.log(2 / level)
+    counts = _value_counts(x)
 
     def accepted(delta: np.ndarray) -> np.ndarray:
-        up, down = _log_capital(x[:, None], (delta + 1) / 2)
+        up, down = _log_capital(np.tile(counts, (delta.size, 1)), (delta + 1) / 2)
         return np.maximum(up, down) < bar
     hull = _hull(accepted(_DELTA_GRID))
     if hull is None:                             # every difference refuted: report the point estimate
@@ -231,20 +237,15 @@ def _success_effect(x: np.ndarray, level: float) -> Effect:
                   _credible(e_better, e_worse, level), int(x.size), level)
 
 
-def _edge(accepted: Any, rejected: float, inside: float, steps: int = 16) -> float:
-    """Bisect between a refuted and an accepted difference; the refuted end is returned, so intervals err wide."""
-    for _ in range(steps):
-        middle = (rejected + inside) / 2
-        if accepted(np.array([middle]))[0]:
-            inside = middle
-        else:
-            rejected = middle
-    return float(rejected)
+def _edge(accepted: Any, rejected: float, inside: float) -> float:
+    """The boundary between a refuted and an accepted difference, to 1/64 of a grid step, erring wide."""
+    between = np.linspace(rejected, inside, 65)
+    return float(between[np.flatnonzero(accepted(between))[0] - 1])
 
 
-def _time_order(log_ratio: np.ndarray, at: float = 0.0) -> np.ndarray:
-    """1 where the canary's log time is below ``at`` plus the baseline's, 1/2 on a tie, else 0."""
-    return (log_ratio < at) + 0.5 * (log_ratio == at)
+def _time_order(log_ratio: np.ndarray) -> np.ndarray:
+    """1 where the canary's time is below the baseline's, 1/2 on a tie, else 0."""
+    return (log_ratio < 0) + 0.5 * (log_ratio == 0)
 
 
 def _time_effect(log_ratio: np.ndarray, level: float) -> Effect:
@@ -252,8 +253,10 @@ def _time_effect(log_ratio: np.ndarray, level: float) -> Effect:
     points = np.unique(log_ratio)
     between = (points[:-1] + points[1:]) / 2
     candidates = np.sort(np.concatenate([points, between, [points[0] - 1, points[-1] + 1]]))
-    x = _time_order(log_ratio[:, None], candidates[None, :])          # pairs x candidates
-    log_up, log_down = _log_capital(x, np.full(candidates.size, 0.5))
+    ordered = np.sort(log_ratio)
+    left, right = np.searchsorted(ordered, candidates, "left"), np.searchsorted(ordered, candidates, "right")
+    counts = np.stack([ordered.size - right, right - left, left], axis=1).astype(float)   # slower, tie, faster
+    log_up, log_down = _log_capital(counts, np.full(candidates.size, 0.5))
     hull = _hull(np.maximum(log_up, log_down) < math.log(2 / level))
     if hull is None:
         low = high = float(np.median(log_ratio))
