@@ -143,8 +143,9 @@ def _med(values: list[int]) -> str:
 
 def table(results: list[dict]) -> str:
     head = ("| scenario | kind | expected | sequential keep / roll back / no difference | median canary "
-            "executions to the right decision | final action keep (incl. horizon) | both effects reported | today's judge kept / rolled back "
-            "on a test | today's judge kept as 'not worse' | its median canary executions |")
+            "executions to the right decision | final action keep (incl. horizon) | both effects reported | "
+            "today's judge kept / rolled back on a test | today's judge kept as 'not worse' | "
+            "its median canary executions |")
     lines = [head, "|" + "---|" * 10]
     for r in results:
         s, n, seq, old = r["scenario"], r["runs"], r["seq"], r["old"]

@@ -15,11 +15,11 @@ time test over a factor r (canary time against r x baseline time) gives one for 
 (the quantile confidence sequences of Howard & Ramdas 2022, "Sequential estimation of quantiles").
 
 Guarantees, for pairs that are i.i.d. (random assignment; a drift that hits both versions alike mostly
-cancels, since the i-th canary and the i-th baseline ran within a few executions of each other):
+cancels: with random assignment the i-th canary and the i-th baseline ran about sqrt(i) executions apart):
 - reliability: P(keep | success not higher) <= alpha/2 and P(roll back | success not lower) <= alpha/2,
   so a neutral change is decided either way in at most alpha of runs, under continuous monitoring.
 - speed: alpha is split in halves between time and success (Bonferroni): P(keep | not faster) <= alpha/4,
-  P(roll back | neutral) <= alpha/4 + alpha/4.
+  P(roll back | neutral) <= alpha/4 (slower) + alpha/4 (success lower): at most 3/4 alpha in all.
 - each reported interval covers its quantity at every look at once with probability >= 1 - its level.
 
 Decisions. reliability fixes (retry, timeout, breaker, LLM bug fixes): keep when success is credibly
@@ -28,10 +28,10 @@ faster and not credibly less successful, roll back when credibly slower or credi
 A speed-up shows long before a moderate loss of success does (a 5x cache in ~10 pairs, 70% -> 50% in
 ~100), so ``success_margin`` lets a careful caller also require, before keeping, that success is
 credibly not lower by more than the margin (a one-sided test of p_c - p_b <= -margin; it only makes
-keeping harder, so the error bounds below still hold).
+keeping harder, so the error bounds above still hold).
 At ``max_executions`` pairs without a decision: "no_difference", and then
 - a reliability fix is kept (action "keep") unless it is credibly slower: the faults it guards may be too
-  rare to show in N executions and it was shown not to lower success, but a time cost with no gain
+  rare to show in N executions and it did not credibly lower success, but a time cost with no gain
   shown is a reason to remove it (action "roll_back");
 - a speed change is rolled back: speed is its only purpose and N executions did not show it, so it
   only adds risk (staleness, memory). Instrumentation, whose purpose is measurement, is best judged
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -216,7 +216,7 @@ def _hull(accepted: np.ndarray) -> tuple[int, int] | None:
 
 
 def _success_effect(x: np.ndarray, level: float) -> Effect:
-    """Difference of success rates with its confidence sequence (grid hull, ends refined by bisection)."""
+    """Difference of success rates with its confidence sequence (grid hull, ends refined on a finer grid)."""
     estimate = float(2 * x.mean() - 1) if x.size else 0.0
     bar = math.log(2 / level)
     counts = _value_counts(x)
