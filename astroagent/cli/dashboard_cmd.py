@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 import click
 
 from astroagent.cli._app import EXIT_USAGE, cli, fail
 
-__all__ = ["dashboard_command", "require_dashboard_extra"]
+__all__ = ["dashboard_command", "require_dashboard_extra", "dashboard_beside"]
 
 INSTALL_HINT = "the dashboard needs its extra: pip install 'astroagent[dashboard]'"
 
@@ -15,7 +18,7 @@ def require_dashboard_extra() -> None:
     """One line and exit 2 when starlette, uvicorn or jinja2 is missing."""
     try:
         import jinja2  # noqa: F401
-        import multipart  # noqa: F401
+        import python_multipart  # noqa: F401
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
@@ -39,3 +42,20 @@ def dashboard_command(host: str, port: int, read_only: bool, token: str | None) 
                                         read_only=read_only, token=token)
     serve_forever(settings, say=lambda line: click.echo(line, err=True))
     return 0
+
+
+@contextlib.contextmanager
+def dashboard_beside(pipeline, port: int | None, say: Callable[[str], None]) -> Iterator[None]:  # noqa: ANN001
+    """``run --dashboard``: the dashboard on a thread of this process, over the pipeline's data
+    directory, for as long as the pipeline runs (``port`` None: no dashboard)."""
+    if port is None:
+        yield
+        return
+    require_dashboard_extra()
+    from astroagent.dashboard.server import DashboardSettings, DashboardThread, announce
+
+    settings = DashboardSettings.create(data_dir=pipeline.data_dir, workspace=pipeline.workspace, port=port)
+    with DashboardThread(settings) as server:
+        for line in announce(settings, server.port):
+            say(line)
+        yield

@@ -124,10 +124,10 @@ def approve_change(change_id: str, *, data_dir: Path, workspace: Path, config: A
 
 def reject_change(change_id: str, *, data_dir: Path, why: str | None = None, by: str = "cli",
                   now: datetime | None = None) -> dict[str, Any]:
-    """Record a person's no; the workspace is not touched."""
+    """Record a person's no; the workspace is not touched (so no lock: a running Lab Technician
+    never makes a person wait for it to say no)."""
     ledger = Ledger(data_dir)
-    with labtech_lock(Path(data_dir)):
-        change = _waiting(ledger, change_id)
-        reason = f"rejected on review: {why.strip()}" if why and why.strip() else "rejected on review"
-        _refuse(Path(data_dir), change, reason, now, rejected_by=by, rejected_at=(now or utcnow()).isoformat())
+    change = _waiting(ledger, change_id)
+    reason = f"rejected on review: {why.strip()}" if why and why.strip() else "rejected on review"
+    _refuse(Path(data_dir), change, reason, now, rejected_by=by, rejected_at=(now or utcnow()).isoformat())
     return ledger.get(change_id) or change
