@@ -369,3 +369,11 @@ def test_a_syntax_error_and_the_users_own_sitecustomize_look_as_without_watch(pr
     assert plain.returncode == watched.returncode == 1
     assert plain.stdout == watched.stdout == "ran\n"
     assert "SyntaxError" in plain.stderr and watched.stderr == plain.stderr
+
+
+def test_the_public_front_resolves() -> None:
+    import astroagent.watch as watch_pkg
+
+    assert sorted(watch_pkg.__all__) == ["WatchResult", "is_python_command", "project_packages", "run_watched"]
+    assert all(callable(getattr(watch_pkg, name)) for name in watch_pkg.__all__)
+    assert watch_pkg.is_python_command("python3.11") and not watch_pkg.is_python_command("sh")

@@ -12,7 +12,7 @@ from types import FunctionType
 from typing import Any
 
 from astroagent.watch._session import Session
-from astroagent.watch.wrap import Call, _hide
+from astroagent.watch.wrap import Call
 
 __all__ = ["watch_coroutine", "watch_async_generator"]
 
@@ -27,14 +27,11 @@ def watch_coroutine(func: FunctionType, current: Session, method: str, package: 
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            call.elapsed = perf() - start
-            _hide(exc)
-            call.finish(exc)
+            call.stop(start, exc)
             raise
         finally:
             call.leave(token)
-        call.elapsed = perf() - start
-        call.finish(None)
+        call.stop(start)
         return result
 
     return watched
@@ -52,13 +49,10 @@ def watch_async_generator(func: FunctionType, current: Session, method: str, pac
             try:
                 item = await (agen.asend(sent) if thrown is None else agen.athrow(thrown))
             except StopAsyncIteration:
-                call.elapsed += perf() - start
-                call.finish(None)
+                call.stop(start)
                 return
             except BaseException as exc:
-                call.elapsed += perf() - start
-                _hide(exc)
-                call.finish(exc)
+                call.stop(start, exc)
                 raise
             finally:
                 call.leave(token)
@@ -80,11 +74,8 @@ async def _aclose(call: Call, agen: Any) -> None:
     try:
         await agen.aclose()
     except BaseException as exc:
-        call.elapsed += time.perf_counter() - start
-        _hide(exc)
-        call.finish(exc)
+        call.stop(start, exc)
         raise
     finally:
         call.leave(token)
-    call.elapsed += time.perf_counter() - start
-    call.finish(None)
+    call.stop(start)

@@ -193,6 +193,13 @@ class Call:
             except ValueError:  # resumed from another context than the one that set it
                 ACTIVE.set(None)
 
+    def stop(self, start: float, exc: BaseException | None = None) -> None:
+        """The last step (begun at ``start``) returned, raised or closed the call: record it."""
+        self.elapsed += time.perf_counter() - start
+        if exc is not None:
+            _hide(exc)
+        self.finish(exc)
+
     def finish(self, exc: BaseException | None) -> None:
         if exc is None or isinstance(exc, GeneratorExit):
             self.current.succeeded(self.run, self.method, self.elapsed, self.digest)
@@ -217,13 +224,10 @@ def _watch_generator(func: FunctionType, current: Session, method: str, package:
                     gen = func(*args, **kwargs)
                 item = gen.send(sent) if thrown is None else gen.throw(thrown)
             except StopIteration as stop:
-                call.elapsed += perf() - start
-                call.finish(None)
+                call.stop(start)
                 return stop.value
             except BaseException as exc:
-                call.elapsed += perf() - start
-                _hide(exc)
-                call.finish(exc)
+                call.stop(start, exc)
                 raise
             finally:
                 call.leave(token)
@@ -245,11 +249,8 @@ def _close(call: Call, close: Callable[[], Any]) -> None:
     try:
         close()
     except BaseException as exc:
-        call.elapsed += time.perf_counter() - start
-        _hide(exc)
-        call.finish(exc)
+        call.stop(start, exc)
         raise
     finally:
         call.leave(token)
-    call.elapsed += time.perf_counter() - start
-    call.finish(None)
+    call.stop(start)
