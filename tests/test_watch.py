@@ -377,3 +377,22 @@ def test_the_public_front_resolves() -> None:
     assert sorted(watch_pkg.__all__) == ["WatchResult", "is_python_command", "project_packages", "run_watched"]
     assert all(callable(getattr(watch_pkg, name)) for name in watch_pkg.__all__)
     assert watch_pkg.is_python_command("python3.11") and not watch_pkg.is_python_command("sh")
+
+
+def test_sigterm_to_watch_reaches_the_command(project: Path, tmp_path: Path) -> None:
+    import signal
+
+    code = "import sys; from wpkg import core; print(core.square(2), flush=True); sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-m", "astroagent", "--data-dir", str(tmp_path / "data"), "watch",
+                             "--package", "wpkg", "--", sys.executable, "-c", code], cwd=project, env=_env(project),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "4\n"            # the command runs and is blocked reading stdin
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
