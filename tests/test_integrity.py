@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from test_worker import AGENT   # imports the workspace package at warm-up, like the real one
 
 from astroagent.config import PipelineConfig, load_config
 from astroagent.labtech.analysis.analyze import run_analysis
@@ -21,31 +22,6 @@ from astroagent.labtech.changes.improve import judge_pending
 from astroagent.labtech.changes.ledger import Ledger, new_change_id
 from astroagent.orchestration.supervisor import WorkerSupervisor
 from astroagent.telemetry import package_code_version
-
-AGENT = textwrap.dedent('''
-    import importlib, sys
-    from astroagent.agents.common import BaseAgent
-    from astroagent.telemetry import Telemetry, package_code_version
-
-    class ProbeExperimenter(BaseAgent):
-        """Imports the workspace package once at warm-up (like the real one) and runs its run()."""
-        name = "experimenter"
-
-        def load_code(self):
-            sys.path.insert(0, str(self.workspace))
-            self.code = importlib.import_module("experimenter")
-            self.version = package_code_version(self.workspace / "experimenter")
-
-        def execute(self, context):
-            telemetry = Telemetry("experimenter", self.data_dir)
-            try:
-                with telemetry.execution(context.execution_id, code_version=self.version) as run:
-                    with run.span("analyse"):
-                        verdict = self.code.run(context.input_data)
-            finally:
-                telemetry.close()
-            return {"code_version": self.version, "verdict": verdict}
-''')
 
 CLEAN = "def run(data):\n    return 'supported'\n"
 # what a hostile or careless change does at import, and the words the failure must name
@@ -70,16 +46,16 @@ def _workspace(root: Path, code: str) -> Path:
 
 def _supervisor(tmp_path: Path, ws: Path) -> WorkerSupervisor:
     (tmp_path / "agents").mkdir(exist_ok=True)
-    (tmp_path / "agents" / "probe_agent.py").write_text(AGENT)
+    (tmp_path / "agents" / "scripted.py").write_text(AGENT)
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "agents")}
     return WorkerSupervisor(workspace=ws, data_dir=tmp_path / "data", config=PipelineConfig(),
-                            agent_target="probe_agent:ProbeExperimenter", env=env)
+                            agent_target="scripted:ScriptedExperimenter", env=env)
 
 
 def _run(sup: WorkerSupervisor, count: int = 1) -> list:
     async def go() -> list:
         try:
-            return [await sup.run({"n": i}) for i in range(count)]
+            return [await sup.run({"project": {"id": f"p{i}", "params": {}}}) for i in range(count)]
         finally:
             await sup.shutdown()
             sup.close()
