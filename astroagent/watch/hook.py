@@ -182,11 +182,23 @@ class _WatchFinder:
         """Nothing cached here; the finders it asks keep their own caches."""
 
 
+def _identity(obj: object) -> object:
+    return obj
+
+
+def _unwatched(module: str, qualname: str) -> object:
+    return _identity
+
+
 def _decorator(module: str, qualname: str) -> object:
     """What the added ``@__astroagent_watch__(module, qualname)`` calls: loads the wrappers on first use."""
     added = borrow_paths()
     try:
         from astroagent.watch import wrap
+    except Exception as exc:  # e.g. orjson missing here: the program runs on, unwatched
+        mark("nohook", f"{sys.executable} could not load the watch wrappers: {type(exc).__name__}: {exc}")
+        setattr(builtins, DECORATOR, _unwatched)
+        return _identity
     finally:
         return_paths(added)
     decorate = wrap.decorator(module, qualname)
