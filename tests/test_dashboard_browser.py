@@ -88,9 +88,9 @@ def _waiting(ws: Path) -> list[dict]:
     return [c for c in Ledger(ws / "data").history() if c.get("status") == "awaiting_approval"]
 
 
-def _shoot(page, name: str, shots: Path | None) -> None:  # noqa: ANN001
+def _shoot(page, name: str, shots: Path | None, *, full_page: bool = True) -> None:  # noqa: ANN001
     if shots is not None:
-        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=full_page)
 
 
 def test_watch_approve_reject_and_refuse_in_a_real_browser(running, tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_watch_approve_reject_and_refuse_in_a_real_browser(running, tmp_path: Pa
         _shoot(page, "success_over_time", shots)
         for name in ("failures", "experiments"):
             page.goto(f"{server.url}/{name}")
-            _shoot(page, name, shots)
+            _shoot(page, name, shots, full_page=name != "experiments")
         first_experiment = page.locator("table a[href^='/experiments/']").first
         if first_experiment.count():
             first_experiment.click()

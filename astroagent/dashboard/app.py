@@ -37,6 +37,16 @@ class Dashboard:
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
         self.templates.env.filters.update(render.FILTERS)
         self.notes: dict[str, tuple[bool, str]] = {}
+        self._chart: tuple[str, str, list[Any]] | None = None
+
+    def chart(self) -> tuple[str, str, list[Any]]:
+        """(stamp, svg, marks) of the success chart, drawn again only when the state or the ledger changed."""
+        stamp = self.view.series_stamp()
+        cached = self._chart
+        if cached is None or cached[0] != stamp:
+            points, marks = self.view.series()
+            cached = self._chart = (stamp, success_chart(points, marks), marks)
+        return cached
 
     def note(self, ok: bool, message: str) -> str:
         key = secrets.token_hex(6)
@@ -101,9 +111,10 @@ async def overview(dash: Dashboard, request: Request) -> Response:
 
 @reading
 async def success(dash: Dashboard, request: Request) -> Response:
-    points, marks = dash.view.series()
-    return dash.page(request, "success.html", chart=success_chart(points, marks), stamp=dash.view.series_stamp(),
-                     marks=marks, points=len(points))
+    stamp, svg, marks = dash.chart()
+    state = dash.view.state()
+    return dash.page(request, "success.html", chart=svg, stamp=stamp, marks=marks,
+                     experiments=state.experiments if state else 0)
 
 
 @reading
@@ -112,10 +123,10 @@ async def success_fragment(dash: Dashboard, request: Request) -> Response:
     stamp = dash.view.series_stamp()
     if request.headers.get("if-none-match") == f'"{stamp}"':
         return Response(status_code=304, headers={"ETag": f'"{stamp}"'})
-    points, marks = dash.view.series()
+    stamp, svg, marks = dash.chart()
     state = dash.view.state()
-    return JSONResponse({"stamp": stamp, "points": len(points), "marks": len(marks),
-                         "svg": success_chart(points, marks),
+    return JSONResponse({"stamp": stamp, "points": len(state.history) if state else 0, "marks": len(marks),
+                         "svg": svg,
                          "versions": render.version_rows(dash.view.pipeline().get("versions") or []),
                          "experiments": state.experiments if state else 0},
                         headers={"ETag": f'"{stamp}"', "Cache-Control": "no-cache"})

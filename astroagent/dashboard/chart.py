@@ -36,8 +36,14 @@ class Mark:
 
 
 def fmt_seconds(seconds: float) -> str:
+    if seconds <= 0:
+        return "0 s"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
+    if seconds < 10 and float(seconds).is_integer():
+        return f"{seconds:.0f} s"
     if seconds < 120:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
     if seconds < 7200:
@@ -120,10 +126,12 @@ def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window
                    f'{escape(p.version or "?")}{escape(p.label)}</title></circle>')
     out.append("</g>")
     for n, m in enumerate(marks):
+        right = x(m.t) > _W - 240            # a label near the right edge reads leftwards
+        anchor = f'x="{x(m.t) - 3}" text-anchor="end"' if right else f'x="{x(m.t) + 3}"'
         kind = "awaiting" if m.status == "awaiting_approval" else _VERDICT_CLASS.get(m.verdict or "", "other")
         state = "awaiting approval" if kind == "awaiting" else (m.verdict or m.status or "")
         out.append(f'<a href="/changes/{escape(m.change_id)}" class="mark {kind}"><line x1="{x(m.t)}" '
-                   f'x2="{x(m.t)}" y1="{_T - 4}" y2="{_T + ph}"/><text x="{x(m.t) + 3}" y="{_T - 8 - 11 * (n % 2)}">'
+                   f'x2="{x(m.t)}" y1="{_T - 4}" y2="{_T + ph}"/><text {anchor} y="{_T - 8 - 11 * (n % 2)}">'
                    f'{escape(m.label)} ({escape(state)})</text><title>{escape(m.change_id)}: {escape(m.label)}, '
                    f'{escape(state)}</title></a>')
     out.append("</svg>")

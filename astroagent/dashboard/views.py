@@ -133,7 +133,7 @@ class DataView:
         t_last = state.history[-1].t if state.history else 0.0
         wall_last = _wall(state.updated_at)
         marks = []
-        for change in self.ledger.history():
+        for change in self.history():
             if change.get("status") not in ("applied", "rolled_back", "awaiting_approval"):
                 continue
             t = known.get(change["id"])
@@ -152,12 +152,17 @@ class DataView:
         return "-".join("x" if p is None else f"{p[0]}.{p[1]}" for p in parts)
 
     # -- the Lab Technician ------------------------------------------------------------------------
+    def history(self) -> list[dict[str, Any]]:
+        """The ledger folded (oldest first), folded again only when the file changed."""
+        found = self._cache.load(self.ledger.path, lambda raw: self.ledger.history())
+        return found or []
+
     def changes(self) -> list[dict[str, Any]]:
         """Every change, newest first."""
-        return list(reversed(self.ledger.history()))
+        return list(reversed(self.history()))
 
     def change(self, change_id: str) -> dict[str, Any] | None:
-        return self.ledger.get(change_id)
+        return next((c for c in self.history() if c.get("id") == change_id), None)
 
     def backup_text(self, change: dict[str, Any]) -> str | None:
         """The backup of a change, only when it lies inside the data directory."""

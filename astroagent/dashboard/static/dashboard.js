@@ -5,6 +5,7 @@
   var live = document.getElementById("live");
   if (!box || !live) { return; }
   var stamp = live.getAttribute("data-stamp");
+  var done = parseInt(live.getAttribute("data-experiments"), 10) || 0;   // experiments so far (the history is trimmed)
   var busy = false;
 
   function count(selector) { return box.querySelectorAll(selector).length; }
@@ -22,15 +23,15 @@
       .then(function (r) { return r.status === 200 ? r.json() : null; })
       .then(function (doc) {
         if (!doc) { return; }
-        var points = count("circle.pt"), marks = count("a.mark");
+        var marks = count("a.mark"), added = doc.experiments - done;
         stamp = doc.stamp;
+        done = doc.experiments;
         box.innerHTML = doc.svg;
-        markNew("circle.pt", points);
+        markNew("circle.pt", Math.max(0, count("circle.pt") - added));
         markNew("a.mark", marks);
         var versions = document.getElementById("versions");
         if (versions) { versions.innerHTML = doc.versions; }
-        document.getElementById("live-points").textContent = doc.points;
-        var added = doc.points - points;
+        document.getElementById("live-points").textContent = doc.experiments;
         document.getElementById("live-updated").textContent =
           "updated " + new Date().toLocaleTimeString() + (added > 0 ? " (+" + added + ")" : "");
         live.classList.add("pulse");
