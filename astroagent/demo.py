@@ -207,13 +207,41 @@ def _prepare_workdir(workdir: Path | None) -> Path:
     return workdir
 
 
+def _run_pipeline(pipeline: Any, areas: list[str], *, cycles: int | None, started: float,
+                  clock: Callable[[], float]) -> tuple[PipelineState, list[float]]:
+    """Run the pipeline until its first kept change (or the cycle / time bound, or the hard stop);
+    returns the final state and when the first change was kept."""
+    first_kept: list[float] = []
+
+    def stop_at_first_kept(update: dict[str, Any]) -> None:
+        if update.get("stage") == "lab_technician" and update.get("status") in ("completed", "failed"):
+            if any(c.verdict == "kept" for c in pipeline.state.changes):
+                first_kept.append(clock() - started)
+                pipeline.stop()
+
+    pipeline.status_callbacks.append(stop_at_first_kept)
+
+    async def bounded() -> PipelineState:
+        hard_stop = None
+        if not cycles:
+            hard_stop = asyncio.get_running_loop().call_later(
+                max(1.0, HARD_STOP_SECONDS - (clock() - started)), pipeline.abort)
+        try:
+            return await pipeline.run_continuous({"domain": "astrophysics", "research_areas": areas})
+        finally:
+            if hard_stop is not None:
+                hard_stop.cancel()
+
+    return asyncio.run(bounded()), first_kept
+
+
 def run_demo(*, cycles: int | None = None, workdir: Path | None = None,
              on_update: Callable[[dict[str, Any]], None] | None = None,
              say: Callable[[str], None] | None = None,
              clock: Callable[[], float] = time.monotonic) -> DemoResult:
     """Run the demo end to end and judge it (see the module docstring)."""
     from astroagent.config import ArchiveConfig, load_config
-    from astroagent.labtech.changes.ledger import Ledger
+    from astroagent.labtech import Ledger
     from astroagent.orchestration.continuous_pipeline import ContinuousPipeline
     from astroagent.science.archive_server import ArchiveServer
     from astroagent.workspace import init_workspace
@@ -234,36 +262,14 @@ def run_demo(*, cycles: int | None = None, workdir: Path | None = None,
                                       max_cycles=cycles,
                                       duration=None if cycles else TIME_BUDGET_SECONDS - (clock() - started))
         pipeline.enable_lab_technician()
-        first_kept: list[float] = []
-
-        def watch(update: dict[str, Any]) -> None:
-            if update.get("stage") == "lab_technician" and update.get("status") in ("completed", "failed"):
-                if any(c.verdict == "kept" for c in pipeline.state.changes):
-                    first_kept.append(clock() - started)
-                    pipeline.stop()
-
         if on_update is not None:
             pipeline.status_callbacks.append(on_update)
-        pipeline.status_callbacks.append(watch)
-
-        async def bounded() -> PipelineState:
-            hard_stop = None
-            if not cycles:
-                hard_stop = asyncio.get_running_loop().call_later(
-                    max(1.0, HARD_STOP_SECONDS - (clock() - started)), pipeline.abort)
-            try:
-                return await pipeline.run_continuous({"domain": "astrophysics",
-                                                      "research_areas": list(config.pipeline.research_areas)})
-            finally:
-                if hard_stop is not None:
-                    hard_stop.cancel()
-
-        state = asyncio.run(bounded())
+        state, first_kept = _run_pipeline(pipeline, list(config.pipeline.research_areas), cycles=cycles,
+                                          started=started, clock=clock)
         stats = archive.stats()
     finally:
         archive.stop()
-    ledger = Ledger(data).history()
-    summary = summarise(state, ledger)
+    summary = summarise(state, Ledger(data).history())
     plot_path = plot_success_rate(state, summary["improvements"], data / "pipeline" / "demo_success_rate.png")
     report = pipeline.last_lab_result.output_data.get("report_path") if pipeline.last_lab_result else None
     improvements = [{k: i[k] for k in ("id", "type", "target", "verdict")} for i in summary["improvements"]]

@@ -110,6 +110,32 @@ def _read_answer(answer: ChatAnswer, source: str, qualname: str, max_chars: int)
     return splice_function(source, qualname, code)
 
 
+def _transcript_record(config: LabTechnicianConfig, endpoint: Any, messages: list[dict[str, str]],
+                       attempts: tuple[Attempt, ...], raw: str | None, answer: ChatAnswer | None, *, path: str,
+                       qualname: str, opportunity: Opportunity, outcome: dict[str, str],
+                       seconds: float) -> dict[str, Any]:
+    """Everything one exchange with the model was, for the transcript (the key itself never)."""
+    return {
+        "created_at": datetime.now(UTC).isoformat(),
+        "engine": "llm",
+        "model": config.model,
+        "endpoint": redact_url(endpoint.base_url) if endpoint else None,
+        "api_key_from": endpoint.key_env if endpoint else None,
+        "path": path,
+        "qualname": qualname,
+        "opportunity": {"type": opportunity.type, "signature": opportunity.signature,
+                        "priority": opportunity.priority, "description": opportunity.description},
+        "request": {"messages": messages, "temperature": config.temperature, "max_tokens": config.max_tokens,
+                    "timeout_seconds": config.llm.timeout_seconds, "max_retries": config.llm.max_retries},
+        "attempts": [a.__dict__ for a in attempts],
+        "answer": _cap(raw),
+        "finish_reason": answer.finish_reason if answer else None,
+        "usage": answer.usage if answer else {},
+        "outcome": outcome,
+        "seconds": seconds,
+    }
+
+
 def propose_fix(source: str, qualname: str, opportunity: Opportunity, config: LabTechnicianConfig, *,
                 path: str, transcript_dir: Path | None = None, env: Mapping[str, str] | None = None,
                 sleep: Callable[[float], None] = time.sleep,
@@ -147,25 +173,9 @@ def propose_fix(source: str, qualname: str, opportunity: Opportunity, config: La
     response_chars = len(raw) if raw is not None else 0
     transcript_path: Path | None = None
     if transcript_dir is not None:
-        record = {
-            "created_at": datetime.now(UTC).isoformat(),
-            "engine": "llm",
-            "model": config.model,
-            "endpoint": redact_url(endpoint.base_url) if endpoint else None,
-            "api_key_from": endpoint.key_env if endpoint else None,
-            "path": path,
-            "qualname": qualname,
-            "opportunity": {"type": opportunity.type, "signature": opportunity.signature,
-                            "priority": opportunity.priority, "description": opportunity.description},
-            "request": {"messages": messages, "temperature": config.temperature, "max_tokens": config.max_tokens,
-                        "timeout_seconds": config.llm.timeout_seconds, "max_retries": config.llm.max_retries},
-            "attempts": [a.__dict__ for a in attempts],
-            "answer": _cap(raw),
-            "finish_reason": answer.finish_reason if answer else None,
-            "usage": answer.usage if answer else {},
-            "outcome": {"status": status, "reason": reason},
-            "seconds": seconds,
-        }
+        record = _transcript_record(config, endpoint, messages, attempts, raw, answer, path=path,
+                                    qualname=qualname, opportunity=opportunity,
+                                    outcome={"status": status, "reason": reason}, seconds=seconds)
         try:
             transcript_path = _write_transcript(Path(transcript_dir), record, endpoint.api_key if endpoint else None,
                                                 qualname)
