@@ -5,7 +5,8 @@
 
 input_data: ``force_analysis`` (improve even when the analysis sees no need), ``dry_run``,
 ``engine`` (auto|rules|llm), ``max_improvements``, ``targets``, ``test_command``,
-``window_hours``, ``log_dir``. Pending verdicts are judged on every run.
+``window_hours``, ``log_dir``, ``design`` (``concurrent`` when the caller runs each change as a
+canary beside its baseline). Pending verdicts are judged on every run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from astroagent.errors import UsageError
 __all__ = ["LabTechnicianAgent"]
 
 _KNOWN_INPUTS = {"force_analysis", "dry_run", "engine", "max_improvements", "targets", "test_command",
-                 "window_hours", "log_dir", "force"}
+                 "window_hours", "log_dir", "force", "design"}
 
 
 def _number(inputs: dict[str, Any], key: str, kind: type) -> Any:
@@ -53,5 +54,6 @@ class LabTechnicianAgent(BaseAgent):
             test_command=inputs.get("test_command"), engine=inputs.get("engine"),
             max_improvements=_number(inputs, "max_improvements", int),
             window_hours=_number(inputs, "window_hours", float),
-            force=bool(inputs.get("force_analysis") or inputs.get("force")), dry_run=bool(inputs.get("dry_run")))
+            force=bool(inputs.get("force_analysis") or inputs.get("force")), dry_run=bool(inputs.get("dry_run")),
+            design=str(inputs.get("design") or "before_after"))
         return run_session(request, config=self.config, workspace=self.workspace, data_dir=self.data_dir).to_output()

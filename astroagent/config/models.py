@@ -70,6 +70,7 @@ class VerdictConfig(_Section):
     alpha: float = Field(0.05, gt=0, lt=1)
     success_tolerance: float = Field(0.02, ge=0, le=1)
     time_tolerance: float = Field(0.10, ge=0)
+    max_canary_executions: int = Field(200, ge=10)
 
 
 class LabTechnicianConfig(_Section):

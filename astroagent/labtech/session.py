@@ -31,6 +31,7 @@ class SessionRequest:
     force: bool = False
     dry_run: bool = False
     agent: str = "experimenter"
+    design: str = "before_after"        # concurrent: a pipeline runs each change as a canary
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def run_session(request: SessionRequest, *, config: AstroAgentConfig, workspace:
                                targets=list(request.targets) or None, test_command=request.test_command,
                                engine=request.engine or lab.engine,
                                max_improvements=request.max_improvements if improve else 0,
-                               dry_run=request.dry_run, force=request.force)
+                               dry_run=request.dry_run, force=request.force, design=request.design)
     notes = list(outcome.notes)
     if not improve:
         notes.append(no_intervention_note(analysis, config) + no_intervention_hint)

@@ -25,16 +25,19 @@ from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
 from astroagent.labtech.changes.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
 from astroagent.labtech.changes.approval import AWAITING, record_awaiting
-from astroagent.labtech.changes.ledger import Ledger, new_change_id
+from astroagent.labtech.changes.ledger import Ledger, bar_note, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
 from astroagent.labtech.changes.validate import validate_change
-from astroagent.labtech.changes.verdicts import baseline_of, judge
-from astroagent.paths import lab_technician_dir
+from astroagent.labtech.changes.canary import CONCURRENT, judge_concurrent
+from astroagent.labtech.changes.verdicts import Verdict, baseline_of, judge, tampering_verdict
+from astroagent.paths import agent_log_dir, lab_technician_dir
 from astroagent.telemetry import workspace_code_version
 from astroagent.telemetry.writer import utcnow
 
-__all__ = ["ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
+BEFORE_AFTER = "before_after"
+
+__all__ = ["BEFORE_AFTER", "ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
            "no_intervention_note"]
 
 _ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
@@ -113,6 +116,17 @@ def _refuse_target(workspace: Path, rel: str, config: AstroAgentConfig, allow: t
     return None
 
 
+def _verdict(change: dict[str, Any], analysis: Analysis, config: AstroAgentConfig, data_dir: Path,
+             now: datetime | None) -> Verdict:
+    """Tampering first; then a concurrent canary on its own arms, any other change before/after."""
+    if change.get("design") != CONCURRENT:
+        return judge(change, analysis, config.lab_technician.verdict)
+    if (tampered := tampering_verdict(change, analysis)) is not None:
+        return tampered
+    log_dir = agent_log_dir(change.get("agent") or "experimenter", data_dir)
+    return judge_concurrent(change, log_dir, config.lab_technician.verdict, now=now)
+
+
 def judge_pending(analysis: Analysis, *, config: AstroAgentConfig, workspace: Path | None, data_dir: Path,
                   dry_run: bool = False, now: datetime | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Judge every applied change still pending (newest first, so stacked changes unwind); roll back the worse."""
@@ -122,7 +136,7 @@ def judge_pending(analysis: Analysis, *, config: AstroAgentConfig, workspace: Pa
     stamp = (now or utcnow()).isoformat()
     pending = ledger.pending()
     for change in reversed(pending):
-        verdict = judge(change, analysis, config.lab_technician.verdict)
+        verdict = _verdict(change, analysis, config, data_dir, now)
         shared = set(change.get("code_versions_after") or ())
         together = [c["id"] for c in pending
                     if c["id"] != change["id"] and shared & set(c.get("code_versions_after") or ())]
@@ -171,6 +185,7 @@ class _Run:
         self.shas: dict[str, str] = {}            # sha256 of those bytes: an edit made meanwhile is refused
         self.versions: dict[str, str] = {}        # each package's code version when the run began
         self.notes: list[str] = []
+        self.design = BEFORE_AFTER
 
     def engine_for(self, opp: Opportunity) -> str | None:
         from astroagent.labtech.llm.engine import llm_configured
@@ -248,6 +263,8 @@ class _Run:
         record["sha_before"] = self.shas[rel]     # as read, before proposing and validating
         if self.config.lab_technician.approval == "manual":   # a person decides (changes/approval.py)
             return _improvement(record_awaiting(record, new_source, data_dir=self.data_dir, reason=record["reason"]))
+        record["design"] = self.design
+        record["applied_at"] = utcnow().isoformat()   # a canary's period starts here, not at proposal
         stored = apply_recorded_change(record, new_source, workspace=self.workspace, data_dir=self.data_dir,
                                        backup=self.config.lab_technician.backup_before_changes, now=self.now)
         self.sources[rel] = new_source
@@ -268,9 +285,13 @@ def _improvement(record: dict[str, Any]) -> dict[str, Any]:
 def run_improvements(analysis: Analysis, *, config: AstroAgentConfig, workspace: Path | None, data_dir: Path,
                      targets: Sequence[Path] | None = None, test_command: str | None = None, engine: str = "auto",
                      max_improvements: int | None = None, dry_run: bool = False, force: bool = False,
-                     now: datetime | None = None) -> ImproveOutcome:
+                     design: str = BEFORE_AFTER, now: datetime | None = None) -> ImproveOutcome:
     """Judge earlier changes, then make at most ``max_improvements`` new ones (see the module docstring).
-    ``force`` is accepted for symmetry with the CLI: it never re-applies a fix tried before."""
+    ``force`` is accepted for symmetry with the CLI: it never re-applies a fix tried before.
+    ``design``: ``concurrent`` when a pipeline runs each change as a canary beside its baseline
+    (then one change at a time: a second must not share the first one's evidence)."""
+    if design not in (BEFORE_AFTER, CONCURRENT):
+        raise UsageError(f"unknown verdict design {design!r}; expected {BEFORE_AFTER} or {CONCURRENT}")
     if engine not in ("auto", "rules", "llm"):
         raise UsageError(f"unknown engine {engine!r}; expected auto, rules or llm")
     data_dir = Path(data_dir)
@@ -288,11 +309,26 @@ def run_improvements(analysis: Analysis, *, config: AstroAgentConfig, workspace:
                          "no code was changed")
             return ImproveOutcome((), tuple(verdicts), tuple(notes), 0)
         allow = resolve_targets(workspace, targets or ()) or tuple(config.lab_technician.targets)
+        if design == CONCURRENT:
+            limit = _one_canary(Ledger(data_dir), limit, notes)
         run = _Run(analysis, config, workspace, data_dir, allow, test_command, engine, dry_run, now)
+        run.design = design
         improvements = _improve(run, limit)
         notes += run.notes
     applied = sum(1 for i in improvements if i["status"] in ("applied", "proposed"))
     return ImproveOutcome(tuple(improvements), tuple(verdicts), tuple(notes), applied)
+
+
+def _one_canary(ledger: Ledger, limit: int, notes: list[str]) -> int:
+    """At most one concurrent canary at a time: none while one is still being judged."""
+    running = [c for c in ledger.pending() if c.get("design") == CONCURRENT]
+    if running:
+        c = running[-1]
+        if limit:
+            notes.append(f"canary {c['id']} ({c.get('fix')} on {c.get('target')}) is still being judged; "
+                         "new changes wait for its verdict")
+        return 0
+    return min(limit, 1)
 
 
 def _transient(analysis: Analysis, opp: Opportunity) -> bool:
@@ -338,8 +374,10 @@ def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
         if fix == "add_retry_mechanism" and not _transient(run.analysis, opp):
             run.notes.append(f"{opp.target}: no retry, the failure {opp.signature} is deterministic")
             continue
-        if (opp.signature, fix) in seen or run.ledger.already_tried(opp.signature, fix):
-            run.notes.append(f"{fix} for {opp.signature} was tried before; not again")
+        if (opp.signature, fix) in seen:
+            continue                          # another opportunity of this run already asked for it
+        if (barred := run.ledger.bar(opp.signature, fix)) is not None:
+            run.notes.append(bar_note(barred, fix, opp.target, opp.method))
             continue
         seen.add((opp.signature, fix))
         attempts += 1

@@ -1,0 +1,92 @@
+"""Judge a change as a concurrent canary: its own code version against the version it replaced,
+on executions of the same period, with an anytime-valid sequential test (``sequential.decide``).
+
+The evidence is the supervisor's outcome record (``telemetry.outcomes``), written by a process the
+judged code does not run in: success, and the execution's duration as the supervisor timed it.
+Only executions since the change was applied count, and only of the two versions under test, so
+an outage or a recovery that starts with the change hits both arms alike, and a second change can
+never share this change's evidence (the pipeline runs one canary per agent at a time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from astroagent.config.models import VerdictConfig
+from astroagent.labtech.changes.sequential import Sample, decide
+from astroagent.labtech.changes.verdicts import Verdict
+from astroagent.telemetry.outcomes import read_outcomes
+
+__all__ = ["CONCURRENT", "judge_concurrent", "canary_kind", "arms"]
+
+CONCURRENT = "concurrent"
+_SPEED_FIXES = {"add_caching"}
+_SPEED_TYPES = {"slow_method", "uncached_repeated_work"}
+_ACTIONS = {"keep": "kept", "roll_back": "rolled_back", "wait": "pending"}
+
+
+def canary_kind(change: dict[str, Any]) -> str:
+    """``speed`` for changes whose only purpose is time (caches, slow-method rewrites), else
+    ``reliability`` (retries, timeouts, breakers, bug fixes, instrumentation)."""
+    speed = change.get("fix") in _SPEED_FIXES or change.get("type") in _SPEED_TYPES
+    return "speed" if speed else "reliability"
+
+
+def _stamp(value: Any) -> float | None:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def arms(change: dict[str, Any], records: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """(canary, baseline) outcome records of the change's period, each in completion order."""
+    canary_version, baseline_version = change.get("code_version_after"), change.get("code_version_before")
+    start = _stamp(change.get("applied_at") or change.get("created_at")) or 0.0
+    ordered = sorted((r for r in records if (_stamp(r.get("timestamp")) or 0.0) >= start),
+                     key=lambda r: r.get("timestamp") or "")
+    return ([r for r in ordered if r.get("code_version") == canary_version],
+            [r for r in ordered if r.get("code_version") == baseline_version])
+
+
+def _sample(records: Sequence[dict[str, Any]]) -> Sample:
+    return Sample(tuple(bool(r.get("success")) for r in records),
+                  tuple(float(r["duration"]) if isinstance(r.get("duration"), (int, float)) else None
+                        for r in records))
+
+
+def _period(canary: Sequence[dict], baseline: Sequence[dict]) -> dict[str, str | None]:
+    stamps = sorted(str(r.get("timestamp")) for r in (*canary, *baseline) if r.get("timestamp"))
+    return {"first": stamps[0] if stamps else None, "last": stamps[-1] if stamps else None}
+
+
+def judge_concurrent(change: dict[str, Any], log_dir: Path, config: VerdictConfig, *,
+                     now: datetime | None = None) -> Verdict:
+    """Keep, roll back or wait, from the canary and baseline executions recorded since the change."""
+    if not change.get("code_version_before") or not change.get("code_version_after"):
+        return Verdict("pending", "no code versions recorded for a concurrent comparison", {"design": CONCURRENT})
+    end = (now or datetime.now(UTC)).timestamp() + 1.0
+    start = _stamp(change.get("applied_at") or change.get("created_at")) or 0.0
+    canary, baseline = arms(change, read_outcomes(Path(log_dir), start, end))
+    kind = canary_kind(change)
+    verdict = decide(_sample(canary), _sample(baseline), kind, alpha=config.alpha,
+                     max_executions=config.max_canary_executions)
+    evidence = {"design": CONCURRENT, "kind": kind, "test": verdict.test, "statistic": verdict.to_dict(),
+                "period": _period(canary, baseline),
+                "canary": _side(change.get("code_version_after"), canary),
+                "baseline": _side(change.get("code_version_before"), baseline)}
+    status = _ACTIONS[verdict.action]
+    reason = verdict.reason if verdict.decision != "continue" else (
+        f"{verdict.reason} ({len(canary)} canary and {len(baseline)} baseline executions so far)")
+    return Verdict(status, reason, evidence)
+
+
+def _side(version: str | None, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    durations = sorted(float(r["duration"]) for r in records if isinstance(r.get("duration"), (int, float)))
+    return {"code_version": version, "executions": len(records),
+            "failed": sum(1 for r in records if not r.get("success")),
+            "median_duration": durations[len(durations) // 2] if durations else None}
