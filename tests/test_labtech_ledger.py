@@ -30,7 +30,7 @@ def test_record_update_and_history(tmp_path: Path) -> None:
     assert ledger.path == tmp_path / "logs" / "lab_technician" / "ledger.jsonl"
 
 
-def test_already_tried_covers_applied_rolled_back_and_rejected_rules(tmp_path: Path) -> None:
+def test_already_tried_covers_applied_and_rolled_back_never_rejections(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path)
     assert not ledger.already_tried("sig-1", "add_retry_mechanism")
     ledger.record_change(_change("chg-1"))
@@ -42,7 +42,7 @@ def test_already_tried_covers_applied_rolled_back_and_rejected_rules(tmp_path: P
     ledger.record_change(_change("chg-3", signature="sig-3", fix="llm_rewrite", engine="llm", status="rejected"))
     assert not ledger.already_tried("sig-3", "llm_rewrite")          # an LLM may answer better next time
     ledger.record_change(_change("chg-4", signature="sig-4", status="rejected"))
-    assert ledger.already_tried("sig-4", "add_retry_mechanism")
+    assert not ledger.already_tried("sig-4", "add_retry_mechanism")  # a refusal bars nothing (issue 14)
 
 
 def test_last_applied_and_pending(tmp_path: Path) -> None:
@@ -105,3 +105,35 @@ def test_a_record_that_no_longer_validates_is_skipped_not_fatal(tmp_path):
              {"event": "change", "event_id": "e2", "id": "chg-good", "status": "rejected"}]
     ledger.path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     assert [c.id for c in ledger.changes()] == ["chg-good"]
+
+
+def test_a_bar_names_its_change_and_forget_lifts_it(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.record_change(_change("chg-1", target="experimenter/fetch.py::fetch", status="awaiting_approval"))
+    assert ledger.bar("sig-1", "add_retry_mechanism").id == "chg-1"   # awaiting approval: not proposed twice
+    ledger.update("chg-1", status="applied")
+    ledger.update("chg-1", status="rolled_back", verdict="rolled_back", verdict_reason="success 90% -> 70%")
+    barred = ledger.bar("sig-1", "add_retry_mechanism")
+    from astroagent.labtech.changes.ledger import bar_note
+    note = bar_note(barred, "add_retry_mechanism", "experimenter/fetch.py::fetch", "fetch")
+    assert "add_retry_mechanism on experimenter/fetch.py::fetch (method fetch)" in note
+    assert "chg-1: success 90% -> 70%" in note and "labtech forget chg-1" in note and "sig-1" not in note
+    [same] = ledger.barring(fix="add_retry_mechanism", target="experimenter/fetch.py")
+    assert same.id == "chg-1" and ledger.forget([same]) == [same]
+    assert not ledger.already_tried("sig-1", "add_retry_mechanism")
+    assert ledger.get("chg-1")["forgotten"] is True and ledger.get("chg-1")["status"] == "rolled_back"
+    assert ledger.forget(ledger.barring(change_id="chg-1")) == []     # forgetting twice writes nothing
+
+
+def test_barring_says_why_nothing_can_be_forgotten(tmp_path: Path) -> None:
+    import pytest
+
+    from astroagent.errors import UsageError
+    ledger = Ledger(tmp_path)
+    ledger.record_change(_change("chg-1"))
+    with pytest.raises(UsageError, match="chg-1 is applied, not rolled back"):
+        ledger.barring(change_id="chg-1")
+    with pytest.raises(UsageError, match="no change 'chg-9'"):
+        ledger.barring(change_id="chg-9")
+    with pytest.raises(UsageError, match="no rolled-back add_caching on x.py"):
+        ledger.barring(fix="add_caching", target="x.py")

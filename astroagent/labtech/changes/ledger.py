@@ -19,18 +19,32 @@ import orjson
 
 from pydantic import ValidationError
 
+from astroagent.errors import UsageError
 from astroagent.labtech.changes.record import STATUSES, VERDICTS, Change
 from astroagent.paths import lab_technician_dir
 from astroagent.telemetry.writer import utcnow
 
-__all__ = ["Ledger", "Change", "new_change_id", "LEDGER_FILE", "STATUSES", "VERDICTS"]
+__all__ = ["Ledger", "Change", "new_change_id", "bar_note", "LEDGER_FILE", "STATUSES", "VERDICTS", "BARRING"]
 
 LEDGER_FILE = "ledger.jsonl"
+BARRING = ("applied", "rolled_back", "awaiting_approval")   # the statuses that bar the same fix again
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def new_change_id() -> str:
     return f"chg-{uuid.uuid4().hex[:8]}"
+
+
+def bar_note(change: Change, fix: str, target: str | None, method: str | None) -> str:
+    """Why ``fix`` is not tried on ``target`` again, naming fix, target and method (and how to lift the bar)."""
+    what = f"{fix} on {target}" + (f" (method {method})" if method else "")
+    if change.status == "awaiting_approval":
+        return f"{what} awaits approval as {change.id}; not proposed twice"
+    if change.status == "applied":
+        return f"{what} was tried before: {change.id} is in place; not again"
+    why = change.verdict_reason or change.reason
+    return (f"{what} was tried before and rolled back ({change.id}" + (f": {why}" if why else "")
+            + f"); not again until `astroagent labtech forget {change.id}`")
 
 
 def _iso(stamp: datetime | None) -> str:
@@ -134,18 +148,43 @@ class Ledger:
     def has_event(self, event_id: str) -> bool:
         return event_id in self._fold()[1]
 
-    def already_tried(self, signature: str, fix: str | None) -> bool:
-        """True when ``fix`` was applied (kept or rolled back) or awaits approval for ``signature``, or
-        a rule fix was rejected for it (a codemod gives the same answer every time; a stale one may
-        be computed again)."""
-        for change in self.changes():
-            if change.signature != signature or change.fix != fix:
-                continue
-            if change.status in ("applied", "rolled_back", "awaiting_approval"):
-                return True
-            if change.status == "rejected" and change.engine == "rules" and not getattr(change, "stale", False):
-                return True
-        return False
+    def bar(self, signature: str | None, fix: str | None) -> Change | None:
+        """The change that bars ``fix`` for ``signature``: one in place or awaiting approval (never
+        twice the same fix), or one rolled back (by a verdict or by hand) and not forgotten since. A
+        refusal, a failed validation or a dry run bars nothing: the next run may try again."""
+        for change in reversed(self.changes()):
+            if change.signature == signature and change.fix == fix and change.status in BARRING \
+                    and not change.forgotten:
+                return change
+        return None
+
+    def already_tried(self, signature: str | None, fix: str | None) -> bool:
+        return self.bar(signature, fix) is not None
+
+    def barring(self, *, change_id: str | None = None, fix: str | None = None,
+                target: str | None = None) -> list[Change]:
+        """The rolled-back changes ``forget`` would lift: ``change_id``, or every one of ``fix`` on
+        ``target`` (``path::qualname`` or a file). UsageError when none matches, saying why."""
+        changes = self.changes()
+        if change_id is not None:
+            found = next((c for c in changes if c.id == change_id), None)
+            if found is None:
+                raise UsageError(f"no change {change_id!r} in the ledger ({self.path})")
+            if found.status != "rolled_back":
+                raise UsageError(f"{change_id} is {found.status}, not rolled back: it bars nothing")
+            return [found]
+        hits = [c for c in changes if c.status == "rolled_back" and c.fix == fix
+                and target in (c.target, c.file)]
+        if not hits:
+            raise UsageError(f"no rolled-back {fix} on {target} in the ledger (labtech history lists the changes)")
+        return hits
+
+    def forget(self, changes: Iterable[Change], *, now: datetime | None = None) -> list[Change]:
+        """Lift the bar of each rolled-back change (an update line ``forgotten: true``); the ones it lifted."""
+        lifted = [c for c in changes if not c.forgotten]
+        for change in lifted:
+            self.update(change.id, forgotten=True, forgotten_at=_iso(now), now=now)
+        return lifted
 
     def last_applied(self) -> dict[str, Any] | None:
         """The most recent change still in place."""
