@@ -115,3 +115,14 @@ def test_a_concurrent_rollout_applies_one_change_and_waits_for_its_verdict(tmp_p
                               design=CONCURRENT)
     assert second.improvements == ()
     assert any("still being judged" in note for note in second.notes), second.notes
+
+
+def test_a_canary_that_cannot_start_is_rolled_back_without_statistics(tmp_path: Path) -> None:
+    for i in range(3):
+        _record(tmp_path, APPLIED + timedelta(seconds=2 * i + 1), OLD, True)
+        OutcomeRecorder(tmp_path, "experimenter").write({
+            "timestamp": APPLIED + timedelta(seconds=2 * i + 2), "execution_id": f"c{i}", "code_version": NEW,
+            "success": False, "failure_kind": "start", "error": "ImportError: cannot import name 'x'",
+            "duration": 0.1, "recorded_by": "supervisor"})
+    verdict = _judge(tmp_path)
+    assert verdict.verdict == "rolled_back" and "cannot run" in verdict.reason and "ImportError" in verdict.reason

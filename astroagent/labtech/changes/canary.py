@@ -20,9 +20,11 @@ from astroagent.labtech.changes.sequential import Sample, decide
 from astroagent.labtech.changes.verdicts import Verdict
 from astroagent.telemetry.outcomes import read_outcomes
 
-__all__ = ["CONCURRENT", "judge_concurrent", "canary_kind", "arms"]
+__all__ = ["CONCURRENT", "judge_concurrent", "canary_kind", "arms", "CANNOT_RUN", "CANNOT_RUN_STREAK"]
 
 CONCURRENT = "concurrent"
+CANNOT_RUN = ("start", "crash")     # failure kinds that say the code cannot run at all
+CANNOT_RUN_STREAK = 3               # this many in a row on the canary, while the baseline succeeds
 _SPEED_FIXES = {"add_caching"}
 _SPEED_TYPES = {"slow_method", "uncached_repeated_work"}
 _ACTIONS = {"keep": "kept", "roll_back": "rolled_back", "wait": "pending"}
@@ -72,6 +74,10 @@ def judge_concurrent(change: dict[str, Any], log_dir: Path, config: VerdictConfi
     end = (now or datetime.now(UTC)).timestamp() + 1.0
     start = _stamp(change.get("applied_at") or change.get("created_at")) or 0.0
     canary, baseline = arms(change, read_outcomes(Path(log_dir), start, end))
+    if (broken := _cannot_run(canary, baseline)) is not None:
+        return Verdict("rolled_back", broken, {"design": CONCURRENT, "period": _period(canary, baseline),
+                                               "canary": _side(change.get("code_version_after"), canary),
+                                               "baseline": _side(change.get("code_version_before"), baseline)})
     kind = canary_kind(change)
     verdict = decide(_sample(canary), _sample(baseline), kind, alpha=config.alpha,
                      max_executions=config.max_canary_executions)
@@ -83,6 +89,19 @@ def judge_concurrent(change: dict[str, Any], log_dir: Path, config: VerdictConfi
     reason = verdict.reason if verdict.decision != "continue" else (
         f"{verdict.reason} ({len(canary)} canary and {len(baseline)} baseline executions so far)")
     return Verdict(status, reason, evidence)
+
+
+def _cannot_run(canary: Sequence[dict[str, Any]], baseline: Sequence[dict[str, Any]]) -> str | None:
+    """Why the canary is rolled back without statistics: its latest executions could not start or
+    crashed, while the baseline ran in the same period."""
+    last = canary[-CANNOT_RUN_STREAK:]
+    if len(last) < CANNOT_RUN_STREAK or any(r.get("success") or r.get("failure_kind") not in CANNOT_RUN for r in last):
+        return None
+    if not any(r.get("success") for r in baseline):
+        return None
+    kinds = sorted({str(r.get("failure_kind")) for r in last})
+    error = next((str(r.get("error"))[:200] for r in reversed(last) if r.get("error")), "no error text")
+    return f"the canary cannot run: its last {len(last)} executions failed ({', '.join(kinds)}): {error}"
 
 
 def _side(version: str | None, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
