@@ -21,8 +21,12 @@ def bare(x: int) -> int:
     return x + 1
 
 
-instrumented = instrument(bare, name="bare")
-instrumented_digest = instrument(bare, name="bare_digest", digest_args=True)
+def bare_digest(x: int) -> int:
+    return x + 1
+
+
+instrumented = instrument(bare)                     # a function is logged under its own name
+instrumented_digest = instrument(bare_digest, digest_args=True)
 
 
 def _per_call(func, calls: int) -> float:
