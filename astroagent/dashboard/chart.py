@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from astroagent.demo import segments
+
 __all__ = ["Point", "Mark", "success_chart", "time_distributions", "fmt_seconds"]
 
 _W, _H = 960, 330
@@ -22,7 +24,7 @@ _VERDICT_CLASS = {"kept": "kept", "rolled_back": "rolled-back", "pending": "pend
 class Point:
     t: float
     success: bool
-    version: str | None
+    code_version: str | None
     label: str = ""
 
 
@@ -63,16 +65,6 @@ def _ticks(high: float, n: int = 6) -> list[float]:
     return [i * step for i in range(int(high // step) + 1)]
 
 
-def _segments(points: Sequence[Point]) -> list[tuple[str | None, list[Point]]]:
-    runs: list[tuple[str | None, list[Point]]] = []
-    for p in points:
-        if runs and runs[-1][0] == p.version:
-            runs[-1][1].append(p)
-        else:
-            runs.append((p.version, [p]))
-    return runs
-
-
 def _rolling(points: Sequence[Point], window: int) -> list[float]:
     out, total = [], 0
     for i, p in enumerate(points):
@@ -97,7 +89,7 @@ def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window
 
     out = [f'<svg class="chart success-chart" viewBox="0 0 {_W} {_H}" role="img" '
            f'aria-label="success rate over time" data-points="{len(points)}" data-marks="{len(marks)}">']
-    runs = _segments(points)
+    runs = segments(points)
     for n, (version, run) in enumerate(runs):
         start = 0.0 if n == 0 else runs[n - 1][1][-1].t
         rate = sum(p.success for p in run) / len(run)
@@ -119,11 +111,14 @@ def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window
         path = " ".join(f"{x(p.t)},{y(r)}" for p, r in zip(points, rolled))
         out.append(f'<polyline class="rolling" points="{path}"/>')
     out.append('<g class="points">')
+    names: dict[tuple[str | None, str], str] = {}      # escaped once per version and label, not per point
+    rows = {True: (f'<circle class="pt ok" cy="{y(1.0)}" r="3.2" cx="', "succeeded"),
+            False: (f'<circle class="pt fail" cy="{y(0.0)}" r="3.2" cx="', "failed")}
     for i, p in enumerate(points):
-        kind = "ok" if p.success else "fail"
-        out.append(f'<circle class="pt {kind}" cx="{x(p.t)}" cy="{y(1.0 if p.success else 0.0)}" r="3.2">'
-                   f'<title>#{i + 1} at {fmt_seconds(p.t)}: {"succeeded" if p.success else "failed"}, code '
-                   f'{escape(p.version or "?")}{escape(p.label)}</title></circle>')
+        key = (p.code_version, p.label)
+        name = names.get(key) or names.setdefault(key, escape(p.code_version or "?") + escape(p.label))
+        head, said = rows[p.success]
+        out.append(f'{head}{x(p.t)}"><title>#{i + 1} at {p.t:.0f} s: {said}, code {name}</title></circle>')
     out.append("</g>")
     for n, m in enumerate(marks):
         right = x(m.t) > _W - 240            # a label near the right edge reads leftwards
