@@ -16,7 +16,7 @@ from astroagent.cli.labtech import labtech
 from astroagent.paths import agent_log_dir, data_dir, find_workspace, lab_technician_dir
 
 if TYPE_CHECKING:
-    from astroagent.labtech.models import Analysis
+    from astroagent.labtech import Analysis
 
 __all__ = ["analyze_command", "report_command"]
 
@@ -25,8 +25,8 @@ _MAX_WINDOW_HOURS = 24 * 365 * 1000  # two windows back must stay inside the dat
 
 def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, dict]:
     from astroagent.config import load_config
-    from astroagent.labtech.analysis.analyze import default_targets, run_analysis  # loaded only when analysing
-    from astroagent.labtech.reports.render import write_outputs
+    from astroagent.labtech import default_targets, run_analysis  # loaded only when analysing
+    from astroagent.labtech import write_outputs
 
     workspace = find_workspace()
     full = load_config(workspace)
@@ -53,7 +53,7 @@ def _analyze(logs: Path | None, window_hours: float | None) -> tuple[Analysis, d
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as one JSON object.")
 def analyze_command(logs: Path | None, window_hours: float | None, as_json: bool) -> None:
     """Analyse the Experimenter's logs: executions, error patterns, slow methods, opportunities."""
-    from astroagent.labtech.reports.render import analyze_json
+    from astroagent.labtech import analyze_json
 
     analysis, paths = _analyze(logs, window_hours)
     if as_json:
@@ -104,7 +104,7 @@ def _print_tables(analysis: Analysis, paths: dict) -> None:
               help="Write the newest report here instead of printing it.")
 def report_command(output: Path | None) -> None:
     """Print (or write) the newest Lab Technician report; analyse first when there is none yet."""
-    from astroagent.labtech.reports.render import latest_report
+    from astroagent.labtech import latest_report
 
     root = data_dir(find_workspace())
     report = latest_report(lab_technician_dir(root))

@@ -16,7 +16,7 @@ __all__ = ["approve_cmd", "reject_cmd"]
 def approve_cmd(change_id: str) -> int:
     """Apply a change awaiting approval (refused when its file changed since, or it no longer validates)."""
     from astroagent.config import load_config
-    from astroagent.labtech.changes.approval import approve_change
+    from astroagent.labtech import approve_change
     from astroagent.paths import data_dir, find_workspace
 
     workspace = find_workspace()
@@ -34,7 +34,7 @@ def approve_cmd(change_id: str) -> int:
 @click.option("--why", default=None, help="Why not, for the ledger.")
 def reject_cmd(change_id: str, why: str | None) -> int:
     """Refuse a change awaiting approval; nothing is touched."""
-    from astroagent.labtech.changes.approval import reject_change
+    from astroagent.labtech import reject_change
     from astroagent.paths import data_dir, find_workspace
 
     change = reject_change(change_id, data_dir=data_dir(find_workspace()), why=why, by="cli")

@@ -39,7 +39,7 @@ def read_source(path: Path, role: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, violations} as JSON.")
 def check_command(target: Path, proposed: Path, as_json: bool) -> int:
     """Judge a proposed new version of a file against DESIGN section 5's safety rules."""
-    from astroagent.labtech.changes.guard import check_change  # loaded only when a check runs
+    from astroagent.labtech import check_change  # loaded only when a check runs
 
     old = read_source(target, "--target")
     new = read_source(proposed, "--proposed")

@@ -37,8 +37,8 @@ def _context() -> tuple[Path | None, object, Path]:
 def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
                 max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech.changes.improve import resolve_targets
-    from astroagent.labtech.session import SessionRequest, opportunity_summary, run_session
+    from astroagent.labtech import resolve_targets
+    from astroagent.labtech import SessionRequest, opportunity_summary, run_session
 
     workspace, config, data = _context()
     for target in targets:
@@ -86,8 +86,8 @@ def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str 
 @click.option("--force", is_flag=True, help="Overwrite the file even if someone else edited it since.")
 def rollback_cmd(change_id: str | None, last: bool, force: bool) -> int:
     """Undo a change the Lab Technician made, from its backup."""
-    from astroagent.labtech.changes.apply import labtech_lock, recover
-    from astroagent.labtech.changes.rollback import rollback_change, rollback_last
+    from astroagent.labtech import labtech_lock, recover
+    from astroagent.labtech import rollback_change, rollback_last
 
     if bool(change_id) == bool(last):
         raise UsageError("give a CHANGE_ID or --last (one of them)")
@@ -109,7 +109,7 @@ def rollback_cmd(change_id: str | None, last: bool, force: bool) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def history_cmd(as_json: bool) -> int:
     """Every change the Lab Technician made or proposed, with its verdict."""
-    from astroagent.labtech.changes.ledger import Ledger
+    from astroagent.labtech import Ledger
 
     _workspace, _config, data = _context()
     changes = Ledger(data).history()

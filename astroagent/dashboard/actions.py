@@ -80,7 +80,7 @@ def _known(dash: Dashboard, change_id: str) -> None:
 @_changing
 async def approve(dash: Dashboard, request: Request, form: dict[str, Any]) -> Response:
     from astroagent.config import load_config
-    from astroagent.labtech.changes.approval import approve_change
+    from astroagent.labtech import approve_change
 
     change_id = request.path_params["change_id"]
     _known(dash, change_id)
@@ -97,7 +97,7 @@ async def approve(dash: Dashboard, request: Request, form: dict[str, Any]) -> Re
 
 @_changing
 async def reject(dash: Dashboard, request: Request, form: dict[str, Any]) -> Response:
-    from astroagent.labtech.changes.approval import reject_change
+    from astroagent.labtech import reject_change
 
     change_id = request.path_params["change_id"]
     _known(dash, change_id)
@@ -110,8 +110,8 @@ async def reject(dash: Dashboard, request: Request, form: dict[str, Any]) -> Res
 
 
 def _rollback(change_id: str, data_dir, workspace) -> dict[str, Any]:
-    from astroagent.labtech.changes.apply import labtech_lock, recover
-    from astroagent.labtech.changes.rollback import rollback_change
+    from astroagent.labtech import labtech_lock, recover
+    from astroagent.labtech import rollback_change
 
     with labtech_lock(data_dir):
         recover(data_dir, workspace)

@@ -22,7 +22,7 @@ import orjson
 import psutil
 
 from astroagent.dashboard.chart import Mark, Point
-from astroagent.labtech.changes.ledger import Ledger
+from astroagent.labtech import Ledger
 from astroagent.orchestration.control import HEARTBEAT_SECONDS, read_status, recent_results
 from astroagent.orchestration.state import PipelineState, state_path
 from astroagent.paths import lab_technician_dir
@@ -173,7 +173,7 @@ class DataView:
 
     def analysis(self) -> dict[str, Any] | None:
         """The newest analysis the Lab Technician wrote (its results, not its internal state)."""
-        from astroagent.labtech.reports.render import ANALYSIS_RESULTS
+        from astroagent.labtech import ANALYSIS_RESULTS
 
         found = sorted(self.lab_dir.glob(ANALYSIS_RESULTS)) if self.lab_dir.is_dir() else []
         return self._cache.load(found[-1]) if found else None

@@ -26,6 +26,7 @@ __all__ = [
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json",
     "CANNOT_RUN", "CANNOT_RUN_STREAK",
+    "combined_output", "run_agents", "ANALYSIS_RESULTS",
 ]
 
 _HOME = {
@@ -41,6 +42,9 @@ _HOME = {
     "approve_change": "changes.approval", "reject_change": "changes.approval",
     "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary",
     "write_outputs": "reports.render", "latest_report": "reports.render", "analyze_json": "reports.render",
+    "combined_output": "session",
+    "run_agents": "session",
+    "ANALYSIS_RESULTS": "reports.render",
 }
 
 

@@ -12,7 +12,7 @@ __all__ = ["with_ledger_facts", "pending_change_ids"]
 
 def _ledger(data_dir: Path) -> dict[str, dict[str, Any]] | None:
     try:
-        from astroagent.labtech.changes.ledger import Ledger
+        from astroagent.labtech import Ledger
 
         return {str(c.get("id")): c for c in Ledger(data_dir).history()}
     except (ImportError, OSError):

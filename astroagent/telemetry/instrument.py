@@ -37,6 +37,7 @@ from astroagent.telemetry.metrics import MetricsRecorder
 from astroagent.telemetry.writer import EventWriter, utcnow
 
 __all__ = [
+    "ACTIVE_EXECUTION",
     "Telemetry",
     "Execution",
     "Span",
@@ -48,7 +49,8 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_ACTIVE: ContextVar["Execution | None"] = ContextVar("astroagent_execution", default=None)
+# the execution running in this context; public so other instrumenters (astroagent watch) share it
+ACTIVE_EXECUTION: ContextVar["Execution | None"] = ContextVar("astroagent_execution", default=None)
 _LOGGED_ATTR = "__astroagent_logged__"
 _MAX_TRACEBACK = 8000
 _TELEMETRY_DIR = str(Path(__file__).resolve().parent)
@@ -143,14 +145,14 @@ class _ExecutionScope:
     def __enter__(self) -> Execution:
         self._start = time.perf_counter()
         self._cpu = time.process_time()
-        self._token = _ACTIVE.set(self._run)
+        self._token = ACTIVE_EXECUTION.set(self._run)
         self._run.event("execution_start", **self._data)
         return self._run
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         run, tel = self._run, self._run.telemetry
-        _ACTIVE.reset(self._token)
+        ACTIVE_EXECUTION.reset(self._token)
         duration = time.perf_counter() - self._start
         if exc is not None:
             if getattr(exc, _LOGGED_ATTR, None) is None and isinstance(exc, Exception):
@@ -230,7 +232,7 @@ class Telemetry:
 
 
 def current_execution() -> Execution | None:
-    return _ACTIVE.get()
+    return ACTIVE_EXECUTION.get()
 
 
 def _qualified(func: Callable[..., Any]) -> str:
@@ -257,7 +259,7 @@ def instrument(func: F | None = None, *, name: str | None = None, digest_args: b
 
         @functools.wraps(target)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            run = _ACTIVE.get()
+            run = ACTIVE_EXECUTION.get()
             if run is None:
                 return target(*args, **kwargs)
             digest = args_digest(*(args[1:] if skip_self else args), **kwargs) if digest_args else None

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.telemetry import Execution, Telemetry, code_version, package_code_version
-from astroagent.telemetry.instrument import _ACTIVE  # shared with @instrument: one sees the other's execution
+from astroagent.telemetry.instrument import ACTIVE_EXECUTION  # shared with @instrument: one sees the other's
 from astroagent.watch.hook import ROOTS, WatchConfig, mark
 
 __all__ = ["Session", "session", "MUTED", "ACTIVE"]
 
-ACTIVE = _ACTIVE
+ACTIVE = ACTIVE_EXECUTION
 _FLUSH_EVERY = 1.0  # seconds between merges of the metrics file
 
 
