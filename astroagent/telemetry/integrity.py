@@ -46,7 +46,7 @@ WATCHED: tuple[tuple[str, str], ...] = (
     *(("astroagent.telemetry.instrument", f"_ExecutionScope.{m}") for m in ("__init__", "__enter__", "__exit__")),
     *(("astroagent.telemetry.instrument", name) for name in (
         "Telemetry", "Execution", "Span", "_ExecutionScope", "EventWriter", "MetricsRecorder", "instrument",
-        "_qualified", "current_execution", "error_location", "_format_tb", "_ACTIVE", "_LOGGED_ATTR")),
+        "_qualified", "current_execution", "error_location", "_format_tb", "ACTIVE_EXECUTION", "_LOGGED_ATTR")),
     *(("astroagent.telemetry.metrics", f"MetricsRecorder.{m}") for m in ("__init__", "record", "sample_sink",
                                                                          "record_usage", "flush")),
     *(("astroagent.telemetry.metrics", name) for name in ("MetricsRecorder", "merge_metrics", "atomic_write_bytes")),
