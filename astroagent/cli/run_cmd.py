@@ -25,8 +25,19 @@ __all__ = ["run_command", "demo_command"]
               help="Run the Lab Technician every S seconds (adapted within the configured bounds).")
 @click.option("--no-lab-technician", is_flag=True, help="Run experiments only; never change code.")
 @click.option("--area", "areas", multiple=True, help="Research area (repeatable; default from the config).")
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
+              help="Run N experiments at a time (default: pipeline.workers, 1).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="local: worker processes on this machine (default); ray: Ray actors (astroagent[ray]).")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Join this Ray cluster (auto or HOST:PORT); default: start a local Ray instance.")
+@click.option("--dashboard", "with_dashboard", is_flag=True,
+              help="Serve the web dashboard (127.0.0.1) beside the pipeline while it runs.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True,
+              help="The dashboard's port (with --dashboard).")
 def run_command(cycles: int | None, duration: float | None, lab_interval: float | None,
-                no_lab_technician: bool, areas: tuple[str, ...]) -> None:
+                no_lab_technician: bool, areas: tuple[str, ...], workers: int | None,
+                executor: str | None, ray_address: str | None, with_dashboard: bool, port: int) -> None:
     """Run the pipeline until stopped (Ctrl-C or SIGTERM stop it gracefully) or a bound is reached."""
     import asyncio  # rich and asyncio load only when a command runs: `astroagent --help` stays fast
 
@@ -38,7 +49,12 @@ def run_command(cycles: int | None, duration: float | None, lab_interval: float 
 
     if cycles is not None and duration is not None:
         raise UsageError("give --cycles or --duration, not both")
-    pipeline = ContinuousPipeline(max_cycles=cycles, duration=duration)
+    if ray_address is not None and executor == "local":
+        raise UsageError("--ray-address needs --executor ray")
+    if ray_address is not None and not ray_address.strip():
+        raise UsageError("--ray-address must be auto or HOST:PORT, got an empty string")
+    pipeline = ContinuousPipeline(max_cycles=cycles, duration=duration, workers=workers,
+                                  executor=executor or ("ray" if ray_address else None), ray_address=ray_address)
     if lab_interval is not None:
         pipeline.set_lab_technician_interval(lab_interval)
     if no_lab_technician:
@@ -52,7 +68,10 @@ def run_command(cycles: int | None, duration: float | None, lab_interval: float 
     research = {"domain": "astrophysics"}
     if areas:
         research["research_areas"] = list(areas)
-    with LiveView(console, title="astroagent run") as view:
+    from astroagent.cli.dashboard_cmd import dashboard_beside
+
+    with dashboard_beside(pipeline, port if with_dashboard else None, console.print), \
+            LiveView(console, title="astroagent run") as view:
         pipeline.status_callbacks.append(view.update)
         state = asyncio.run(pipeline.run_continuous(research))
     rate = "–" if state.success_rate is None else f"{100 * state.success_rate:.0f} %"

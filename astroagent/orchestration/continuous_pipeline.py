@@ -1,4 +1,4 @@
-"""The ContinuousPipeline: plan research projects, run them in a supervised Experimenter worker,
+"""The ContinuousPipeline: plan research projects, run them on a fleet of Experimenter workers,
 and let the Lab Technician improve the Experimenter's code on an adaptive schedule.
 
     pipeline = ContinuousPipeline()
@@ -6,81 +6,75 @@ and let the Lab Technician improve the Experimenter's code on an adaptive schedu
     pipeline.status_callbacks.append(cb)   # cb(update): update['stage'], update['status'], ...
     await pipeline.run_continuous({'domain': 'astrophysics', 'research_areas': ['exoplanets']})
 
-The Lab Technician runs in its own process between experiments (the event loop stays free for
-signals, callbacks and the live view); a code change it makes is picked up by restarting the
-worker before the next experiment, never in the middle of one.
+Experiments run on a worker fleet (``pipeline.workers`` at a time; local processes or Ray
+actors), each on the code version ``choose_version`` picks (default: the code on disk). The Lab
+Technician runs in its own process (the event loop stays free for signals, callbacks and the
+live view); a code change it makes is picked up by restarting a worker before its next
+experiment, never in the middle of one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import threading
-import time
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from astroagent.agents.common import AgentResult
 from astroagent.config import AstroAgentConfig, load_config
 from astroagent.errors import UsageError
-from astroagent.orchestration.ledger_view import pending_change_ids, with_ledger_facts
-from astroagent.orchestration.scheduling import LabSchedule, after_run, is_due
+from astroagent.orchestration._lab_runs import LabTechnicianRuns
+from astroagent.orchestration.control import PipelineControl
+from astroagent.orchestration.fleet import Fleet, FleetSpec, make_fleet
+from astroagent.orchestration.options import PipelineOptions
+from astroagent.orchestration.scheduling import LabSchedule
 from astroagent.orchestration.status import StatusBroadcaster, StatusCallback
 from astroagent.orchestration.state import ExperimentRecord, PipelineState, load_state, save_state, state_path
 from astroagent.orchestration.supervisor import ExperimentOutcome, WorkerSupervisor
+from astroagent.orchestration.versions import CodeGate
 from astroagent.paths import data_dir as default_data_dir
 from astroagent.paths import find_workspace
 from astroagent.telemetry import utcnow
 
-__all__ = ["ContinuousPipeline", "StatusCallback", "SUPPORTED_DOMAINS"]
+__all__ = ["ContinuousPipeline", "PipelineOptions", "StatusCallback", "SUPPORTED_DOMAINS"]
 
 SUPPORTED_DOMAINS = ("astrophysics",)
 log = logging.getLogger("astroagent.pipeline")
 
 
-class ContinuousPipeline:
+class ContinuousPipeline(LabTechnicianRuns):
     """Runs the Experimenter and the Lab Technician until stopped (or a cycle / time bound)."""
 
-    def __init__(self, *, workspace: Path | None = None, data_dir: Path | None = None,
-                 config: AstroAgentConfig | None = None, archive_url: str | None = None,
-                 max_cycles: int | None = None, duration: float | None = None,
-                 projects_per_cycle: int | None = None, seed: int | None = None,
-                 force_lab_analysis: bool = False, handle_signals: bool = True, resume: bool = True,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 experimenter_target: str | None = None, lab_technician_target: str | None = None,
-                 planner: Callable[[Sequence[str], int, int], Sequence[Any]] | None = None):
-        self.workspace = Path(workspace).resolve() if workspace is not None else find_workspace()
-        self.config = config if config is not None else load_config(self.workspace)
-        self.data_dir = Path(data_dir).resolve() if data_dir is not None else default_data_dir(self.workspace)
+    def __init__(self, options: PipelineOptions | None = None, /, **fields: Any):
+        opts = replace(options or PipelineOptions(), **fields)   # an unknown keyword is a TypeError
+        self.options = opts
+        self.workspace = Path(opts.workspace).resolve() if opts.workspace is not None else find_workspace()
+        self.config = opts.config if opts.config is not None else load_config(self.workspace)
+        self.data_dir = (Path(opts.data_dir).resolve() if opts.data_dir is not None
+                         else default_data_dir(self.workspace))
         pipe = self.config.pipeline
-        self.archive_url = archive_url or self.config.experimenter.archive_url
-        self.max_cycles = max_cycles
-        self.duration = duration
-        self.projects_per_cycle = projects_per_cycle or pipe.projects_per_cycle
-        self.seed = self.config.experimenter.seed if seed is None else seed
-        self.force_lab_analysis = force_lab_analysis
-        self.handle_signals = handle_signals
-        self._planner = planner
+        self.archive_url = opts.archive_url or self.config.experimenter.archive_url
+        self.max_cycles = opts.max_cycles
+        self.duration = opts.duration
+        self.projects_per_cycle = opts.projects_per_cycle or pipe.projects_per_cycle
+        self.seed = self.config.experimenter.seed if opts.seed is None else opts.seed
+        self.force_lab_analysis = opts.force_lab_analysis
+        self.handle_signals = opts.handle_signals
+        self.choose_version = opts.choose_version
+        self._planner = opts.planner
         self.status_callbacks: list[StatusCallback] = []
-        previous = load_state(self.data_dir) if resume else None
         self._notes: list[str] = []
-        if resume and previous is None and state_path(self.data_dir).exists():
-            kept = state_path(self.data_dir).with_suffix(".json.unreadable")
-            os.replace(state_path(self.data_dir), kept)     # never overwritten by the first save
-            self._notes.append(f"could not read the saved state; started afresh and kept it as {kept}")
-            log.warning(self._notes[-1])
-        self.state = previous or PipelineState(lab_interval=pipe.lab_technician_interval)
+        self.state = self._resumed_state(opts.resume, pipe.lab_technician_interval)
         self.last_lab_result: AgentResult | None = None
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = opts.clock
+        self._sleep = opts.sleep
         # a resumed pipeline continues its own time line (and its cycle count, so new projects)
-        self._t0 = clock() - (self.state.history[-1].t if self.state.history else 0.0)
+        self._t0 = self._clock() - (self.state.history[-1].t if self.state.history else 0.0)
         self._lab_enabled = True
         self._schedule = LabSchedule.create(
             pipe.lab_technician_interval, min_interval=pipe.min_lab_interval, max_interval=pipe.max_lab_interval,
@@ -93,16 +87,34 @@ class ContinuousPipeline:
         self._abort_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
-        self._code_lock: asyncio.Lock | None = None
+        self._code_gate: CodeGate | None = None
         self._lab_lock: asyncio.Lock | None = None
         self._lab_task: asyncio.Task | None = None
         self._status = StatusBroadcaster(self.status_callbacks)
-        common = dict(workspace=self.workspace, data_dir=self.data_dir, config=pipe, clock=clock, sleep=sleep,
-                      on_event=self._emit)
-        self.worker = WorkerSupervisor(agent="experimenter", agent_target=experimenter_target,
-                                       code_package=self.config.experimenter.code_package, **common)
-        self._lab_worker = WorkerSupervisor(agent="lab_technician", agent_target=lab_technician_target,
-                                            log_failures=False, **common)
+        spec = FleetSpec(workspace=self.workspace, data_dir=self.data_dir, config=pipe, clock=self._clock,
+                         sleep=self._sleep, on_event=self._emit)
+        self.fleet: Fleet = make_fleet(replace(
+            spec, workers=opts.workers or pipe.workers, executor=opts.executor or pipe.executor,
+            ray_address=opts.ray_address or pipe.ray_address, agent_target=opts.experimenter_target,
+            code_package=self.config.experimenter.code_package))
+        self._lab_worker = WorkerSupervisor(agent="lab_technician", agent_target=opts.lab_technician_target,
+                                            log_failures=False, workspace=self.workspace, data_dir=self.data_dir,
+                                            config=pipe, clock=self._clock, sleep=self._sleep, on_event=self._emit)
+
+    def _resumed_state(self, resume: bool, lab_interval: float) -> PipelineState:
+        """The saved state to go on from; an unreadable one is kept aside, never overwritten."""
+        previous = load_state(self.data_dir) if resume else None
+        if resume and previous is None and state_path(self.data_dir).exists():
+            kept = state_path(self.data_dir).with_suffix(".json.unreadable")
+            os.replace(state_path(self.data_dir), kept)
+            self._notes.append(f"could not read the saved state; started afresh and kept it as {kept}")
+            log.warning(self._notes[-1])
+        return previous or PipelineState(lab_interval=lab_interval)
+
+    @property
+    def worker(self) -> WorkerSupervisor | None:
+        """The first local worker (a one-worker pipeline's only one); None on Ray."""
+        return getattr(self.fleet, "primary", None)
 
     # -- the seed's controls -----------------------------------------------------------------
 
@@ -166,9 +178,10 @@ class ContinuousPipeline:
     def _save(self) -> None:
         self.state.updated_at = utcnow().isoformat()
         self.state.lab_interval = self._schedule.interval
-        self.state.worker_restarts = self.worker.restarts
-        self.state.worker_crashes = self.worker.crashes
-        self.state.worker_hangs = self.worker.hangs
+        counts = self.fleet.counts()
+        self.state.worker_restarts = counts.get("restarts", 0)
+        self.state.worker_crashes = counts.get("crashes", 0)
+        self.state.worker_hangs = counts.get("hangs", 0)
         try:
             save_state(self.data_dir, self.state)
         except OSError as exc:
@@ -193,10 +206,11 @@ class ContinuousPipeline:
         duration = research_config.get("duration", self.duration)
         if self._running:
             raise UsageError("this pipeline is already running")
+        await self.fleet.start()            # e.g. joins the Ray cluster: an unreachable one fails here
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._stop_requested = self._abort_requested = False
-        self._code_lock = self._code_lock or asyncio.Lock()
+        self._code_gate = self._code_gate or CodeGate()
         self._running = True
         started = self._now()
         self._schedule = LabSchedule.create(
@@ -205,54 +219,58 @@ class ContinuousPipeline:
             now=self._clock())
         self.state.status, self.state.pid = "running", os.getpid()
         self.state.started_at = self.state.started_at or utcnow().isoformat()
-        self.state.code_version = self.worker.disk_code_version()
+        self.state.code_version = self.fleet.store.current()
         self._save()
         installed = self._install_signals()
+        control = PipelineControl(self).start()     # requests from a dashboard (orchestration/control.py)
         self._emit({"stage": "pipeline", "status": "started", "research_areas": list(areas),
                     "lab_technician": self._lab_enabled, "lab_interval": self._schedule.interval,
-                    **({"notes": self._notes} if self._notes else {})})
+                    "workers": self.fleet.size, **({"notes": self._notes} if self._notes else {})})
         cycles_run = 0
         try:
             while not self._stopping():
                 self.state.cycle += 1
                 cycles_run += 1
-                cycle = self.state.cycle
-                projects = plan_projects(areas, self.projects_per_cycle, self.seed + cycle)
+                projects = plan_projects(areas, self.projects_per_cycle, self.seed + self.state.cycle)
                 self._emit({"stage": "cycle", "status": "started", "projects": len(projects)})
-                for project in projects:
-                    if self._stopping() or self._out_of_time(duration, started):
-                        break
-                    await self._experiment(_as_dict(project))
-                    if self._lab_due() and not self._stopping():
-                        await self._start_scheduled_lab_run()
+                await self._run_cycle([_as_dict(p) for p in projects], duration, started)
                 self._emit({"stage": "cycle", "status": "completed", "experiments": self.state.experiments,
                             "success_rate": self.state.success_rate})
                 self._save()
-                if max_cycles is not None and cycles_run >= max_cycles:
-                    break
-                if self._out_of_time(duration, started):
+                if (max_cycles is not None and cycles_run >= max_cycles) or self._out_of_time(duration, started):
                     break
             if self._lab_task is not None:   # a bounded run ends once the Lab Technician has finished
                 await asyncio.gather(self._lab_task, return_exceptions=True)
         finally:
+            await control.close()
             await self._shutdown(installed)
         return self.state
 
-    async def _start_scheduled_lab_run(self) -> None:
-        """Run the Lab Technician; with ``experiments_during_lab`` experiments go on meanwhile
-        (on the code in place until its change lands, then on the new code after a restart)."""
-        run = self._lab_run("scheduled_analysis", self.force_lab_analysis)
-        if not self.config.pipeline.experiments_during_lab:
-            await run
-            return
-        self._lab_task = asyncio.ensure_future(run)
-        self._lab_task.add_done_callback(self._lab_task_done)
+    async def _run_cycle(self, projects: list[dict[str, Any]], duration: float | None, started: float) -> None:
+        """Run one cycle's projects ``fleet.size`` at a time; after each experiment the Lab
+        Technician starts if it is due."""
+        running: set[asyncio.Future] = set()
+        try:
+            for project in projects:
+                while len(running) >= self.fleet.size:
+                    running = await self._one_finished(running)
+                if self._stopping() or self._out_of_time(duration, started):
+                    break
+                running.add(asyncio.ensure_future(self._experiment(project)))
+            while running:
+                running = await self._one_finished(running)
+        finally:
+            for task in running:             # only on an error: never leave an experiment behind
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
-    def _lab_task_done(self, task: asyncio.Task) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            log.warning("Lab Technician run failed: %s: %s", type(exc).__name__, exc)
-            self._emit({"stage": "lab_technician", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    async def _one_finished(self, running: set[asyncio.Future]) -> set[asyncio.Future]:
+        done, pending = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()                    # an error in the pipeline itself is not swallowed
+        if self._lab_due() and not self._stopping():
+            await self._start_scheduled_lab_run()
+        return set(pending)
 
     def _stopping(self) -> bool:
         return self._stop_requested or (self._stop is not None and self._stop.is_set())
@@ -260,13 +278,8 @@ class ContinuousPipeline:
     def _out_of_time(self, duration: float | None, started: float) -> bool:
         return duration is not None and self._now() - started >= duration
 
-    def _lab_due(self) -> bool:
-        if self._lab_task is not None and not self._lab_task.done():
-            return False
-        return self._lab_enabled and is_due(self._schedule, now=self._clock(), experiments=self.state.experiments)
-
-    async def _guarded(self, work: Awaitable[Any], supervisor: WorkerSupervisor, deadline: float) -> Any:
-        """Await ``work``; on stop give it ``deadline`` seconds more, then abort the worker."""
+    async def _guarded(self, work: Awaitable[Any], supervisor: WorkerSupervisor | Fleet, deadline: float) -> Any:
+        """Await ``work``; on stop give it ``deadline`` seconds more, then abort the worker(s)."""
         assert self._stop is not None
         task = asyncio.ensure_future(work)
         stopper = asyncio.ensure_future(self._stop.wait())
@@ -286,13 +299,15 @@ class ContinuousPipeline:
         return await task
 
     async def _experiment(self, project: dict[str, Any]) -> ExperimentOutcome:
-        assert self._code_lock is not None
+        assert self._code_gate is not None
         input_data = {"project": project, "archive_url": self.archive_url}
-        async with self._code_lock:
+        version = self.choose_version(project) if self.choose_version is not None else None
+        async with self._code_gate.reading():
             self._emit({"stage": "experiment", "status": "started", "project_id": project.get("id"),
-                        "area": project.get("area"), "kind": project.get("kind")})
+                        "area": project.get("area"), "kind": project.get("kind"),
+                        **({"requested_version": version} if version else {})})
             outcome: ExperimentOutcome = await self._guarded(
-                self.worker.run(input_data, state_name="experiment"), self.worker,
+                self.fleet.run(input_data, version=version, state_name="experiment"), self.fleet,
                 self.config.pipeline.shutdown_deadline_seconds)
         self.state.code_version = outcome.code_version or self.state.code_version
         self.state.record(ExperimentRecord(
@@ -311,57 +326,6 @@ class ContinuousPipeline:
                     "success_rate": self.state.success_rate,
                     "recent_success_rate": self.state.recent_success_rate()})
         return outcome
-
-    async def run_lab_technician_now(self, *, force: bool = False) -> AgentResult:
-        """Run the Lab Technician once, now, whatever the schedule (between experiments unless
-        ``experiments_during_lab``). ``force`` lets it change code even when the success rate is fine."""
-        return await self._lab_run("manual_analysis", force)
-
-    async def _lab_run(self, state_name: str, force: bool) -> AgentResult:
-        self._code_lock = self._code_lock or asyncio.Lock()
-        self._lab_lock = self._lab_lock or asyncio.Lock()
-        new = self.state.experiments - self._schedule.experiments_at_last_run   # the history is trimmed:
-        since = self.state.history[-new:] if new > 0 else []                      # count back from its end
-        rate_seen = (sum(r.success for r in since) / len(since)) if since else self.state.recent_success_rate()
-        concurrent = self._running and self.config.pipeline.experiments_during_lab
-        async with self._lab_lock, (contextlib.nullcontext() if concurrent else self._code_lock):
-            self.state.lab_started_at.append(self._now())
-            self._emit({"stage": "lab_technician", "status": "started", "state_name": state_name})
-            inputs: dict[str, Any] = {"force_analysis": force}
-            waiting = self._pending_changes() if state_name == "scheduled_analysis" else []
-            if waiting and self.config.pipeline.judge_before_changing:
-                inputs["max_improvements"] = 0   # judge the change in place before stacking another
-            work = self._lab_worker.run(inputs, state_name=state_name,
-                                        timeout=self.config.pipeline.lab_technician_timeout_seconds)
-            if self._running and self._stop is not None:
-                outcome = await self._guarded(work, self._lab_worker, self.config.pipeline.shutdown_deadline_seconds)
-            else:
-                outcome = await work
-            await self._lab_worker.shutdown(deadline=5.0)
-        result = AgentResult(agent_name="lab_technician", execution_id=outcome.execution_id,
-                             success=outcome.success, output_data=outcome.output, error_message=outcome.error,
-                             execution_time=outcome.duration)
-        self.last_lab_result = result
-        self._schedule = after_run(self._schedule, now=self._clock(), success_rate=rate_seen,
-                                   experiments=self.state.experiments)
-        self.state.lab_runs += 1
-        self.state.lab_runs_at.append(self._now())
-        improvements = with_ledger_facts(self.data_dir, result.output_data.get("improvements_made") or [],
-                                         now_t=self._now(), now_wall=utcnow())
-        self.state.record_lab_output({**result.output_data, "improvements_made": improvements}, self._now())
-        self._save()
-        update: dict[str, Any] = {"stage": "lab_technician", "status": "completed" if result.success else "failed",
-                                  "improvements_made": improvements,
-                                  "verdicts": list(result.output_data.get("verdicts") or []),
-                                  "report_path": result.output_data.get("report_path"),
-                                  "success_rate": rate_seen, "next_interval": self._schedule.interval}
-        if not result.success:
-            update["error"] = result.error_message
-        self._emit(update)
-        return result
-
-    def _pending_changes(self) -> list[str]:
-        return pending_change_ids(self.data_dir, [c.id for c in self.state.changes if c.verdict == "pending"])
 
     # -- signals and shutdown ---------------------------------------------------------------------
 
@@ -383,7 +347,7 @@ class ContinuousPipeline:
             self._emit({"stage": "pipeline", "status": "aborting", "signal": sig.name})
             self._abort_requested = True
             if self._loop is not None:
-                self._loop.create_task(self.worker.abort())
+                self._loop.create_task(self.fleet.abort())
                 self._loop.create_task(self._lab_worker.abort())
         else:
             self._emit({"stage": "pipeline", "status": "stopping", "signal": sig.name})
@@ -395,7 +359,7 @@ class ContinuousPipeline:
                 await self._lab_worker.abort()
                 await asyncio.gather(self._lab_task, return_exceptions=True)
             self._lab_task = None
-            await self.worker.shutdown(deadline=min(5.0, self.config.pipeline.shutdown_deadline_seconds))
+            await self.fleet.close(deadline=min(5.0, self.config.pipeline.shutdown_deadline_seconds))
             await self._lab_worker.shutdown(deadline=1.0)
         finally:
             self._running = False
@@ -403,7 +367,6 @@ class ContinuousPipeline:
             self.state.status = "stopped"
             self.state.stopped_at = utcnow().isoformat()
             self._save()
-            self.worker.close()
             for sig in installed:
                 assert self._loop is not None
                 self._loop.remove_signal_handler(sig)

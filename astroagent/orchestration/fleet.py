@@ -74,13 +74,18 @@ class Fleet(Protocol):
     """What the pipeline needs from an executor."""
 
     size: int
+    agent: str
     store: VersionStore
+
+    async def start(self) -> None: ...
 
     async def run(self, input_data: dict[str, Any], *, version: str | None = None,
                   state_name: str = "experiment", execution_id: str | None = None) -> ExperimentOutcome: ...
 
     @property
     def versions(self) -> dict[str, Path | None]: ...
+
+    def counts(self) -> dict[str, int]: ...
 
     async def abort(self) -> None: ...
 
@@ -95,6 +100,7 @@ class LocalFleet:
             raise UsageError(f"a fleet needs at least one worker, got {spec.workers}")
         self.spec = spec
         self.size = spec.workers
+        self.agent = spec.agent
         self.store = store or VersionStore(spec.workspace, spec.code_package)
         self.workers = [WorkerSupervisor(
             workspace=spec.workspace, data_dir=spec.data_dir, config=spec.config, agent=spec.agent,
@@ -102,6 +108,9 @@ class LocalFleet:
             clock=spec.clock, sleep=spec.sleep, on_event=spec.on_event) for _ in range(spec.workers)]
         self._idle = list(self.workers)
         self._freed: asyncio.Condition | None = None
+
+    async def start(self) -> None:
+        """Nothing to do: each worker starts before its first experiment (and after a crash)."""
 
     @property
     def primary(self) -> WorkerSupervisor:

@@ -10,17 +10,20 @@ renamed into place, so a half-made one is never used.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from astroagent.paths import data_dir as default_data_dir
 from astroagent.telemetry import package_code_version
 
-__all__ = ["snapshot_version", "snapshot_before_change", "VersionStore", "versions_root", "KEEP_SNAPSHOTS"]
+__all__ = ["snapshot_version", "snapshot_before_change", "VersionStore", "versions_root", "KEEP_SNAPSHOTS",
+           "CodeGate"]
 
 KEEP_SNAPSHOTS = 12
 _CONFIG_FILES = ("astroagent.yaml",)
@@ -110,9 +113,21 @@ class VersionStore:
         """Snapshot the files on disk and register them; returns their version."""
         if self.workspace is None:
             raise FileNotFoundError("no workspace: there is no code to snapshot")
+        current = self.current()
+        if current in self._folders and self._folders[current].is_dir():
+            return current
         version, folder = snapshot_version(self.workspace, self.package, data_dir=data_dir)
         self.add(version, folder)
         return version
+
+    def shippable(self, version: str | None, data_dir: Path | None = None) -> tuple[str | None, Path | None]:
+        """``(version, folder)`` with a folder that holds only that version's code (what may be
+        sent to another machine: never the workspace with its data); no workspace: no folder."""
+        if self.workspace is None:
+            return version, None
+        if version is None or version == self.current():
+            version = self.snapshot_current(data_dir)
+        return version, self.folder_for(version) if version != self.current() else self._folders[version]
 
     @property
     def versions(self) -> dict[str, Path | None]:
@@ -133,3 +148,42 @@ class VersionStore:
         if folder is None or not folder.is_dir():
             raise KeyError(f"code version {version} is neither on disk nor snapshotted")
         return folder
+
+
+class CodeGate:
+    """Experiments read the workspace code together; a change to it (a Lab Technician run that
+    may not overlap experiments) waits until none is running, and new ones wait for it."""
+
+    def __init__(self) -> None:
+        self._readers = 0
+        self._writing = False
+        self._queued = 0                 # writers waiting: new readers let them go first
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._writing and not self._queued)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._readers -= 1
+                self._changed.notify_all()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        async with self._changed:
+            self._queued += 1
+            try:
+                await self._changed.wait_for(lambda: not self._writing and self._readers == 0)
+            finally:
+                self._queued -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._writing = False
+                self._changed.notify_all()
