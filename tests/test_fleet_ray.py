@@ -129,12 +129,11 @@ def test_an_actor_that_dies_mid_experiment_is_a_crash_and_its_events_so_far_are_
     assert [e["event_type"] for e in events if e["execution_id"] == "survivor"][-1] == "execution_complete"
 
 
-def _ray_processes() -> set[int]:
-    found = set()
+def _processes_mentioning(text: str) -> list[psutil.Process]:
+    found = []
     for proc in psutil.process_iter(["cmdline"]):
-        line = " ".join(proc.info["cmdline"] or [])
-        if "raylet" in line or "gcs_server" in line:
-            found.add(proc.pid)
+        if text in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
     return found
 
 
@@ -142,14 +141,15 @@ def test_an_unreachable_cluster_is_one_line_exit_1_and_starts_nothing(tmp_path: 
     with socket.socket() as probe:      # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    before = _ray_processes()
+    ray_tmp = tmp_path / "ray"      # anything Ray started for this run would name this folder
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
     proc = subprocess.run([sys.executable, "-m", "astroagent", "run", "--executor", "ray", "--ray-address",
                            f"127.0.0.1:{port}", "--cycles", "1"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, env=env)
     assert proc.returncode == 1, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "Traceback" not in proc.stderr
-    assert _ray_processes() <= before
+    assert not _processes_mentioning(str(ray_tmp)) and not ray_tmp.exists()
 
 
 def test_sigterm_stops_the_ray_run_and_every_process_it_started(tmp_path: Path) -> None:
