@@ -14,6 +14,7 @@ baseline/canary split a canary rollout uses.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sys
 import time
@@ -102,9 +103,10 @@ class LocalFleet:
         self.size = spec.workers
         self.agent = spec.agent
         self.store = store or VersionStore(spec.workspace, spec.code_package)
+        env = _thread_share(spec.env, spec.workers)
         self.workers = [WorkerSupervisor(
             workspace=spec.workspace, data_dir=spec.data_dir, config=spec.config, agent=spec.agent,
-            agent_target=spec.agent_target, code_package=spec.code_package, python=spec.python, env=spec.env,
+            agent_target=spec.agent_target, code_package=spec.code_package, python=spec.python, env=env,
             clock=spec.clock, sleep=spec.sleep, on_event=spec.on_event) for _ in range(spec.workers)]
         self._idle = list(self.workers)
         self._freed: asyncio.Condition | None = None
@@ -170,6 +172,21 @@ class LocalFleet:
         finally:
             for worker in self.workers:
                 worker.close()
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _thread_share(env: dict[str, str] | None, workers: int) -> dict[str, str] | None:
+    """Give each of several workers its share of the cores for numpy's thread pools (as Ray
+    does for an actor): N workers each running a pool as wide as the machine thrash it."""
+    if workers <= 1:
+        return env
+    env = dict(os.environ if env is None else env)
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in _THREAD_VARS:
+        env.setdefault(name, share)       # a setting of the user's wins
+    return env
 
 
 def make_fleet(spec: FleetSpec, *, store: VersionStore | None = None) -> Fleet:
