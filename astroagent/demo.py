@@ -23,7 +23,7 @@ from astroagent.errors import UsageError
 from astroagent.orchestration.state import ChangeRecord, ExperimentRecord, PipelineState
 from astroagent.paths import WORKSPACE_FILE
 
-__all__ = ["DemoResult", "run_demo", "segments", "summarise", "plot_success_rate", "DEMO_ARCHIVE",
+__all__ = ["DemoResult", "run_demo", "segments", "by_version", "summarise", "plot_success_rate", "DEMO_ARCHIVE",
            "MIN_GAIN"]
 
 DEMO_ARCHIVE = {"reset_rate": 0.33, "error_rate": 0.03, "stall_rate": 0.0, "outage_rate": 0.0, "seed": 11}
@@ -32,6 +32,7 @@ TIME_BUDGET_SECONDS = 160.0   # no new experiment after this (the demo's three m
 HARD_STOP_SECONDS = 172.0     # whatever still runs then (a Lab Technician run) is aborted
 PROJECTS_PER_CYCLE = 4
 MIN_GAIN = 0.15
+_VERSION_COLOURS = ("tab:gray", "tab:blue", "tab:purple", "tab:brown", "tab:cyan")
 _OVERRIDES: dict[str, Any] = {
     "lab_technician": {"engine": "rules", "improvement_threshold": 0.9,
                        "safety_constraints": {"max_improvements": 1},
@@ -98,12 +99,34 @@ def _improvements(changes: list[ChangeRecord], ledger: list[dict[str, Any]]) -> 
     return items
 
 
+def by_version(history: list[ExperimentRecord]) -> dict[str | None, list[ExperimentRecord]]:
+    """Each code version's experiments in time order (a canary's and its baseline's interleave)."""
+    out: dict[str | None, list[ExperimentRecord]] = {}
+    for record in history:
+        out.setdefault(record.code_version, []).append(record)
+    return out
+
+
+def _before_after(state: PipelineState, improvements: list[dict[str, Any]],
+                  ledger: list[dict[str, Any]]) -> tuple[list[ExperimentRecord], list[ExperimentRecord]]:
+    """Before: the first code version until the first change landed. After: the version the demo
+    ended on (the kept change's), from then on — canary executions included, baseline ones not."""
+    history = state.history
+    if not history:
+        return [], []
+    landed = min((i["t"] for i in improvements if i.get("t") is not None), default=float("inf"))
+    first = history[0].code_version
+    kept = [c.get("code_version_after") for c in ledger if c.get("verdict") == "kept" and c.get("code_version_after")]
+    final = kept[-1] if kept else history[-1].code_version
+    before = [r for r in history if r.code_version == first and r.t <= landed]
+    after = [r for r in history if r.code_version == final and r.t > landed] if final != first else []
+    return before, after
+
+
 def summarise(state: PipelineState, ledger: list[dict[str, Any]]) -> dict[str, Any]:
-    """Before (first code version) against after (the last one), the changes, and whether it passed."""
-    runs = segments(state.history)
-    before = runs[0][1] if runs else []
-    after = runs[-1][1] if len(runs) > 1 else []
+    """Before (first code version) against after (the kept one), the changes, and whether it passed."""
     improvements = _improvements(state.changes, ledger)
+    before, after = _before_after(state, improvements, ledger)
     rate_before, rate_after = _rate(before), _rate(after)
     kept = [i for i in improvements if i["verdict"] == "kept"]
     reason = None
@@ -125,8 +148,8 @@ def summarise(state: PipelineState, ledger: list[dict[str, Any]]) -> dict[str, A
 
 def plot_success_rate(state: PipelineState, improvements: list[dict[str, Any]], path: Path,
                       window: int = 8) -> Path:
-    """Success rate over time (rolling over ``window`` experiments), one shade per code version,
-    each change marked with its type and verdict."""
+    """Success rate over time (rolling over ``window`` experiments), one line per code version (a
+    canary and its baseline run side by side), each change marked with its type and verdict."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,27 +160,19 @@ def plot_success_rate(state: PipelineState, improvements: list[dict[str, Any]], 
     history = state.history
     times = [r.t for r in history]
     outcomes = [1.0 if r.success else 0.0 for r in history]
-    rolling = [sum(outcomes[max(0, i - window + 1): i + 1]) / (i + 1 - max(0, i - window + 1))
-               for i in range(len(outcomes))]
-    runs = segments(history)
-    for n, (version, records) in enumerate(runs):
-        start = records[0].t - records[0].duration
-        if n > 0:
-            start = max(start, runs[n - 1][1][-1].t)
-        end = records[-1].t
-        ax.axvspan(start, end, color=("0.95" if n % 2 == 0 else "0.88"), lw=0)
+    for n, (version, records) in enumerate(by_version(history).items()):
+        wins = [1.0 if r.success else 0.0 for r in records]
+        rolling = [sum(wins[max(0, i - window + 1): i + 1]) / (i + 1 - max(0, i - window + 1))
+                   for i in range(len(wins))]
         rate = _rate(records) or 0.0
-        ax.hlines(rate, start, end, colors="0.35", linestyles=":", lw=1.2)
-        ax.text((start + end) / 2, 0.04, f"code {version or '?'}\n{100 * rate:.0f} % of {len(records)}",
-                ha="center", va="bottom", fontsize=8, color="0.3")
+        ax.step([r.t for r in records], rolling, where="post", lw=2, color=_VERSION_COLOURS[n % len(_VERSION_COLOURS)],
+                label=f"code {version or '?'}: {100 * rate:.0f} % of {len(records)} (last {window})")
     ok = [(t, o) for t, o in zip(times, outcomes) if o]
     bad = [(t, o) for t, o in zip(times, outcomes) if not o]
     if ok:
         ax.scatter(*zip(*ok), s=10, color="tab:blue", alpha=0.5, label="experiment succeeded")
     if bad:
         ax.scatter(*zip(*bad), s=10, color="tab:red", alpha=0.6, label="experiment failed")
-    ax.step(times, rolling, where="post", color="tab:blue", lw=2, label=f"success rate (last {window})")
-    ax.plot([], [], color="0.35", ls=":", label="success rate of the code version")
     for n, (begin, end) in enumerate(zip(state.lab_started_at, state.lab_runs_at)):
         ax.plot([begin, end], [1.035, 1.035], color="tab:purple", lw=4, solid_capstyle="butt",
                 label="Lab Technician at work" if n == 0 else None)

@@ -41,6 +41,9 @@ class LabTechnicianRuns:
             self.state.lab_started_at.append(self._now())
             self._emit({"stage": "lab_technician", "status": "started", "state_name": state_name})
             inputs: dict[str, Any] = {"force_analysis": force}
+            if self.rollout is not None:     # changes are judged as canaries beside their baseline
+                inputs["design"] = "concurrent"
+            self._judge_now = False
             waiting = self._pending_changes() if state_name == "scheduled_analysis" else []
             if waiting and self.config.pipeline.judge_before_changing:
                 inputs["max_improvements"] = 0   # judge the change in place before stacking another
@@ -55,6 +58,8 @@ class LabTechnicianRuns:
                              success=outcome.success, output_data=outcome.output, error_message=outcome.error,
                              execution_time=outcome.duration)
         self.last_lab_result = result
+        if self.rollout is not None:
+            self.rollout.refresh()           # a new canary starts, or a judged one ends
         self._schedule = after_run(self._schedule, now=self._clock(), success_rate=rate_seen,
                                    experiments=self.state.experiments)
         self.state.lab_runs += 1
@@ -97,4 +102,5 @@ class LabTechnicianRuns:
     def _lab_due(self) -> bool:
         if self._lab_task is not None and not self._lab_task.done():
             return False
-        return self._lab_enabled and is_due(self._schedule, now=self._clock(), experiments=self.state.experiments)
+        return self._lab_enabled and (self._judge_now or is_due(self._schedule, now=self._clock(),
+                                                                experiments=self.state.experiments))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
+import random
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
@@ -26,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.agents.common import AgentResult
-from astroagent.config import AstroAgentConfig, load_config
+from astroagent.config import load_config
 from astroagent.errors import UsageError
 from astroagent.orchestration._lab_runs import LabTechnicianRuns
+from astroagent.orchestration._lifecycle import PipelineLifecycle
 from astroagent.orchestration.control import PipelineControl
 from astroagent.orchestration.fleet import Fleet, FleetSpec, make_fleet
 from astroagent.orchestration.options import PipelineOptions
+from astroagent.orchestration.rollout import CanaryRollout
 from astroagent.orchestration.scheduling import LabSchedule
 from astroagent.orchestration.status import StatusBroadcaster, StatusCallback
 from astroagent.orchestration.state import ExperimentRecord, PipelineState, load_state, save_state, state_path
@@ -47,7 +49,7 @@ SUPPORTED_DOMAINS = ("astrophysics",)
 log = logging.getLogger("astroagent.pipeline")
 
 
-class ContinuousPipeline(LabTechnicianRuns):
+class ContinuousPipeline(LabTechnicianRuns, PipelineLifecycle):
     """Runs the Experimenter and the Lab Technician until stopped (or a cycle / time bound)."""
 
     def __init__(self, options: PipelineOptions | None = None, /, **fields: Any):
@@ -97,9 +99,22 @@ class ContinuousPipeline(LabTechnicianRuns):
             spec, workers=opts.workers or pipe.workers, executor=opts.executor or pipe.executor,
             ray_address=opts.ray_address or pipe.ray_address, agent_target=opts.experimenter_target,
             code_package=self.config.experimenter.code_package))
+        self.rollout = self._canary_rollout(pipe)
+        self._judge_now = False          # the canary cannot run: the Lab Technician judges it at once
         self._lab_worker = WorkerSupervisor(agent="lab_technician", agent_target=opts.lab_technician_target,
                                             log_failures=False, workspace=self.workspace, data_dir=self.data_dir,
                                             config=pipe, clock=self._clock, sleep=self._sleep, on_event=self._emit)
+
+    def _canary_rollout(self, pipe: Any) -> CanaryRollout | None:
+        """With ``pipeline.rollout: canary`` (and no version chooser of the caller's), each change
+        is run beside its baseline until judged (orchestration/rollout.py)."""
+        if pipe.rollout != "canary" or self.choose_version is not None or self.workspace is None:
+            return None
+        rollout = CanaryRollout(self.data_dir, self.fleet.store, workspace=self.workspace,
+                                package=self.config.experimenter.code_package, fraction=pipe.canary_fraction,
+                                rng=random.Random(self.seed))
+        self.choose_version = rollout.choose
+        return rollout
 
     def _resumed_state(self, resume: bool, lab_interval: float) -> PipelineState:
         """The saved state to go on from; an unreadable one is kept aside, never overwritten."""
@@ -220,6 +235,8 @@ class ContinuousPipeline(LabTechnicianRuns):
         self.state.status, self.state.pid = "running", os.getpid()
         self.state.started_at = self.state.started_at or utcnow().isoformat()
         self.state.code_version = self.fleet.store.current()
+        if self.rollout is not None:
+            self.rollout.refresh()           # a resumed pipeline goes on judging its canary
         self._save()
         installed = self._install_signals()
         control = PipelineControl(self).start()     # requests from a dashboard (orchestration/control.py)
@@ -310,6 +327,9 @@ class ContinuousPipeline(LabTechnicianRuns):
                 self.fleet.run(input_data, version=version, state_name="experiment"), self.fleet,
                 self.config.pipeline.shutdown_deadline_seconds)
         self.state.code_version = outcome.code_version or self.state.code_version
+        if self.rollout is not None and self.rollout.observe(outcome.code_version, outcome.success,
+                                                             outcome.failure_kind):
+            self._judge_now = True
         self.state.record(ExperimentRecord(
             t=self._now(), execution_id=outcome.execution_id, project_id=project.get("id"),
             area=project.get("area"), success=outcome.success, code_version=outcome.code_version,
@@ -322,56 +342,15 @@ class ContinuousPipeline(LabTechnicianRuns):
                     "project_id": project.get("id"), "area": project.get("area"),
                     "verdict": outcome.output.get("verdict"), "error": outcome.error,
                     "failure_kind": outcome.failure_kind, "code_version": outcome.code_version,
+                    **({"arm": self._arm(outcome.code_version)} if self.rollout and self.rollout.active else {}),
                     "duration": outcome.duration, "experiments": self.state.experiments,
                     "success_rate": self.state.success_rate,
                     "recent_success_rate": self.state.recent_success_rate()})
         return outcome
 
-    # -- signals and shutdown ---------------------------------------------------------------------
-
-    def _install_signals(self) -> list[signal.Signals]:
-        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
-            return []
-        assert self._loop is not None
-        installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._loop.add_signal_handler(sig, self._on_signal, sig)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
-        return installed
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if self._stop_requested:
-            self._emit({"stage": "pipeline", "status": "aborting", "signal": sig.name})
-            self._abort_requested = True
-            if self._loop is not None:
-                self._loop.create_task(self.fleet.abort())
-                self._loop.create_task(self._lab_worker.abort())
-        else:
-            self._emit({"stage": "pipeline", "status": "stopping", "signal": sig.name})
-        self.stop()
-
-    async def _shutdown(self, installed: list[signal.Signals]) -> None:
-        try:
-            if self._lab_task is not None and not self._lab_task.done():
-                await self._lab_worker.abort()
-                await asyncio.gather(self._lab_task, return_exceptions=True)
-            self._lab_task = None
-            await self.fleet.close(deadline=min(5.0, self.config.pipeline.shutdown_deadline_seconds))
-            await self._lab_worker.shutdown(deadline=1.0)
-        finally:
-            self._running = False
-            self._stop = None
-            self.state.status = "stopped"
-            self.state.stopped_at = utcnow().isoformat()
-            self._save()
-            for sig in installed:
-                assert self._loop is not None
-                self._loop.remove_signal_handler(sig)
-            self._emit({"stage": "pipeline", "status": "stopped", "experiments": self.state.experiments,
-                        "success_rate": self.state.success_rate, "cycles": self.state.cycle})
+    def _arm(self, version: str | None) -> str:
+        active = self.rollout.active if self.rollout is not None else None
+        return "canary" if active is not None and version == active.canary else "baseline"
 
 
 def _default_planner() -> Callable[[Sequence[str], int, int], Sequence[Any]]:
