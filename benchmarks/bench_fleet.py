@@ -64,11 +64,22 @@ async def _rate(ws: Path, url: str, executor: str, workers: int, experiments: in
         started = time.perf_counter()
         outcomes = await asyncio.gather(*(fleet.run(p) for p in projects[workers:]))
         wall = time.perf_counter() - started
+        drain_ms = await _drain_round_trip(fleet) if executor == "ray" else None
     finally:
         await fleet.close()
     failed = sum(not o.success for o in [*warm, *outcomes])
     return {"experiments": experiments, "wall_s": round(wall, 3), "per_s": round(experiments / wall, 3),
-            "median_experiment_s": round(statistics.median(o.duration for o in outcomes), 3), "failed": failed}
+            "median_experiment_s": round(statistics.median(o.duration for o in outcomes), 3), "failed": failed,
+            **({"drain_round_trip_ms": drain_ms} if drain_ms is not None else {})}
+
+
+async def _drain_round_trip(fleet) -> float:  # noqa: ANN001  (a RayFleet)
+    """Milliseconds of one empty event drain of an idle actor (the head's per-poll cost)."""
+    actor = next(s.actor for s in fleet._slots if s.actor is not None)
+    started = time.perf_counter()
+    for _ in range(100):
+        await actor.drain.remote()
+    return round((time.perf_counter() - started) * 10, 3)
 
 
 def _ship_cost(ws: Path) -> dict[str, float]:
