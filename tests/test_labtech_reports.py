@@ -78,3 +78,17 @@ def test_a_results_glob_finds_analyses_not_internal_state(tmp_path: Path, monkey
     # the seed's glob: the newest analyses and the checkpoints the seed keeps there, no caches or aggregates
     assert sorted(lab.glob("analysis_*.json")) == [*results, lab / "analysis_state.json"]
     assert (lab / "state" / "analysis_hours.json").is_file() and (lab / "state" / "analysis_cache.json").is_file()
+
+
+def test_the_report_shows_each_verdict_with_both_sides_of_its_evidence(tmp_path) -> None:
+    from astroagent.labtech.reports.render import render_markdown
+    analysis = run_analysis(LabTechnicianConfig(), SEED, tmp_path / "lt", now=NOW)
+    verdict = {"id": "chg-1", "type": "frequent_error", "target": "experimenter/fetch.py::fetch_dataset",
+               "verdict": "kept", "reason": "keep after 26 pairs: success difference +0.31",
+               "evidence": {"design": "concurrent", "canary": {"executions": 32, "failed": 2},
+                            "baseline": {"executions": 36, "failed": 12},
+                            "period": {"first": "2026-12-02T20:00:54Z", "last": "2026-12-02T20:02:09Z"}}}
+    text = render_markdown(analysis, verdicts=[verdict])
+    assert "## Verdicts on Earlier Changes" in text
+    assert "canary 30/32 ok, baseline 24/36 ok, 2026-12-02T20:00:54 to 20:02:09" in text
+    assert "keep after 26 pairs" in text

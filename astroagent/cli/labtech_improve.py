@@ -12,7 +12,8 @@ from astroagent.errors import UsageError
 
 __all__ = ["improve_cmd", "rollback_cmd", "history_cmd"]
 
-_HISTORY_FIELDS = ("id", "created_at", "type", "target", "engine", "fix", "status", "verdict", "reason",
+_HISTORY_FIELDS = ("id", "created_at", "applied_at", "agent", "design", "type", "target", "engine", "fix", "status",
+                   "verdict", "reason",
                    "verdict_reason", "code_version_before", "code_version_after", "code_versions_after",
                    "sha_before", "sha_after", "backup", "signature", "verdict_evidence", "diff")
 
@@ -109,7 +110,7 @@ def rollback_cmd(change_id: str | None, last: bool, force: bool) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def history_cmd(as_json: bool) -> int:
     """Every change the Lab Technician made or proposed, with its verdict."""
-    from astroagent.labtech import Ledger
+    from astroagent.labtech import Ledger, evidence_line
 
     _workspace, _config, data = _context()
     changes = Ledger(data).history()
@@ -122,10 +123,11 @@ def history_cmd(as_json: bool) -> int:
     from rich.console import Console
     from rich.table import Table
     table = Table(title=f"Lab Technician changes ({len(changes)})")
-    for column in ("id", "when", "fix", "target", "status", "verdict", "reason"):
+    for column in ("id", "when", "fix", "target", "status", "verdict", "reason", "evidence"):
         table.add_column(column, overflow="fold")
     for c in changes:
         table.add_row(c["id"], str(c.get("created_at", ""))[:19], c.get("fix") or "", c.get("target") or "",
-                      c.get("status") or "", c.get("verdict") or "", (c.get("verdict_reason") or c.get("reason") or "")[:160])
+                      c.get("status") or "", c.get("verdict") or "", (c.get("verdict_reason") or c.get("reason") or "")[:160],
+                      evidence_line(c.get("verdict_evidence")))
     Console(width=160).print(table)
     return 0

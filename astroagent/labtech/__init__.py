@@ -25,7 +25,7 @@ __all__ = [
     "run_session", "run_analysis", "default_targets", "opportunity_summary", "resolve_targets",
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json",
-    "CANNOT_RUN", "CANNOT_RUN_STREAK",
+    "CANNOT_RUN", "CANNOT_RUN_STREAK", "evidence_line",
     "combined_output", "run_agents", "ANALYSIS_RESULTS",
 ]
 
@@ -40,7 +40,7 @@ _HOME = {
     "rollback_change": "changes.rollback", "rollback_last": "changes.rollback",
     "labtech_lock": "changes.apply", "recover": "changes.apply",
     "approve_change": "changes.approval", "reject_change": "changes.approval",
-    "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary",
+    "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary", "evidence_line": "changes.record",
     "write_outputs": "reports.render", "latest_report": "reports.render", "analyze_json": "reports.render",
     "combined_output": "session",
     "run_agents": "session",

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Change", "STATUSES", "VERDICTS"]
+__all__ = ["Change", "STATUSES", "VERDICTS", "evidence_line"]
 
 STATUSES = ("applied", "rejected", "rolled_back", "proposed", "awaiting_approval")
 VERDICTS = ("pending", "kept", "rolled_back")
@@ -81,3 +81,22 @@ class Change(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         """The record as the JSON the ledger file, ``history --json`` and the reports show."""
         return self.model_dump(mode="json")
+
+
+def evidence_line(evidence: dict[str, Any] | None) -> str:
+    """A verdict's evidence in one line, for ``labtech history`` and the report: both sides, their
+    period and the test, whichever design judged it."""
+    if not evidence:
+        return ""
+    if evidence.get("design") == "concurrent" and "canary" in evidence:
+        c, b, period = evidence["canary"], evidence.get("baseline") or {}, evidence.get("period") or {}
+        when = f", {str(period.get('first'))[:19]} to {str(period.get('last'))[11:19]}" if period.get("first") else ""
+        return (f"concurrent: canary {c.get('executions', 0) - c.get('failed', 0)}/{c.get('executions', 0)} ok, "
+                f"baseline {b.get('executions', 0) - b.get('failed', 0)}/{b.get('executions', 0)} ok{when}")
+    after, before = evidence.get("after") or {}, evidence.get("before") or {}
+    if not after:
+        return ""
+    text = f"before/after: new {after.get('executions', 0) - after.get('failed', 0)}/{after.get('executions', 0)} ok"
+    if before:
+        text += f", old {before.get('executions', 0) - before.get('failed', 0)}/{before.get('executions', 0)} ok"
+    return text

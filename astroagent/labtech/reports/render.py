@@ -68,10 +68,12 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
 
 
 def render_markdown(analysis: Analysis, improvements: Sequence[Mapping[str, Any]] = (),
-                    plots: Sequence[Path] = (), base: Path | None = None) -> str:
-    """The report in the seed's layout: summary, performance, error patterns, opportunities, improvements."""
+                    plots: Sequence[Path] = (), base: Path | None = None,
+                    verdicts: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The report in the seed's layout: summary, performance, error patterns, opportunities,
+    improvements, and the verdicts on earlier changes with the evidence they rest on."""
     lines = [*_summary(analysis), *_performance(analysis), *_error_patterns(analysis),
-             *_opportunities(analysis), *_improvements(improvements)]
+             *_opportunities(analysis), *_improvements(improvements), *_verdicts(verdicts)]
     if plots:
         lines += ["", "## Plots", ""]
         for p in plots:
@@ -161,8 +163,21 @@ def _improvements(improvements: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _verdicts(verdicts: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not verdicts:
+        return []
+    from astroagent.labtech.changes.record import evidence_line
+
+    lines = ["", "## Verdicts on Earlier Changes", "", "| id | type | target | verdict | reason | evidence |",
+             "|---|---|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| {_cell(v.get('id'))} | {_cell(v.get('type'))} | {_cell(v.get('target'))} | "
+                     f"{_cell(v.get('verdict'))} | {_cell(v.get('reason'))} | {_cell(evidence_line(v.get('evidence')))} |")
+    return lines
+
+
 def write_outputs(analysis: Analysis, out_dir: Path, *, improvements: Sequence[dict] = (),
-                  now: datetime | None = None) -> dict[str, Any]:
+                  verdicts: Sequence[dict] = (), now: datetime | None = None) -> dict[str, Any]:
     """Write report, analysis json and plots below ``out_dir``; returns their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +191,7 @@ def write_outputs(analysis: Analysis, out_dir: Path, *, improvements: Sequence[d
     payload = {**analysis.model_dump(mode="json"), "improvements": [dict(i) for i in improvements],
                "plots": [str(p) for p in plots]}
     atomic_write_bytes(analysis_path, orjson.dumps(payload, default=str, option=orjson.OPT_INDENT_2))
-    text = render_markdown(analysis, improvements, plots, base=out_dir).encode()
+    text = render_markdown(analysis, improvements, plots, base=out_dir, verdicts=verdicts).encode()
     report_path = out_dir / f"lab_technician_report_{stamp}.md"
     atomic_write_bytes(report_path, text)
     atomic_write_bytes(out_dir / LATEST_REPORT, text)
