@@ -97,3 +97,18 @@ def test_cli_approve_and_reject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert f"approved and applied {change['id']}" in capsys.readouterr().out
     assert main(["labtech", "reject", change["id"], "--why", "too late"]) == 2
     assert "is applied, not awaiting approval" in capsys.readouterr().err
+
+
+def test_a_persons_rejection_bars_the_fix_until_forgotten(tmp_path: Path) -> None:
+    """A person's no is not a refusal of the guard: the same fix is not proposed again to them
+    every run, until ``labtech forget`` lifts it."""
+    ws, change = _waiting(tmp_path)
+    reject_change(change["id"], data_dir=ws / "data", why="not this week")
+    again = run_improvements(_analysis(), config=MANUAL, workspace=ws, data_dir=ws / "data")
+    assert again.improvements == ()
+    ledger = Ledger(ws / "data")
+    [lifted] = ledger.barring(change_id=change["id"])
+    assert lifted.id == change["id"]
+    ledger.update(change["id"], forgotten=True)
+    after = run_improvements(_analysis(), config=MANUAL, workspace=ws, data_dir=ws / "data")
+    assert [i["status"] for i in after.improvements] == ["awaiting_approval"]

@@ -51,6 +51,19 @@ def _iso(stamp: datetime | None) -> str:
     return (stamp or utcnow()).isoformat().replace("+00:00", "Z")
 
 
+def _rejected_by_a_person(change: Change) -> bool:
+    return change.status == "rejected" and bool(change.rejected_by)
+
+
+def _liftable(change: Change) -> bool:
+    """What ``labtech forget`` lifts: a rollback, or a person's rejection."""
+    return change.status == "rolled_back" or _rejected_by_a_person(change)
+
+
+def _bars(change: Change) -> bool:
+    return not change.forgotten and (change.status in BARRING or _rejected_by_a_person(change))
+
+
 class Ledger:
     """Reads and appends ``ledger.jsonl`` below ``data_dir``; every query folds the whole file."""
 
@@ -150,11 +163,11 @@ class Ledger:
 
     def bar(self, signature: str | None, fix: str | None) -> Change | None:
         """The change that bars ``fix`` for ``signature``: one in place or awaiting approval (never
-        twice the same fix), or one rolled back (by a verdict or by hand) and not forgotten since. A
-        refusal, a failed validation or a dry run bars nothing: the next run may try again."""
+        twice the same fix), one rolled back (by a verdict or by hand), or one a person rejected on
+        review — each until forgotten. A refusal by the guard or validation, or a dry run, bars
+        nothing: the next run may try again."""
         for change in reversed(self.changes()):
-            if change.signature == signature and change.fix == fix and change.status in BARRING \
-                    and not change.forgotten:
+            if change.signature == signature and change.fix == fix and _bars(change):
                 return change
         return None
 
@@ -170,11 +183,11 @@ class Ledger:
             found = next((c for c in changes if c.id == change_id), None)
             if found is None:
                 raise UsageError(f"no change {change_id!r} in the ledger ({self.path})")
-            if found.status != "rolled_back":
-                raise UsageError(f"{change_id} is {found.status}, not rolled back: it bars nothing")
+            if not _liftable(found):
+                raise UsageError(f"{change_id} is {found.status}, not rolled back or rejected on review: "
+                                 "it bars nothing")
             return [found]
-        hits = [c for c in changes if c.status == "rolled_back" and c.fix == fix
-                and target in (c.target, c.file)]
+        hits = [c for c in changes if _liftable(c) and c.fix == fix and target in (c.target, c.file)]
         if not hits:
             raise UsageError(f"no rolled-back {fix} on {target} in the ledger (labtech history lists the changes)")
         return hits

@@ -57,6 +57,7 @@ class Change(BaseModel):
     evidence: dict[str, Any] | None = None
     baseline: dict[str, Any] | None = None
     validation: dict[str, Any] | None = None
+    rejected_by: str | None = None          # who said no on review (cli | dashboard): that bars it too
     forgotten: bool = False                 # a rolled-back fix whose bar ``labtech forget`` lifted
 
     @model_validator(mode="before")
