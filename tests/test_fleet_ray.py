@@ -89,6 +89,11 @@ def test_two_actors_run_both_code_versions_and_every_event_reaches_the_head(ray_
         assert mine[0]["event_type"] == "execution_start" and mine[-1]["event_type"] == "execution_complete"
         assert mine[0]["event_data"]["code_version"] == version
         assert any(e["event_type"] == "method_complete" for e in mine)    # written on the actor's node
+    # the actors' supervisors' outcome records reach the head too: a canary verdict on Ray rests on them
+    from astroagent.telemetry.outcomes import read_outcomes
+    records = read_outcomes(ws / "data" / "logs" / "experimenter", 0, time.time() + 60)
+    assert sorted((r["execution_id"], r["code_version"]) for r in records) == \
+        sorted((o.execution_id, v) for o, v in zip(outcomes, asked))
 
 
 def test_an_actor_that_dies_mid_experiment_is_a_crash_and_its_events_so_far_are_kept(

@@ -36,11 +36,12 @@ __all__ = ["RayFleet", "ExperimentActor", "check_reachable", "DRAIN_SECONDS"]
 DRAIN_SECONDS = 0.25           # how often the head collects the events of a running experiment
 _ACTOR_GRACE_SECONDS = 180.0  # beyond the experiment timeout (which the actor enforces): a lost actor
 CONNECT_SECONDS = 5.0          # a cluster address that does not answer within this is unreachable
-_LOG_NAME = re.compile(r"execution_\d{8}\.jsonl")
+_LOG_NAME = re.compile(r"(execution|outcomes)_\d{8}\.jsonl")   # events, and the actor's supervisor's record
 
 
 class _EventTail:
-    """Whole new lines of the execution logs below ``log_dir`` since the last call."""
+    """Whole new lines of the execution logs and outcome records below ``log_dir`` since the last call
+    (the outcome record is written by the actor's supervisor, not by the judged code)."""
 
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
@@ -48,7 +49,7 @@ class _EventTail:
 
     def take(self) -> list[tuple[str, bytes]]:
         batches = []
-        for path in sorted(self.log_dir.glob("execution_*.jsonl")):
+        for path in sorted(p for p in self.log_dir.glob("*.jsonl") if _LOG_NAME.fullmatch(p.name)):
             start = self.offsets.get(path.name, 0)
             with open(path, "rb") as handle:
                 handle.seek(start)
