@@ -101,6 +101,23 @@ def tampering_verdict(change: dict[str, Any], analysis: Analysis) -> Verdict | N
                                   "patterns": [p.signature for p in found], "examples": list(found[0].examples)}})
 
 
+def _compare_times(after: _Side, before: _Side, config: VerdictConfig, evidence: dict[str, Any]) -> tuple[bool, bool]:
+    """(slower, faster): the method's times compared by Mann–Whitney U, recorded in ``evidence``."""
+    if len(after.durations) < MIN_TIMINGS or len(before.durations) < MIN_TIMINGS:
+        return False, False
+    m_after, m_before = median(after.durations), median(before.durations)
+    p_slower = _p(mannwhitneyu(after.durations, before.durations, alternative="greater").pvalue)
+    p_faster = _p(mannwhitneyu(after.durations, before.durations, alternative="less").pvalue)
+    ratio = m_after / m_before if m_before > 0 else (1.0 if m_after == 0 else math.inf)
+    evidence["time"] = {"median_before": m_before, "median_after": m_after,
+                        "ratio": round(ratio, 4) if math.isfinite(ratio) else None,
+                        "p_slower": round(p_slower, 6), "p_faster": round(p_faster, 6),
+                        "calls_before": len(before.durations), "calls_after": len(after.durations),
+                        "test": "mannwhitneyu"}
+    return (ratio > 1 + config.time_tolerance and p_slower < config.alpha,
+            ratio < 1 - config.time_tolerance and p_faster < config.alpha)
+
+
 def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> Verdict:
     """Keep, roll back, or wait: see the module docstring for the tests and thresholds."""
     if (tampered := tampering_verdict(change, analysis)) is not None:
@@ -128,19 +145,7 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
     worse_rate = delta < -config.success_tolerance and p_worse < config.alpha
     better_rate = delta > config.success_tolerance and p_better < config.alpha
 
-    slower = faster = False
-    if len(after.durations) >= MIN_TIMINGS and len(before.durations) >= MIN_TIMINGS:
-        m_after, m_before = median(after.durations), median(before.durations)
-        p_slower = _p(mannwhitneyu(after.durations, before.durations, alternative="greater").pvalue)
-        p_faster = _p(mannwhitneyu(after.durations, before.durations, alternative="less").pvalue)
-        ratio = m_after / m_before if m_before > 0 else (1.0 if m_after == 0 else math.inf)
-        evidence["time"] = {"median_before": m_before, "median_after": m_after,
-                            "ratio": round(ratio, 4) if math.isfinite(ratio) else None,
-                            "p_slower": round(p_slower, 6), "p_faster": round(p_faster, 6),
-                            "calls_before": len(before.durations), "calls_after": len(after.durations),
-                            "test": "mannwhitneyu"}
-        slower = ratio > 1 + config.time_tolerance and p_slower < config.alpha
-        faster = ratio < 1 - config.time_tolerance and p_faster < config.alpha
+    slower, faster = _compare_times(after, before, config, evidence)
 
     rate_text = f"success {before.rate:.0%} → {after.rate:.0%}"
     if worse_rate:
