@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "fsync_dir"]
+__all__ = ["atomic_write_bytes", "append_whole", "fsync_dir"]
 
 
 def fsync_dir(folder: Path) -> None:
@@ -64,3 +64,15 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None, tmp:
     if step:
         step("replaced")
     fsync_dir(path.parent)
+
+
+def append_whole(path: Path, data: bytes) -> None:
+    """Append ``data`` (whole lines) to ``path`` with one ``write(2)`` on an ``O_APPEND`` descriptor,
+    so several writers sharing the file never interleave inside a line."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)

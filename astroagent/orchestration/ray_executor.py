@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import os
 import re
 import shutil
 import socket
@@ -28,6 +27,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayError, RuntimeEnvSetupError
 
 from astroagent.orchestration.fleet import FleetSpec, FleetStartError
+from astroagent.atomic import append_whole
 from astroagent.orchestration.supervisor import ExperimentOutcome, WorkerSupervisor
 from astroagent.orchestration.versions import VersionStore
 
@@ -261,13 +261,7 @@ class RayFleet:
             if not _LOG_NAME.fullmatch(name) or not data:
                 continue                         # never a path an actor chose
             self._log_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._log_dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+            append_whole(self._log_dir / name, data)
 
     # -- stopping ---------------------------------------------------------------------------
 

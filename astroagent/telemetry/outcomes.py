@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from astroagent.atomic import append_whole
 from astroagent.telemetry.writer import utcnow
 
 __all__ = ["OutcomeRecorder", "outcome_file_name", "read_outcomes", "events_view", "results_problem",
@@ -146,13 +147,7 @@ class OutcomeRecorder:
         with self._lock:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             path = self.log_dir / outcome_file_name(stamp.astimezone(UTC) if stamp.tzinfo else stamp)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
+            append_whole(path, line)
         return path
 
 
