@@ -174,13 +174,11 @@ def test_facts_cached_by_an_older_analysis_are_recomputed(tmp_path: Path) -> Non
 def test_the_cache_rule_purity_check_follows_deep_chains_and_cycles() -> None:
     import libcst as cst
 
-    from astroagent.labtech.knowledge.purity import impurity
+    from astroagent.labtech.knowledge.purity import function_effects
 
     chain = "".join(f"def f{i}(x):\n    return f{i + 1}(x)\n\n\n" for i in range(6))
     src = chain + "def f6(x):\n    return f0(x) if x else open(x).read()\n\n\ndef g(x):\n    return h(x)\n\n\n" \
         "def h(x):\n    return g(x - 1) if x else 0\n"
-    module = cst.parse_module(src)
-    defs = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
-    [why] = impurity(defs["f0"], module)
-    assert why.startswith("calls f1() which calls f2()") and "which calls f6() which calls open" in why
-    assert impurity(defs["g"], module) == []
+    effects = function_effects(cst.parse_module(src))
+    assert effects["f0"] == ["calls f1 -> f2 -> f3 -> f4 -> f5 -> f6 (I/O: open)"]
+    assert effects["g"] == [] and effects["h"] == []

@@ -6,7 +6,7 @@ import hashlib
 
 __all__ = ["FACTS_VERSION", "facts_digest"]
 
-FACTS_VERSION = "5"   # part of each cached file's hash: facts cached by an older analysis are recomputed
+FACTS_VERSION = "6"   # part of each cached file's hash: facts cached by an older analysis are recomputed
 
 
 def facts_digest(data: bytes) -> str:

@@ -15,7 +15,7 @@ from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext,
                                                     share_of_executions, transient_types_at)
 from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
 from astroagent.labtech.analysis.analytics import WindowStats
-from astroagent.labtech.knowledge.retry_plan import retry_covers
+from astroagent.labtech.knowledge.exceptions import retry_covers
 from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",

@@ -1,5 +1,6 @@
 """Error messages → templates, and failure patterns → transient or deterministic.
 
+Which types are transient is ``knowledge.exceptions``' table: exactly the types a retry can catch.
 Templates mask what varies between occurrences of one failure (hosts, ports, numbers, hex
 ids, uuids, paths, quoted strings) so that equal failures group. The masks are plain
 regular expressions valid in both Python ``re`` and RE2, so the DuckDB ingest path
@@ -13,6 +14,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from astroagent.labtech.knowledge.exceptions import DETERMINISTIC_TYPES, TRANSIENT_TYPES
+
 __all__ = [
     "MASKS",
     "template",
@@ -20,8 +23,6 @@ __all__ = [
     "signature",
     "Classification",
     "classify",
-    "TRANSIENT_TYPES",
-    "DETERMINISTIC_TYPES",
     "traceback_frames",
 ]
 
@@ -73,19 +74,6 @@ def signature(error_type: str, tmpl: str, method: str | None, file: str | None, 
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
-TRANSIENT_TYPES = frozenset({
-    "ConnectionError", "ConnectionResetError", "ConnectionRefusedError", "ConnectionAbortedError",
-    "TimeoutError", "timeout", "ReadTimeout", "ConnectTimeout", "Timeout", "ReadTimeoutError",
-    "ConnectTimeoutError", "URLError", "RemoteDisconnected", "IncompleteRead", "BrokenPipeError",
-    "ChunkedEncodingError", "ProtocolError", "NewConnectionError", "MaxRetryError", "ServiceUnavailable",
-    "TooManyRequests", "TemporaryFailure", "gaierror", "SSLEOFError", "ArchiveUnavailable",
-})
-DETERMINISTIC_TYPES = frozenset({
-    "ZeroDivisionError", "KeyError", "TypeError", "ValueError", "IndexError", "AttributeError",
-    "NameError", "AssertionError", "NotImplementedError", "ImportError", "ModuleNotFoundError",
-    "SyntaxError", "UnboundLocalError", "RecursionError", "LookupError", "ArithmeticError",
-    "OverflowError", "UnicodeDecodeError", "UnicodeEncodeError", "FloatingPointError",
-})
 _TRANSIENT_WORDS = re.compile(
     r"timed? ?out|timeout|connection (reset|refused|aborted)|reset by peer|broken pipe|"
     r"temporar(il)?y (unavailable|failure)|service unavailable|bad gateway|gateway time|"

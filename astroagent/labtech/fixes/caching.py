@@ -16,7 +16,6 @@ import libcst as cst
 from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
-from astroagent.labtech.knowledge.purity import immutable_return, impurity, param_hashability, uses_name
 from astroagent.labtech.fixes.base import (
     FixRule,
     Refuse,
@@ -24,13 +23,16 @@ from astroagent.labtech.fixes.base import (
     decorator_names,
     insert_decorator,
     insert_module_helpers,
+    is_generator,
 )
+from astroagent.labtech.knowledge.decorators import GUARDED_CACHE, INSTRUMENT, is_cache_decorator
+from astroagent.labtech.knowledge.hashable import immutable_return, param_hashability
+from astroagent.labtech.knowledge.names import uses_name
+from astroagent.labtech.knowledge.purity import function_effects
 from astroagent.labtech.models import Opportunity
 
-__all__ = ["CACHE_DECORATORS", "AddCaching", "AddCachingCommand", "repeated_args_evidence", "cache_size"]
+__all__ = ["AddCaching", "AddCachingCommand", "repeated_args_evidence", "cache_size"]
 
-GUARDED_CACHE = "_astroagent_lru_cache"
-CACHE_DECORATORS = (GUARDED_CACHE, "lru_cache", "cache", "cached", "cached_property", "memoize", "memoized", "cachedmethod")
 _EVIDENCE_KEYS = ("repeated_args", "repeated_args_fraction", "repeat_fraction", "repeated_calls",
                   "repeated_digests")
 
@@ -103,7 +105,7 @@ class AddCachingCommand(TargetedCodemod):
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
         names = decorator_names(original)
         for name in names:
-            if name.rsplit(".", 1)[-1] in CACHE_DECORATORS:
+            if is_cache_decorator(name):
                 raise SkipFile(f"{self.qualname} is already cached (@{name})")
         helper_name = "_cached_" + self.qualname.replace(".", "_")
         if any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == helper_name for stmt in self.module.body):
@@ -121,9 +123,11 @@ class AddCachingCommand(TargetedCodemod):
         first = _first_param(original) if method else None
         if method and first is None:
             raise Refuse(f"{self.qualname} is a method without a self/cls parameter")
-        reasons = impurity(original, self.module, receiver=first)
+        if is_generator(original):
+            raise Refuse(f"{self.qualname} is a generator: a cached one would hand out a spent iterator")
+        reasons = function_effects(self.module).get(self.qualname, [])
         if reasons:
-            raise Refuse(f"{self.qualname} is not pure: it {'; it '.join(reasons[:3])}")
+            raise Refuse(f"{self.qualname} is not pure: {'; '.join(reasons[:3])}")
         unhashable, unknown = param_hashability(original, skip_first=method)
         if unhashable:
             raise Refuse(f"{self.qualname}: {'; '.join(unhashable[:3])}: a cache would never hit")
@@ -142,7 +146,7 @@ class AddCachingCommand(TargetedCodemod):
                      "mutable results copied)" if self.guarded else f"functools.lru_cache(maxsize={size})")
         if not method:
             self.summary = f"cache {self.qualname} with {kind_text} below @instrument, so each call is still timed"
-            return insert_decorator(updated, _lru_decorator(size, self.guarded), below="instrument")
+            return insert_decorator(updated, _lru_decorator(size, self.guarded), below=INSTRUMENT)
         if uses_name(original, first) or uses_name(original, "super") or uses_name(original, "__class__"):
             raise Refuse(f"{self.qualname} reads {first}: a cache would be keyed on a mutable {first} "
                          "(refused; make the pure part a function and cache that)")

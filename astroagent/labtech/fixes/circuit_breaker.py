@@ -23,7 +23,8 @@ from astroagent.labtech.fixes.base import (
     insert_decorator,
     insert_module_helpers,
 )
-from astroagent.labtech.fixes.retry import is_transient_name, plan_for
+from astroagent.labtech.knowledge.exceptions import is_transient_name, retry_plan
+from astroagent.labtech.knowledge.names import exception_scope
 from astroagent.labtech.models import Opportunity
 
 __all__ = ["AddCircuitBreaker", "AddCircuitBreakerCommand", "BREAKER_CLASS"]
@@ -88,8 +89,8 @@ class AddCircuitBreakerCommand(TargetedCodemod):
                 raise SkipFile(f"{self.qualname} already has a circuit breaker (@{name})")
         if original.asynchronous is not None:
             raise Refuse(f"{self.qualname} is async: the generated breaker guards plain functions only")
-        families, modules, http, _ = plan_for(self.module, self.opportunity.error_types
-                                              or ("ConnectionError", "TimeoutError"))
+        families, modules, http, _ = retry_plan(self.opportunity.error_types or ("ConnectionError", "TimeoutError"),
+                                                exception_scope(self.module))
         if http:
             families.append("urllib.error.URLError")
         if not families:

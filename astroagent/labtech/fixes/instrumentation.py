@@ -15,7 +15,7 @@ from libcst.codemod import SkipFile
 from libcst.codemod.visitors import AddImportsVisitor
 
 from astroagent.labtech.fixes.base import FixRule, Refuse, TargetedCodemod, decorator_names, is_generator
-from astroagent.labtech.fixes.caching import CACHE_DECORATORS
+from astroagent.labtech.knowledge.decorators import INSTRUMENT, is_cache_decorator, is_instrument
 
 __all__ = ["AddInstrumentation", "AddInstrumentationCommand"]
 
@@ -25,19 +25,19 @@ class AddInstrumentationCommand(TargetedCodemod):
     DESCRIPTION: ClassVar[str] = "Time a function with @instrument so failures and durations reach the logs."
 
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
-        names = [name.rsplit(".", 1)[-1] for name in decorator_names(original)]
-        if "instrument" in names:
+        names = decorator_names(original)
+        if any(is_instrument(name) for name in names):
             raise SkipFile(f"{self.qualname} is already instrumented")
         if original.asynchronous is not None:
             raise Refuse(f"{self.qualname} is async: @instrument would time only the coroutine's creation")
         if is_generator(original):
             raise Refuse(f"{self.qualname} is a generator: @instrument would time only its creation")
-        if "property" in names:
+        if "property" in (name.rsplit(".", 1)[-1] for name in names):
             raise Refuse(f"{self.qualname} is a property: not a method call the logs can attribute")
         AddImportsVisitor.add_needed_import(self.context, "astroagent.telemetry", "instrument")
-        index = next((i for i, name in enumerate(names) if name in CACHE_DECORATORS), len(names))
+        index = next((i for i, name in enumerate(names) if is_cache_decorator(name)), len(names))
         decorators = list(updated.decorators)
-        decorators.insert(index, cst.Decorator(decorator=cst.Name("instrument")))
+        decorators.insert(index, cst.Decorator(decorator=cst.Name(INSTRUMENT)))
         self.summary = f"@instrument on {self.qualname}: its calls, durations and errors reach the logs"
         return updated.with_changes(decorators=decorators)
 

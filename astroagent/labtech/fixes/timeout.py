@@ -4,9 +4,9 @@ A timeout alone turns each stall into a failure; so the target function also get
 tenacity retry on timeouts and the transient errors seen there (not when it already retries,
 when a call in it may write — POST/PUT/PATCH/DELETE, urlopen with data, raw connections —
 or the target is a whole module): a stall then costs one timeout and a new attempt instead of
-the run. Covers ``urllib.request.urlopen``, ``requests``/``httpx`` verbs, ``http.client`` connections and
-``socket.create_connection`` (found through import aliases), inside the target function or the
-whole module when the target is ``<module>``. Calls that pass a timeout, even ``None``, keep it.
+the run. Covers the calls of ``knowledge.network.NETWORK_CALLS`` — the table static facts flag
+missing timeouts from — resolved through imports, inside the target function or the whole module
+when the target is ``<module>``. Calls that pass a timeout, even ``None``, keep it.
 """
 
 from __future__ import annotations
@@ -16,25 +16,18 @@ from typing import ClassVar
 import libcst as cst
 from libcst.codemod import CodemodContext, SkipFile
 from libcst.helpers import get_full_name_for_node
+from libcst.metadata import QualifiedNameProvider
 
-from astroagent.labtech.knowledge.purity import module_aliases
 from astroagent.labtech.fixes.base import FixOutcome, FixRule, TargetedCodemod, normalize_qualname, run_codemod
 from astroagent.labtech.fixes.retry import AddRetryMechanism
+from astroagent.labtech.knowledge.exceptions import TIMEOUT_TYPES
+from astroagent.labtech.knowledge.names import qualified_names
+from astroagent.labtech.knowledge.network import NETWORK_CALLS, WRITE_METHODS, timeout_passed
 from astroagent.labtech.models import Opportunity
 
-__all__ = ["AddTimeout", "AddTimeoutCommand", "NETWORK_CALLS", "timeout_seconds", "FLOOR_SECONDS",
-           "CEILING_SECONDS", "SAFETY_FACTOR", "STALL_SHARE", "TIMEOUT_ERRORS", "RETRY_ATTEMPTS"]
+__all__ = ["AddTimeout", "AddTimeoutCommand", "timeout_seconds", "FLOOR_SECONDS", "CEILING_SECONDS",
+           "SAFETY_FACTOR", "STALL_SHARE", "RETRY_ATTEMPTS"]
 
-_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")
-# resolved call name → index of the positional argument that is the timeout (None: keyword only)
-NETWORK_CALLS: dict[str, int | None] = {
-    "urllib.request.urlopen": 2,
-    "http.client.HTTPConnection": 2,
-    "http.client.HTTPSConnection": 2,
-    "socket.create_connection": 1,
-    **{f"requests.{verb}": None for verb in _VERBS},
-    **{f"httpx.{verb}": None for verb in _VERBS},
-}
 _MODULE_TARGETS = ("", "<module>", "*")
 
 
@@ -43,9 +36,6 @@ CEILING_SECONDS = 120.0    # never longer: a stalled peer must not hold a run fo
 SAFETY_FACTOR = 5.0        # times the typical (non-stall) duration
 STALL_SHARE = 0.75         # of the shortest observed stall: the timeout must cut every stall
 DEFAULT_SECONDS = 30.0
-# what a timed-out call raises: the builtin TimeoutError, and ReadTimeout, which the retry rule widens to
-# requests.exceptions.Timeout / httpx.TimeoutException when the module uses those clients
-TIMEOUT_ERRORS = ("TimeoutError", "ReadTimeout")
 RETRY_ATTEMPTS = 3         # a stall costs at most this many timeouts
 
 
@@ -85,11 +75,11 @@ def timeout_seconds(opportunity: Opportunity) -> float:
 
 class AddTimeoutCommand(TargetedCodemod):
     DESCRIPTION: ClassVar[str] = "Pass an explicit timeout to network calls that have none."
+    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         self.whole_module = self.qualname in _MODULE_TARGETS
         self.inside = 1 if self.whole_module else 0
-        self.aliases = module_aliases(tree)
         self.changed: list[str] = []
         self.writes: list[str] = []      # calls in the target a retry could repeat with side effects
         self.seconds = timeout_seconds(self.opportunity)
@@ -127,22 +117,19 @@ class AddTimeoutCommand(TargetedCodemod):
         name = get_full_name_for_node(updated_node.func)
         if not name:
             return updated_node
-        head, _, rest = name.partition(".")
-        resolved = self.aliases.get(head, head) + (f".{rest}" if rest else "")
-        if isinstance(updated_node.func, cst.Attribute) and updated_node.func.attr.value in _WRITE_METHODS:
+        if isinstance(updated_node.func, cst.Attribute) and updated_node.func.attr.value in WRITE_METHODS:
             self.writes.append(name)       # session.post(...), client.delete(...): any receiver
-        if resolved not in NETWORK_CALLS:
+        resolved = next((n for n in sorted(qualified_names(self, original_node.func)) if n in NETWORK_CALLS), None)
+        if resolved is None:
             return updated_node
         if _may_write(resolved, updated_node):
             self.writes.append(resolved)
-        if any(arg.star for arg in updated_node.args):
+        args = updated_node.args
+        passed = timeout_passed(NETWORK_CALLS[resolved], len([a for a in args if a.keyword is None and not a.star]),
+                                [a.keyword.value for a in args if a.keyword is not None], any(a.star for a in args))
+        if passed is None:
             self.warn(f"{name}(*…) left alone: cannot tell whether it passes a timeout")
-            return updated_node
-        if any(arg.keyword is not None and arg.keyword.value == "timeout" for arg in updated_node.args):
-            return updated_node
-        position = NETWORK_CALLS[resolved]
-        positional = [arg for arg in updated_node.args if arg.keyword is None]
-        if position is not None and len(positional) > position:
+        if passed is not False:
             return updated_node
         self.changed.append(resolved)
         new_arg = cst.Arg(cst.Float(f"{self.seconds:.1f}"), keyword=cst.Name("timeout"),
@@ -190,7 +177,7 @@ class AddTimeout(FixRule):
                     "retry_max_delay": round(max(0.0, min(RETRY_ATTEMPTS * seconds + 2.0,
                                                           CEILING_SECONDS - seconds)), 1)}
         seen = made[-1].changed
-        types = [*TIMEOUT_ERRORS, *(("URLError",) if "urllib.request.urlopen" in seen else ()),
+        types = [*TIMEOUT_TYPES, *(("URLError",) if "urllib.request.urlopen" in seen else ()),
                  *opportunity.evidence.get("transient_types", ()), *opportunity.error_types]
         retry = AddRetryMechanism().apply(outcome.new_source, qualname, opportunity.model_copy(
             update={"error_types": tuple(dict.fromkeys(types)), "evidence": evidence}))
@@ -213,17 +200,11 @@ def _no_retry_reason(opportunity: Opportunity, command: AddTimeoutCommand) -> st
     return None
 
 
-_WRITE_VERBS = ("post", "put", "patch", "delete", "request", "stream")
-_WRITE_METHODS = ("post", "put", "patch", "delete")
-
-
 def _may_write(resolved: str, call: cst.Call) -> bool:
-    """A network call a retry could repeat with side effects: a write verb or an unknown method
-    (``request``/``stream``), a raw connection, or ``urlopen`` sending data."""
-    library, _, verb = resolved.rpartition(".")
-    if library in ("requests", "httpx"):
-        return verb in _WRITE_VERBS
-    if resolved == "urllib.request.urlopen":
+    """A network call a retry could repeat with side effects (``NETWORK_CALLS`` says which), or
+    ``urlopen`` sending data (a ``data`` argument, or a ``Request`` with data or a method other than GET/HEAD)."""
+    writes = NETWORK_CALLS[resolved].writes
+    if writes is None:
         positional = [arg for arg in call.args if arg.keyword is None]
         data = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "data"]
         data += positional[1:2]
@@ -234,7 +215,7 @@ def _may_write(resolved: str, call: cst.Call) -> bool:
                     isinstance(arg.value, cst.SimpleString) and arg.value.evaluated_value in ("GET", "HEAD")))]
             data += [arg for arg in request.args if arg.keyword is None][1:2]
         return any(not (isinstance(arg.value, cst.Name) and arg.value.value == "None") for arg in data)
-    return True   # http.client connections, sockets: the protocol on top is unknown
+    return writes
 
 
 def _with_warning(outcome: FixOutcome, warning: str) -> FixOutcome:
