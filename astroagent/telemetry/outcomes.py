@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,18 +161,22 @@ def _ts(value: Any) -> float | None:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
-def _days(start: float, end: float) -> Iterable[str]:
-    day = datetime.fromtimestamp(start, UTC).date()
-    last = datetime.fromtimestamp(end, UTC).date()
-    while day <= last:
-        yield outcome_file_name(datetime(day.year, day.month, day.day))
-        day += timedelta(days=1)
+def _days(log_dir: Path, start: float, end: float) -> Iterable[str]:
+    """The outcome files on disk whose day lies in the range (listed, not probed day by day: a
+    window of years would otherwise open thousands of missing files)."""
+    first = outcome_file_name(datetime.fromtimestamp(max(start, 0.0), UTC))
+    last = outcome_file_name(datetime.fromtimestamp(min(end, 253402300799.0), UTC))
+    try:
+        names = sorted(p.name for p in Path(log_dir).glob(OUTCOMES_GLOB))
+    except OSError:
+        return []
+    return [name for name in names if first <= name <= last and len(name) == len(first)]
 
 
 def read_outcomes(log_dir: Path, start: float, end: float) -> list[dict[str, Any]]:
     """Records stamped in ``(start, end]`` (Unix seconds), oldest first; unusable lines are skipped."""
     out: list[tuple[float, dict[str, Any]]] = []
-    for name in _days(start, end):
+    for name in _days(log_dir, start, end):
         try:
             raw = (Path(log_dir) / name).read_bytes()
         except OSError:
