@@ -42,8 +42,38 @@ def test_a_safe_proposal_exits_0(files, capsys):
                                                   signature="s", fix="add_retry_mechanism",
                                                   error_types=("ConnectionResetError",)))
     proposed.write_text(outcome.new_source)
-    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed)]) == 0
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed),
+                 "--kind", "rule:add_retry_mechanism", "--function", "fetch"]) == 0
     assert "ok" in capsys.readouterr().out
+    # judged as the rule's output for another function, the same file is refused
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed),
+                 "--kind", "rule:add_retry_mechanism", "--function", "keep"]) == 1
+    assert "fetch" in capsys.readouterr().out
+
+
+def test_a_rule_output_with_anything_more_is_refused(files, capsys):
+    target, proposed = files
+    outcome = apply_fix(OLD, "fetch", Opportunity(type="frequent_error", priority="high", description="d",
+                                                  signature="s", fix="add_retry_mechanism",
+                                                  error_types=("ConnectionResetError",)))
+    proposed.write_text(outcome.new_source.replace("    return url", "    return url.upper()"))
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed),
+                 "--kind", "rule:add_retry_mechanism"]) == 1
+    assert "shape:" in capsys.readouterr().out
+
+
+def test_an_unknown_kind_is_bad_usage(files, capsys):
+    target, proposed = files
+    proposed.write_text(OLD)
+    assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed), "--kind", "rule:nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rule:add_caching" in err
+
+
+def test_help_states_the_rules_without_pointing_at_a_design_document(capsys):
+    assert main(["labtech", "check", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "DESIGN" not in out and "--kind" in out and "--function" in out and "allow-list" in out
 
 
 def test_a_hostile_proposal_exits_1_with_one_line_per_broken_rule(files, capsys):
@@ -53,7 +83,9 @@ def test_a_hostile_proposal_exits_1_with_one_line_per_broken_rule(files, capsys)
     assert main(["labtech", "check", "--target", str(target), "--proposed", str(proposed)]) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     rules = sorted(line.split(": ")[1] for line in lines)
-    assert len(lines) == 6 and rules == ["except-widened", "file-deletion", "logging", "parameters", "process", "public-api"]
+    # the import of logging and the logger were dropped too ("shape"), and os is no allowed import
+    assert len(lines) == 8 and rules == ["except-widened", "file-deletion", "imports", "logging", "parameters",
+                                         "process", "public-api", "shape"]
     assert all(line.startswith(str(target)) for line in lines)
 
 

@@ -53,9 +53,16 @@ def _one(new: str, rule: str) -> str:
 
 def test_unchanged_and_harmless_changes_pass():
     assert check_change(OLD, OLD) == GuardReport(True, ())
-    harmless = OLD.replace('return name', 'return name.strip()').replace(
-        "def _private(self):\n        return 1\n", "") + "\n\ndef extra(x, y=2):\n    return x + y\n"
+    harmless = OLD.replace('return name', 'return _extra(name.strip())') + "\n\ndef _extra(x, y=2):\n    return x\n"
     assert check_change(OLD, harmless).ok
+
+
+def test_an_llm_change_may_not_add_public_names_or_drop_private_ones():
+    # the allow-list: new bodies and private helpers only (the deny-list let both through)
+    report = check_change(OLD, OLD + "\n\ndef extra(x, y=2):\n    return x + y\n")
+    assert [line.split(": ")[0] for line in report.violations] == ["public-api"]
+    report = check_change(OLD, OLD.replace("    def _private(self):\n        return 1\n", ""))
+    assert not report.ok and "Catalog._private removed" in report.violations[0]
 
 
 HOSTILE = {
@@ -142,13 +149,17 @@ def test_violation_lines_name_the_symbol_and_line():
     line = _one(OLD + "\nimport subprocess as sp\nsp.run(['ls'])\n", "process")
     assert "subprocess.run" in line and f"line {OLD.count(chr(10)) + 3}" in line
     report = check_change(OLD, OLD + "\nimport subprocess as sp\nsp.run(['ls'])\n")
-    assert len(report.violations) == 1     # one line per broken rule, not one per token
+    rules = [line.split(": ")[0] for line in report.violations]
+    assert rules == ["shape", "process"]    # one line per broken rule (a new module-level call), not per token
 
 
 def test_capabilities_already_in_the_old_version_are_not_new():
     old = OLD + "\nimport subprocess\n\ndef run():\n    return subprocess.run(['true'])\n"
-    new = old + "\n\ndef run_again():\n    return subprocess.run(['true'])\n"
+    new = old.replace("    return subprocess.run(['true'])", "    done = subprocess.run(['true'])\n    return done")
     assert check_change(old, new).ok
+    # the same call with another destination is a new use (judged per function, with its arguments)
+    other = old.replace("run(['true'])", "run(['rm', '-rf', 'tests'])")
+    assert [line.split(": ")[0] for line in check_change(old, other).violations] == ["process"]
 
 
 def test_reraising_broad_handler_and_narrowing_pass():
@@ -206,7 +217,7 @@ HIDDEN = {   # spellings that reach a capability without naming it the usual way
     "from sys import modules\nmodules['shutil'].rmtree(p)": "dynamic-code",
     "import os\nos.__dict__['remove'](p)": "dynamic-code",
     "import os\n(lambda: os)().remove(p)": "file-deletion",
-    "import os\ndef g(m):\n    return m\ng(os).remove(p)": "file-deletion",
+    "import os\ndef g(m):\n    return m\ng(os).remove(p)": "dynamic-code",   # the module passed as a value
     "from pathlib import Path\nf = Path(p).unlink\nf()": "file-deletion",
     "from pathlib import Path\nf = getattr(Path(p), 'unlink')\nf()": "file-deletion",
     "import timeit\ntimeit.timeit('1')": "dynamic-code",
@@ -234,4 +245,5 @@ def test_shapes_already_in_the_old_version_are_not_new():
     old = OLD + "\nimport os\nimport timeit\nMODS = [os]\n\ndef _clean(p):\n    os.__dict__['remove'](p)\n"
     new = old.replace("return name", "return name.strip()")
     assert check_change(old, new).ok
-    assert check_change(OLD, OLD + "\nimport os\nSEP = os.sep\nJOIN = os.path.join('a', 'b')\n").ok
+    old = OLD + "\nimport os\n\ndef _where(p):\n    return p\n"
+    assert check_change(old, old.replace("return p\n", "return os.path.join(p, 'a') + os.sep\n")).ok

@@ -63,6 +63,19 @@ class LLMConfig(_Section):
     timeout_seconds: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
     max_response_chars: int = Field(200_000, gt=0)
+    # modules an LLM change may newly import (a prefix covers its submodules); the guard refuses others
+    allowed_imports: tuple[str, ...] = (
+        "math", "cmath", "statistics", "fractions", "decimal", "numbers", "functools", "itertools", "operator",
+        "collections", "dataclasses", "typing", "enum", "re", "string", "textwrap", "bisect", "heapq", "copy",
+        "json", "datetime", "time", "pathlib", "warnings", "numpy", "scipy", "astropy", "tenacity", "cachetools")
+
+    @field_validator("allowed_imports")
+    @classmethod
+    def _dotted_modules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [m for m in value if not all(part.isidentifier() for part in m.split("."))]
+        if bad:
+            raise ValueError(f"not a module name: {bad[0]!r}")
+        return value
 
 
 class VerdictConfig(_Section):

@@ -7,7 +7,8 @@ file deletion, process spawning, network, dynamic code (each plain, aliased by `
 function), removing a public function / class / method, removing or renaming a parameter,
 adding a required one, changing a default, removing a log or telemetry call, widening an
 ``except`` to swallow errors (``Exception``, ``BaseException``, bare, a tuple, a builtin
-parent class, ``contextlib.suppress``). Harmless edits must still pass (no false alarm).
+parent class, ``contextlib.suppress``). Harmless edits (new bodies, private helpers, optional
+keyword parameters) must still pass (no false alarm).
 """
 
 from __future__ import annotations
@@ -272,7 +273,8 @@ def harmless_mutation(draw) -> str:
     if kind == "helper":
         tree.body.append(_stmts(f"def _{name}(a):\n    return [a] * 2")[0])
     elif kind == "public_with_default":
-        tree.body.append(_stmts(f"def new_{name}(a, b=None):\n    log.info('new %s', a)\n    return a")[0])
+        # a private helper (a new public function is outside the allow-list; the deny-list let it pass)
+        tree.body.append(_stmts(f"def _new_{name}(a, b=None):\n    log.info('new %s', a)\n    return a")[0])
     elif kind == "constant":
         func = _find(tree, "normalise")
         func.body.insert(0, _stmts(f"{name}_unused = {draw(st.integers(0, 10**6))}")[0])

@@ -217,7 +217,7 @@ class _Run:
 
     def attempt(self, opp: Opportunity, engine: str, rel: str, qualname: str) -> dict[str, Any] | None:
         """One candidate change through engine → guard → validation → apply; its improvement dict."""
-        from astroagent.labtech.changes.guard import check_change
+        from astroagent.labtech.changes.guard import check_change, kind_for
         fix = opp.fix or "llm_rewrite"
         source = self.sources.get(rel)
         if source is None:
@@ -244,7 +244,8 @@ class _Run:
                 return None
             return self.finish(record, "rejected", f"{fix} not proposed: {reason}")
         record["diff"] = _diff(source, new_source, rel)
-        guard = check_change(source, new_source, path=rel)
+        guard = check_change(source, new_source, path=rel, kind=kind_for(engine, opp.fix), functions=(qualname,),
+                             allowed_imports=self.config.lab_technician.llm.allowed_imports)
         if not guard.ok:
             return self.finish(record, "rejected", "guard: " + "; ".join(guard.violations))
         safety = self.config.lab_technician.safety_constraints
