@@ -56,7 +56,7 @@ FAMILIES: Mapping[str, tuple[Family, ...]] = {
     **{name: (_CONNECTION,) for name in ("ConnectionResetError", "ConnectionAbortedError", "ConnectionRefusedError",
                                          "BrokenPipeError", "RemoteDisconnected")},
     **{name: (_TIMEOUT,) for name in ("TimeoutError", "timeout", "socket.timeout")},
-    "ReadTimeout": (_TIMEOUT, _REQUESTS_TIMEOUT, _HTTPX_TIMEOUT),
+    "ReadTimeout": (_REQUESTS_TIMEOUT, _HTTPX_TIMEOUT),     # neither derives from the builtin TimeoutError
     "ConnectTimeout": (_REQUESTS_TIMEOUT, _HTTPX_TIMEOUT),
     "Timeout": (_REQUESTS_TIMEOUT,),
     "ChunkedEncodingError": (_lib("requests", "requests.exceptions.ChunkedEncodingError"),),
