@@ -286,13 +286,14 @@ class _RuleCheck:
         core_same = same(before.args, after.args) and same(before.returns, after.returns) and \
             before.name == after.name
         body_same = _same_body(before.body, after.body)
+        delegated = False
         if not body_same and self.shape.delegate and "." in qual:
-            body_same = self.delegated(before, after, qual)
+            body_same = delegated = self.delegated(before, after, qual)
         if not core_same or not body_same:
             self.out.append(("shape", f"{self.fix} may add a decorator to {qual}; its signature or body changed "
                              f"(line {after.lineno})"))
         if len(news) == len(olds) and all(same(a, b) for a, b in zip(olds, news)):
-            if not (self.shape.optional_decorator or self.shape.timeouts) and body_same and core_same:
+            if not (self.shape.optional_decorator or self.shape.timeouts or delegated) and body_same and core_same:
                 self.out.append(("shape", f"{self.fix} changed {qual} in a way it never does"))
             return
         if len(news) == len(olds) and self.shape.widen and self.widened(olds, news):
