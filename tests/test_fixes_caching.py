@@ -59,7 +59,7 @@ def test_before_after_pair_cache_below_instrument():
     assert outcome.status == "applied", outcome.reason
     assert outcome.new_source == PURE_AFTER
     assert "still timed" in outcome.reason
-    assert check_change(PURE, outcome.new_source).ok
+    assert check_change(PURE, outcome.new_source, kind="rule:add_caching").ok
 
 
 def test_second_run_is_skipped():
@@ -170,7 +170,7 @@ def test_method_not_reading_self_delegates_to_a_cached_helper(tmp_path):
     assert "@functools.lru_cache(maxsize=32, typed=True)\ndef _cached_Model_power(x: float, *, y: int = 2) -> float:" in new
     assert '        """Raise x to y."""\n        return _cached_Model_power(x, y=y)' in new
     assert "# the body moves into a cached helper" in new
-    assert check_change(MODEL, new).ok
+    assert check_change(MODEL, new, kind="rule:add_caching").ok
     assert apply_fix(new, "Model.power", _opp()).status == "skipped"
     module = load_module(tmp_path, "model_cache_mod", new)
     assert module.Model(1.0).power(3.0, y=3) == 27.0
@@ -238,7 +238,7 @@ def test_unannotated_arguments_and_mutable_results_get_the_guarded_cache(tmp_pat
     new = outcome.new_source
     assert "@instrument(digest_args=True)\n@_astroagent_lru_cache(maxsize=32)\ndef zams_grid" in new
     assert any("not provably hashable" in w for w in outcome.warnings)
-    assert check_change(GRID, new).ok
+    assert check_change(GRID, new, kind="rule:add_caching").ok
     assert apply_fix(new, "zams_grid", _opp()).status == "skipped"
     original = load_module(tmp_path, "grid_orig_mod", GRID)
     cached = load_module(tmp_path, "grid_cached_mod", new)

@@ -42,7 +42,7 @@ def test_breaker_goes_above_instrument_and_passes_the_guard():
     assert '@_AstroagentCircuitBreaker("fetch", threshold=5, cooldown=30, failures=(ConnectionError,))\n' \
            '@instrument\ndef fetch(name):\n    # the dependency' in new
     assert "class _AstroagentCircuitOpen(ConnectionError):" in new
-    assert check_change(SRC, new).ok
+    assert check_change(SRC, new, kind="rule:add_circuit_breaker").ok
     assert apply_fix(new, "fetch", _opp("ConnectionRefusedError")).status == "skipped"
 
 

@@ -53,7 +53,7 @@ def test_before_after_pair_and_idempotency():
     outcome = apply_fix(SRC, "search", OPP)
     assert outcome.status == "applied" and outcome.new_source == AFTER
     assert apply_fix(AFTER, "search", OPP).status == "skipped"
-    assert check_change(SRC, AFTER).ok
+    assert check_change(SRC, AFTER, kind="rule:add_instrumentation").ok
 
 
 def test_instrument_goes_above_a_cache_and_below_staticmethod():

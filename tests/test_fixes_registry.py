@@ -66,7 +66,7 @@ def test_each_rule_output_passes_the_guard_is_idempotent_and_picklable(fix, targ
     opp = Opportunity(priority="high", description="d", signature="s", fix=fix, **fields)
     outcome = apply_fix(SOURCE, target, opp)
     assert outcome.status == "applied", outcome.reason
-    assert check_change(SOURCE, outcome.new_source, path="x.py").ok
+    assert check_change(SOURCE, outcome.new_source, path="x.py", kind=f"rule:{fix}").ok
     assert "# a network call without a timeout" in outcome.new_source
     assert apply_fix(outcome.new_source, target, opp).status == "skipped"
     assert pickle.loads(pickle.dumps(outcome)) == outcome
@@ -78,8 +78,8 @@ def test_rules_compose_in_sequence():
         opp = Opportunity(priority="high", description="d", signature="s", fix=fix, **fields)
         outcome = apply_fix(source, target, opp)
         assert outcome.status == "applied", (fix, outcome.reason)
+        assert check_change(source, outcome.new_source, kind=f"rule:{fix}").ok, fix   # each step, as improve guards it
         source = outcome.new_source
-    assert check_change(SOURCE, source).ok
     compile(source, "composed.py", "exec")
     fetch = source[source.index("class Client"):source.index("def fetch")]
     assert fetch.index("@_AstroagentCircuitBreaker(") < fetch.index("@tenacity.retry(") < fetch.index("@instrument")

@@ -88,7 +88,7 @@ def test_method_gets_retry_above_instrument_with_formatting_and_comments_kept():
     assert "import urllib.error" in new and "def _astroagent_retryable_http_error" in new
     # the predicate is defined before any class that uses it at import time
     assert new.index("def _astroagent_retryable_http_error") < new.index("class Archive")
-    assert check_change(METHOD, new).ok
+    assert check_change(METHOD, new, kind="rule:add_retry_mechanism").ok
 
 
 def test_second_run_changes_nothing_and_a_second_target_reuses_the_predicate():
@@ -335,7 +335,7 @@ def test_requests_errors_are_retried_by_their_own_classes_when_the_module_uses_r
     assert ("retry_if_exception_type((ConnectionError, requests.exceptions.ConnectionError, "
             "requests.exceptions.Timeout))") in outcome.new_source
     assert "import requests.exceptions" in outcome.new_source and not outcome.warnings
-    assert check_change(src, outcome.new_source).ok
+    assert check_change(src, outcome.new_source, kind="rule:add_retry_mechanism").ok
 
 
 def test_a_new_transient_type_widens_astroagent_s_own_retry_instead_of_stacking_a_second():
@@ -347,7 +347,7 @@ def test_a_new_transient_type_widens_astroagent_s_own_retry_instead_of_stacking_
     assert ("retry=tenacity.retry_if_exception_type(ConnectionError) | "
             "tenacity.retry_if_exception(_astroagent_retryable_http_error)") in new
     assert "stop=tenacity.stop_after_attempt(5)" in new          # the rest of the decorator is kept
-    assert check_change(first, new).ok
+    assert check_change(first, new, kind="rule:add_retry_mechanism").ok
     again = apply_fix(new, "fetch", _opp("HTTPError", "ConnectionResetError"))
     assert again.status == "skipped" and "already retries on ConnectionError, HTTP 5xx/429" in again.reason
     timeouts = apply_fix(new, "fetch", _opp("TimeoutError")).new_source

@@ -71,7 +71,7 @@ def test_before_after_pair_inside_the_target_only():
     assert "3 call(s)" in outcome.reason
     # fetch POSTs: a timed-out POST may have been carried out, so no retry comes with the timeout
     assert any("may write (requests.post, socket.create_connection)" in w for w in outcome.warnings)
-    assert check_change(SRC, outcome.new_source).ok
+    assert check_change(SRC, outcome.new_source, kind="rule:add_timeout").ok
 
 
 def test_no_second_retry_and_none_for_a_whole_module():
@@ -108,7 +108,7 @@ def test_a_reading_function_gets_a_retry_on_timeouts_and_the_transient_errors_se
     assert "retry_if_exception_type((TimeoutError, ConnectionError, requests.exceptions.Timeout))" in new
     assert "_astroagent_retryable_http_error" in new      # urlopen wraps a connect timeout in URLError
     assert "stop_after_delay(70)" in new     # the last attempt may start at 70 s and end by the 120 s ceiling
-    assert check_change(READER, new).ok
+    assert check_change(READER, new, kind="rule:add_timeout").ok
     sender = READER.replace("urlopen(url)", "urlopen(url, b'x')")
     assert "tenacity" not in apply_fix(sender, "read", opp).new_source
 
