@@ -1,10 +1,11 @@
 """Error messages → templates, and failure patterns → transient or deterministic.
 
-Which types are transient is ``knowledge.exceptions``' table: exactly the types a retry can catch.
 Templates mask what varies between occurrences of one failure (hosts, ports, numbers, hex
 ids, uuids, paths, quoted strings) so that equal failures group. The masks are plain
 regular expressions valid in both Python ``re`` and RE2, so the DuckDB ingest path
 (``MASKS`` inside SQL) and the pure-Python path produce byte-identical templates.
+
+Which types are transient is ``knowledge.exceptions``' table: exactly the types a retry can catch.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
     purity      whether a function is pure (static facts and the caching rule ask the same question)
     hashable    whether a cache can key on a function's arguments and hand out its result again
     names       what a name refers to (import aliases, qualified names)
+    capabilities  what a resolved name can do: the effect families the guard judges changes by
 
 It imports nothing else of the Lab Technician; ``exceptions`` and ``network`` do not need LibCST.
 """
