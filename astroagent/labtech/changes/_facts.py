@@ -9,6 +9,7 @@ function's effect key holds the resolved callee and its arguments (``timeout=`` 
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from astroagent.labtech.knowledge.capabilities import (
 __all__ = ["Facts", "FactFinder", "exception_names"]
 
 _WRITE_MODES = set("wax+")
+_FORMAT_DUNDER = re.compile(r"\{[^{}]*[.\[]_")   # "{0.__globals__}": str.format walks attributes
 _LOGGER_ATTRS = {"disabled", "propagate", "level", "handlers", "filters", "manager", "root"}
 _TELEMETRY_METHODS = {"span", "event", "fail", "record_success", "record_failure", "record_error", "record"}
 _SPECIAL = {"open", "getattr", "hasattr"}
@@ -101,6 +103,11 @@ class FactFinder:
         dead = dead_nodes(fn, lambda n: self.r.literal_value(n, scope or outer))
         skip: set[int] = set()
         stack: list[tuple[ast.AST, Scope]] = [(child, scope) for child in _body_of(fn)]
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):   # evaluated where the def runs
+            args = fn.args
+            stack += [(n, outer) for n in (*fn.decorator_list, *args.defaults, *args.kw_defaults, fn.returns,
+                                           *(a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)))
+                      if n is not None]
         while stack:
             node, where = stack.pop()
             self._node(node, where, facts, skip, dead)
@@ -125,6 +132,8 @@ class FactFinder:
 
     def _node(self, node: ast.AST, where: Scope, facts: Facts, skip: set[int], dead: set[int]) -> None:
         line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _FORMAT_DUNDER.search(node.value):
+            facts.note(("format", node.value[:80]), "dynamic-code", "a format string reaching a dunder attribute", line)
         if isinstance(node, ast.Attribute):
             skip.add(id(node.value))
             self._attribute(node, where, facts, line)
@@ -233,7 +242,9 @@ class FactFinder:
     def _with(self, expr: ast.AST, where: Scope, facts: Facts, line: int) -> None:
         refs = self.r.refs(expr.func if isinstance(expr, ast.Call) else expr, where)
         if not any(r in ALLOWED_CONTEXT_MANAGERS or r + "()" in ALLOWED_CONTEXT_MANAGERS for r in refs):
-            facts.note(("with", ast.dump(expr)), "except-widened",
+            key = ("with", tuple(sorted(refs)), _arg_key(expr)) if isinstance(expr, ast.Call) else \
+                ("with", ast.dump(expr))
+            facts.note(key, "except-widened",
                        f"with {ast.unparse(expr)[:60]} may swallow errors (not a listed context manager)", line)
 
     def _definition(self, node: ast.AST, where: Scope, facts: Facts) -> None:

@@ -222,10 +222,10 @@ class LLMShape:
             if not isinstance(target, ast.Name):
                 self.out.append(("assignment", f"line {stmt.lineno}: a new {kind}-level assignment may only bind "
                                  "a name"))
-            elif is_public(target.id) and kind != "new-class":
-                self.out.append(("public-api", f"assigns the public name {target.id} (line {stmt.lineno})"))
             elif self.bound_before(target.id, prefix):
                 self.out.append(("shape", f"rebinds {target.id} (line {stmt.lineno})"))
+            elif is_public(target.id) and kind != "new-class":
+                self.out.append(("public-api", f"assigns the public name {target.id} (line {stmt.lineno})"))
             else:
                 continue
             self.refused.append(stmt)

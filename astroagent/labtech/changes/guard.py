@@ -91,6 +91,11 @@ def compile_as_python(data: bytes, label: str, *, utf8_only: bool) -> ast.Module
         raise _Unreadable("encoding", f"{label} file declares the source encoding {encoding!r}; only UTF-8 "
                           "is accepted")
     try:
+        data.decode("utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8")
+    except UnicodeDecodeError as exc:
+        if utf8_only:
+            raise _Unreadable("encoding", f"{label} file is not UTF-8 (byte {exc.start})") from None
+    try:
         tree = compile(data, label, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
         compile(tree, label, "exec", dont_inherit=True)   # what only the compiler sees (return outside def …)
     except SyntaxError as exc:

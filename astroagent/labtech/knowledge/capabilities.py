@@ -84,7 +84,7 @@ _DYNAMIC = ("sys.modules", "sys.meta_path", "sys.path_hooks", "sys.path_importer
             "numpy.load", "pandas.read_pickle", "torch.load", "copyreg", "zipimport", "sysconfig")
 # telemetry and logging: only the log calls themselves (logging.getLogger(...).info) are not an effect
 _LOGGING = ("logging", "warnings.simplefilter", "warnings.filterwarnings", "warnings.resetwarnings",
-            "warnings.showwarning", "warnings.filters", "astroagent.telemetry.*.*", "astroagent.telemetry.writer",
+            "warnings.showwarning", "warnings.filters", "astroagent.telemetry.writer",
             "astroagent.telemetry.metrics", "astroagent.telemetry.instrument.*")
 _LOGGING_OK = ("logging.getLogger", "logging.getLogger().*", "logging.DEBUG", "logging.INFO", "logging.WARNING",
                "logging.ERROR", "logging.CRITICAL", "logging.getLevelName", "logging.debug", "logging.info",
@@ -103,7 +103,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 # method names that mean one thing on whatever object (the receiver could not be resolved)
 _METHODS = {
     "file-deletion": ("unlink", "rmdir", "rmtree", "removedirs"),
-    "file-write": ("write_text", "write_bytes", "touch", "symlink_to", "hardlink_to", "chmod", "lchmod", "to_csv",
+    "file-write": ("write_text", "write_bytes", "touch", "mkdir", "makedirs", "symlink_to", "hardlink_to", "chmod", "lchmod", "to_csv",
                    "to_json", "to_parquet", "to_pickle", "to_hdf", "to_excel", "to_sql", "to_feather", "savefig",
                    "savetxt", "savez", "savez_compressed", "tofile", "writeto", "copyfile", "copytree"),
     "process": ("subprocess_shell", "subprocess_exec", "create_subprocess_exec", "create_subprocess_shell", "popen",
@@ -140,8 +140,12 @@ def _family_here(ref: str) -> str | None:
             return "logging"
         if any(_match(ok, ref) for ok in _LOGGING_OK) and not ref.startswith(("logging.getLogger().handlers",)):
             return None
-    if ref.startswith("astroagent.telemetry") and any(_match(ok, ref) for ok in _LOGGING_OK):
-        return None
+    if ref.startswith("astroagent.telemetry"):
+        if any(_match(ok, ref) for ok in _LOGGING_OK):
+            return None
+        parts = ref.split(".")
+        if any(p[:1].isupper() for p in parts[2:-1]):   # an attribute of a telemetry class (Telemetry.record_failure)
+            return "logging"
     for family, patterns in FAMILIES.items():
         if any(_match(pattern, ref) for pattern in patterns):
             return family
