@@ -49,7 +49,7 @@ def check_command(target: Path, proposed: Path, kind: str, functions: tuple[str,
     call, add no process, network, file, environment, thread, tracing or dynamic-code use and change
     no destination of one, and only narrow exception handlers (or re-raise on every path).
     """
-    from astroagent.labtech.changes.guard import check_change, parse_kind  # loaded only when a check runs
+    from astroagent.labtech import check_change, parse_kind  # loaded only when a check runs
 
     try:
         parse_kind(kind)

@@ -26,7 +26,7 @@ __all__ = [
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json",
     "CANNOT_RUN", "CANNOT_RUN_STREAK", "evidence_line",
-    "combined_output", "run_agents", "ANALYSIS_RESULTS",
+    "parse_kind", "ANALYSIS_RESULTS",
 ]
 
 _HOME = {
@@ -42,8 +42,7 @@ _HOME = {
     "approve_change": "changes.approval", "reject_change": "changes.approval",
     "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary", "evidence_line": "changes.record",
     "write_outputs": "reports.render", "latest_report": "reports.render", "analyze_json": "reports.render",
-    "combined_output": "session",
-    "run_agents": "session",
+    "parse_kind": "changes.guard",
     "ANALYSIS_RESULTS": "reports.render",
 }
 

@@ -14,9 +14,9 @@ from functools import cache
 
 from astroagent.labtech.changes._align import align, same
 from astroagent.labtech.changes._names import Resolver
-from astroagent.labtech.fixes.caching import _GUARDED_SOURCE
-from astroagent.labtech.fixes.circuit_breaker import _BREAKER_SOURCE, BREAKER_CLASS
-from astroagent.labtech.fixes.retry import _PREDICATE_SOURCE
+from astroagent.labtech.fixes.caching import GUARDED_SOURCE
+from astroagent.labtech.fixes.circuit_breaker import BREAKER_SOURCE, BREAKER_CLASS
+from astroagent.labtech.fixes.retry import PREDICATE_SOURCE
 from astroagent.labtech.knowledge.decorators import CACHE_DECORATORS, GUARDED_CACHE, HTTP_PREDICATE, INSTRUMENT
 from astroagent.labtech.knowledge.exceptions import FAMILIES
 
@@ -181,12 +181,12 @@ class Shape:
 _RETRY_IMPORTS = frozenset({"tenacity", *_CLIENT_MODULES})
 _BREAKER_IMPORTS = frozenset({"functools", "threading", "time", *_CLIENT_MODULES})
 SHAPES: dict[str, Shape] = {
-    "add_retry_mechanism": Shape(_is_retry, _retry_index, _RETRY_IMPORTS, (_PREDICATE_SOURCE,), widen=True),
-    "add_timeout": Shape(_is_retry, _retry_index, _RETRY_IMPORTS, (_PREDICATE_SOURCE,), optional_decorator=True,
+    "add_retry_mechanism": Shape(_is_retry, _retry_index, _RETRY_IMPORTS, (PREDICATE_SOURCE,), widen=True),
+    "add_timeout": Shape(_is_retry, _retry_index, _RETRY_IMPORTS, (PREDICATE_SOURCE,), optional_decorator=True,
                          timeouts=True, widen=True),
-    "add_caching": Shape(_is_cache, _cache_index, frozenset({"functools", "copy"}), (_GUARDED_SOURCE,),
+    "add_caching": Shape(_is_cache, _cache_index, frozenset({"functools", "copy"}), (GUARDED_SOURCE,),
                          delegate=True),
-    "add_circuit_breaker": Shape(_is_breaker, _breaker_index, _BREAKER_IMPORTS, (_BREAKER_SOURCE,)),
+    "add_circuit_breaker": Shape(_is_breaker, _breaker_index, _BREAKER_IMPORTS, (BREAKER_SOURCE,)),
     "add_instrumentation": Shape(_is_instrument, _instrument_index, frozenset({"astroagent.telemetry.instrument"}),
                                  names={INSTRUMENT: "astroagent.telemetry.instrument"}),
 }

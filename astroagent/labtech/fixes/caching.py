@@ -54,7 +54,7 @@ def cache_size(evidence: dict[str, Any]) -> int:
     return 256
 
 
-_GUARDED_SOURCE = f'''
+GUARDED_SOURCE = f'''
 def {GUARDED_CACHE}(maxsize):
     """functools.lru_cache for calls with hashable arguments (others run uncached, never a TypeError);
     results that are not plain immutable values are copied, so a caller cannot change the cached one."""
@@ -188,7 +188,7 @@ class AddCachingCommand(TargetedCodemod):
 
     def finish_module(self, module: cst.Module) -> cst.Module:
         if self.guarded:
-            module = insert_module_helpers(module, _GUARDED_SOURCE)
+            module = insert_module_helpers(module, GUARDED_SOURCE)
         if self.helper is None:
             return module
         body = list(module.body)

@@ -31,7 +31,7 @@ __all__ = ["AddCircuitBreaker", "AddCircuitBreakerCommand", "BREAKER_CLASS"]
 
 BREAKER_CLASS = "_AstroagentCircuitBreaker"
 
-_BREAKER_SOURCE = f'''
+BREAKER_SOURCE = f'''
 class _AstroagentCircuitOpen(ConnectionError):
     """Raised without calling the dependency while its circuit is open."""
 
@@ -111,7 +111,7 @@ class AddCircuitBreakerCommand(TargetedCodemod):
         return insert_decorator(updated, decorator, above=above)
 
     def finish_module(self, module: cst.Module) -> cst.Module:
-        return insert_module_helpers(module, _BREAKER_SOURCE)
+        return insert_module_helpers(module, BREAKER_SOURCE)
 
 
 class AddCircuitBreaker(FixRule):

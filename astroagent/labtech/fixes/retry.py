@@ -39,7 +39,7 @@ from astroagent.labtech.models import Opportunity
 
 __all__ = ["AddRetryMechanism", "AddRetryCommand"]
 
-_PREDICATE_SOURCE = f'''
+PREDICATE_SOURCE = f'''
 def {HTTP_PREDICATE}(exc: BaseException) -> bool:
     """Retry HTTP 5xx/429 and network-level URL errors; other HTTP statuses are answers, not flakes."""
     if isinstance(exc, urllib.error.HTTPError):
@@ -124,7 +124,7 @@ class AddRetryCommand(TargetedCodemod):
     needs_predicate = False
 
     def finish_module(self, module: cst.Module) -> cst.Module:
-        return insert_module_helpers(module, _PREDICATE_SOURCE) if self.needs_predicate else module
+        return insert_module_helpers(module, PREDICATE_SOURCE) if self.needs_predicate else module
 
 
 class AddRetryMechanism(FixRule):
