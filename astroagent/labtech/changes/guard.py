@@ -140,7 +140,7 @@ def _lines(findings: list[tuple[str, str]], prefix: str) -> tuple[str, ...]:
 
 
 def check_change(old_source: str | bytes, new_source: str | bytes, *, path: str | None = None,
-                 kind: str | None = "llm", functions: Collection[str] | None = None,
+                 kind: str | None = None, functions: Collection[str] | None = None,
                  allowed_imports: Collection[str] | None = None) -> GuardReport:
     """Judge ``new_source`` against ``old_source`` as a change of ``kind`` (``llm``, ``rule:<fix>``, or
     None for any known shape); ``functions`` are the qualnames it may change (None: every function)."""
