@@ -227,7 +227,8 @@ class _Effects(cst.CSTVisitor):
         self._target(node.target, node)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
-        if self.stack and any(q.name == "os.environ" for q in _raw_names(self, node)):
+        if self.stack and node.attr.value == "environ" and any(q.name == "os.environ"
+                                                               for q in _raw_names(self, node)):
             self._effect("environment: os.environ", node, self.stack)
 
     def visit_Call(self, node: cst.Call) -> None:
