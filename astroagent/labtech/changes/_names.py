@@ -128,7 +128,7 @@ class Resolver:
         elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
             self._bind_target(node.target, scope, node.value if isinstance(node, ast.AnnAssign) else None)
         elif isinstance(node, ast.NamedExpr):
-            self._bind_target(node.target, _function_scope(scope), node.value)
+            self._bind_target(node.target, scope, node.value)   # comprehensions share their function's scope here
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             if isinstance(node.target, ast.Name):   # an item of what is iterated: ``for m in [os]``
                 scope.bind(node.target.id, ("value", ast.Subscript(node.iter, ast.Constant(0)), scope))
@@ -286,10 +286,6 @@ def _children(node: ast.AST) -> list[ast.AST]:
 
 def _qual(scope: Scope, name: str) -> str:
     return f"{scope.qual}.{name}" if scope.qual else name
-
-
-def _function_scope(scope: Scope) -> Scope:
-    return scope   # comprehensions share their function's scope here (their own scope is not modelled)
 
 
 def _join(ref: str, attr: str) -> str:
