@@ -8,11 +8,14 @@ sets ``ASTROAGENT_DATA_DIR`` for the process and its children; without it a work
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
     "WORKSPACE_FILE",
     "find_workspace",
+    "find_project",
+    "PROJECT_MARKERS",
     "data_dir",
     "agent_log_dir",
     "lab_technician_dir",
@@ -36,6 +39,21 @@ def find_workspace(start: Path | None = None) -> Path | None:
         if (folder / WORKSPACE_FILE).is_file():
             return folder
     return None
+
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+
+
+def find_project(files: Sequence[Path], cwd: Path | None = None) -> Path:
+    """The safety boundary for files of a project with no ``astroagent.yaml``: the nearest folder above
+    all ``files`` holding ``pyproject.toml``, ``setup.cfg``, ``setup.py`` or ``.git``, else ``cwd``."""
+    here = (cwd or Path.cwd()).resolve()
+    folders = [Path(os.path.realpath(here / f)).parent for f in files] or [here]
+    common = Path(os.path.commonpath([str(f) for f in folders]))
+    for folder in (common, *common.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return here
 
 
 def data_dir(workspace: Path | None = None) -> Path:

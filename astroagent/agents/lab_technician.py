@@ -1,4 +1,4 @@
-"""The Lab Technician agent: analyse the Experimenter's logs, judge earlier changes, improve its code.
+"""The Lab Technician agent: analyse each watched agent's logs, judge earlier changes, improve its code.
 
     create_agent('lab_technician').run(AgentExecutionContext(agent_name='lab_technician',
         state_name='manual_analysis', input_data={'force_analysis': True}))
@@ -6,7 +6,8 @@
 input_data: ``force_analysis`` (improve even when the analysis sees no need), ``dry_run``,
 ``engine`` (auto|rules|llm), ``max_improvements``, ``targets``, ``test_command``,
 ``window_hours``, ``log_dir``, ``design`` (``concurrent`` when the caller runs each change as a
-canary beside its baseline). Pending verdicts are judged on every run.
+canary beside its baseline), ``agent`` (one agent of the config's ``agents:``; default every agent
+with logs, the Experimenter first). Pending verdicts are judged on every run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from astroagent.errors import UsageError
 __all__ = ["LabTechnicianAgent"]
 
 _KNOWN_INPUTS = {"force_analysis", "dry_run", "engine", "max_improvements", "targets", "test_command",
-                 "window_hours", "log_dir", "force", "design"}
+                 "window_hours", "log_dir", "force", "design", "agent"}
 
 
 def _number(inputs: dict[str, Any], key: str, kind: type) -> Any:
@@ -42,7 +43,7 @@ class LabTechnicianAgent(BaseAgent):
     name: ClassVar[str] = "lab_technician"
 
     def execute(self, context: AgentExecutionContext) -> dict[str, Any]:
-        from astroagent.labtech import SessionRequest, run_session
+        from astroagent.labtech import SessionRequest, combined_output, run_agents
 
         inputs = dict(context.input_data or {})
         unknown = sorted(set(inputs) - _KNOWN_INPUTS)
@@ -56,4 +57,6 @@ class LabTechnicianAgent(BaseAgent):
             window_hours=_number(inputs, "window_hours", float),
             force=bool(inputs.get("force_analysis") or inputs.get("force")), dry_run=bool(inputs.get("dry_run")),
             design=str(inputs.get("design") or "before_after"))
-        return run_session(request, config=self.config, workspace=self.workspace, data_dir=self.data_dir).to_output()
+        agent = str(inputs["agent"]) if inputs.get("agent") else None
+        return combined_output(run_agents(request, agent=agent, config=self.config, workspace=self.workspace,
+                                          data_dir=self.data_dir))

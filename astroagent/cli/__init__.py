@@ -8,6 +8,7 @@ from astroagent.cli import labtech_analyze as _labtech_analyze  # noqa: F401
 from astroagent.cli import experiment as _experiment  # noqa: F401
 from astroagent.cli import labtech_improve as _labtech_improve  # noqa: F401
 from astroagent.cli import labtech_approval as _labtech_approval  # noqa: F401
+from astroagent.cli import labtech_forget as _labtech_forget  # noqa: F401
 from astroagent.cli import dashboard_cmd as _dashboard_cmd  # noqa: F401
 from astroagent.cli import run_cmd as _run_cmd  # noqa: F401
 from astroagent.cli import watch_cmd as _watch_cmd  # noqa: F401

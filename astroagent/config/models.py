@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +17,7 @@ __all__ = [
     "ExperimenterConfig",
     "PipelineConfig",
     "ArchiveConfig",
+    "WatchedAgentConfig",
     "FIX_TYPES",
 ]
 
@@ -160,8 +162,30 @@ class ArchiveConfig(_Section):
     seed: int = 0
 
 
+_AGENT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+class WatchedAgentConfig(_Section):
+    """One program the Lab Technician watches: the code it may change (a package, or files and
+    folders) and how a change is judged. ``None`` falls back to the ``lab_technician`` keys."""
+
+    code_package: str | None = None
+    targets: tuple[str, ...] = ()
+    test_command: str | None = None
+    logs: str | None = None            # its log folder (default <data>/logs/<name>)
+
+
 class AstroAgentConfig(_Section):
     lab_technician: LabTechnicianConfig = LabTechnicianConfig()
     experimenter: ExperimenterConfig = ExperimenterConfig()
     pipeline: PipelineConfig = PipelineConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    agents: dict[str, WatchedAgentConfig] = Field(default_factory=dict)
+
+    @field_validator("agents")
+    @classmethod
+    def _agent_names(cls, value: dict[str, WatchedAgentConfig]) -> dict[str, WatchedAgentConfig]:
+        for name in value:
+            if not _AGENT_NAME.fullmatch(name) or name == "lab_technician":
+                raise ValueError(f"agent name {name!r} must be a plain folder name (not lab_technician)")
+        return value

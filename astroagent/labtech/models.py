@@ -136,6 +136,7 @@ class Analysis(_Model):
     generated_at: datetime
     window_hours: float
     log_dir: str
+    agent: str | None = None            # whose logs these are (config ``agents:``); None: not said
     log_entries_analyzed: int = 0
     malformed_lines: int = 0
     executions: ExecutionStats = ExecutionStats()

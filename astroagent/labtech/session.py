@@ -6,16 +6,15 @@ improve`` both run this one flow; they differ only in how they read their inputs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from astroagent.config.models import AstroAgentConfig
 from astroagent.labtech.models import Analysis, Opportunity
-from astroagent.paths import agent_log_dir, lab_technician_dir
+from astroagent.config.watched import DEFAULT_AGENT, WatchedAgent, agent_lab_dir, select_agents, watched_agents
 
-__all__ = ["SessionRequest", "SessionResult", "run_session", "opportunity_summary"]
+__all__ = ["SessionRequest", "SessionResult", "run_session", "run_agents", "combined_output", "opportunity_summary"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class SessionRequest:
     window_hours: float | None = None
     force: bool = False
     dry_run: bool = False
-    agent: str = "experimenter"
+    agent: str = DEFAULT_AGENT
     design: str = "before_after"        # concurrent: a pipeline runs each change as a canary
 
 
@@ -39,6 +38,7 @@ class SessionResult:
     """What a session did: its analysis, the changes and verdicts, notes in words, files written."""
 
     analysis: Analysis
+    agent: str
     improvements: tuple[dict[str, Any], ...]
     verdicts: tuple[dict[str, Any], ...]
     notes: tuple[str, ...]
@@ -55,6 +55,7 @@ class SessionResult:
         analysis_path = self.outputs.get("analysis_path")
         return {
             "success": True,
+            "agent": self.agent,
             "improvements_made": list(self.improvements),
             "opportunities": [opportunity_summary(o) for o in self.analysis.opportunities],
             "verdicts": list(self.verdicts),
@@ -74,34 +75,91 @@ def opportunity_summary(opp: Opportunity) -> dict[str, Any]:
             "target": opp.target, "fix": opp.fix}
 
 
+def _agent(request: SessionRequest, config: AstroAgentConfig, workspace: Path | None,
+           data_dir: Path) -> WatchedAgent:
+    """The agent the request names (UsageError naming the known ones when there is none)."""
+    return select_agents(watched_agents(config, workspace=workspace, data_dir=data_dir), request.agent)[0]
+
+
+def _targets(request: SessionRequest, agent: WatchedAgent, config: AstroAgentConfig,
+             workspace: Path | None) -> tuple[list[Path], list[Path]]:
+    """(the code analysis reads, the allow-list): ``--target`` files, else the agent's targets (both),
+    else its whole package (read; no allow-list, the package rule applies)."""
+    from astroagent.labtech.analysis.analyze import default_targets
+
+    if request.targets:
+        return list(request.targets), list(request.targets)
+    lab = config.lab_technician.model_copy(update={"targets": agent.targets})
+    files = default_targets(lab, workspace, code_package=agent.code_package or agent.name)
+    return files, (files if agent.targets else [])
+
+
 def run_session(request: SessionRequest, *, config: AstroAgentConfig, workspace: Path | None,
                 data_dir: Path, no_intervention_hint: str = "") -> SessionResult:
-    """Run the whole flow once; a report that cannot be written is a note, never a lost change."""
-    from astroagent.labtech.analysis.analyze import default_targets, run_analysis
+    """Run the whole flow once for ``request.agent``; a report that cannot be written is a note,
+    never a lost change."""
+    from astroagent.labtech.analysis.analyze import run_analysis
     from astroagent.labtech.changes.improve import no_intervention_note, run_improvements
     from astroagent.labtech.reports.render import write_outputs
 
     lab = config.lab_technician
-    log_dir = request.log_dir if request.log_dir is not None else agent_log_dir(request.agent, data_dir)
-    state_dir = lab_technician_dir(data_dir)
-    targets: Sequence[Path] = request.targets or default_targets(
-        lab, workspace, code_package=config.experimenter.code_package)
-    analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace, targets=list(targets),
+    agent = _agent(request, config, workspace, data_dir)
+    log_dir = request.log_dir if request.log_dir is not None else agent.log_dir
+    state_dir = agent_lab_dir(agent.name, data_dir)
+    read, allow = _targets(request, agent, config, workspace)
+    analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace, targets=read,
                             window_hours=request.window_hours, force=request.force)
+    analysis = analysis.model_copy(update={"agent": agent.name})
     improve = request.force or analysis.needs_intervention
     outcome = run_improvements(analysis, config=config, workspace=workspace, data_dir=data_dir,
-                               targets=list(request.targets) or None, test_command=request.test_command,
+                               targets=allow or None, test_command=request.test_command or agent.test_command,
                                engine=request.engine or lab.engine,
                                max_improvements=request.max_improvements if improve else 0,
-                               dry_run=request.dry_run, force=request.force, design=request.design)
+                               dry_run=request.dry_run, force=request.force, design=request.design,
+                               agent=agent.name, code_package=agent.code_package)
     notes = list(outcome.notes)
     if not improve:
         notes.append(no_intervention_note(analysis, config) + no_intervention_hint)
     try:
-        outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements)
+        outputs = write_outputs(analysis, state_dir, improvements=outcome.improvements, verdicts=outcome.verdicts)
     except Exception as exc:  # the changes are made and in the ledger; a broken report must not hide them
         outputs = {}
         notes.append(f"report not written: {type(exc).__name__}: {exc}")
-    return SessionResult(analysis=analysis, improvements=tuple(outcome.improvements),
+    return SessionResult(analysis=analysis, agent=agent.name, improvements=tuple(outcome.improvements),
                          verdicts=tuple(outcome.verdicts), notes=tuple(notes), improved=improve,
                          outputs=outputs)
+
+
+def run_agents(request: SessionRequest, *, agent: str | None, config: AstroAgentConfig, workspace: Path | None,
+               data_dir: Path, no_intervention_hint: str = "") -> list[SessionResult]:
+    """One session per agent: ``agent``'s when named (or when a log folder is given: the request's own),
+    else every agent with logs — the Experimenter alone when none has any (its session says so)."""
+    if agent is not None or request.log_dir is not None:
+        names = [agent or request.agent]
+    else:
+        names = [a.name for a in select_agents(watched_agents(config, workspace=workspace, data_dir=data_dir), None)]
+    results = []
+    for name in names or [request.agent]:
+        design = request.design if name == DEFAULT_AGENT else "before_after"   # the fleet canaries the Experimenter
+        results.append(run_session(replace(request, agent=name, design=design), config=config,
+                                   workspace=workspace, data_dir=data_dir, no_intervention_hint=no_intervention_hint))
+    return results
+
+
+def combined_output(results: list[SessionResult]) -> dict[str, Any]:
+    """Several sessions as one ``output_data``: the first agent's figures on top (the seed's keys), the
+    changes, opportunities, verdicts and notes of all, each naming its agent, and one line per agent."""
+    out = results[0].to_output()
+    for key in ("improvements_made", "opportunities", "verdicts", "notes"):
+        out[key] = []
+    for result in results:
+        one = result.to_output()
+        for key in ("improvements_made", "opportunities", "verdicts"):
+            out[key] += [{**item, "agent": result.agent} for item in one[key]]
+        out["notes"] += [f"{result.agent}: {n}" if len(results) > 1 else n for n in one["notes"]]
+    out["agents"] = [{"agent": r.agent, "executions": r.analysis.executions.total,
+                      "success_rate": r.analysis.executions.success_rate,
+                      "needs_intervention": r.analysis.needs_intervention, "report_path": r.report_path}
+                     for r in results]
+    return out
+

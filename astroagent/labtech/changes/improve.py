@@ -38,7 +38,7 @@ from astroagent.telemetry.writer import utcnow
 BEFORE_AFTER = "before_after"
 
 __all__ = ["BEFORE_AFTER", "ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
-           "no_intervention_note"]
+           "no_intervention_note", "protected_reason"]
 
 _ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
 _NEVER_PARTS = {"tests", "test", "telemetry", "data", ".git", "__pycache__"}
@@ -89,8 +89,8 @@ def _diff(old: str, new: str, rel: str) -> str:
                                         fromfile=f"a/{rel}", tofile=f"b/{rel}"))
 
 
-def _refuse_target(workspace: Path, rel: str, config: AstroAgentConfig, allow: tuple[str, ...]) -> str | None:
-    """None when the Lab Technician may change ``rel``; otherwise why not (DESIGN §5 rule 1)."""
+def protected_reason(workspace: Path, rel: str, config: AstroAgentConfig) -> str | None:
+    """Why ``rel`` may never change whatever the allow-list says (outside, astroagent, tests, protected), or None."""
     safety = config.lab_technician.safety_constraints
     posix = PurePosixPath(rel)
     full = os.path.realpath(Path(workspace) / rel)
@@ -105,10 +105,22 @@ def _refuse_target(workspace: Path, rel: str, config: AstroAgentConfig, allow: t
     for pattern in safety.protected_paths:
         if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(posix.name, pattern):
             return f"{rel} is protected ({pattern})"
+    return None
+
+
+def _refuse_target(workspace: Path, rel: str, config: AstroAgentConfig, allow: tuple[str, ...],
+                   code_package: str | None = None) -> str | None:
+    """None when the Lab Technician may change ``rel``; otherwise why not (DESIGN §5 rule 1)."""
+    if (protected := protected_reason(workspace, rel, config)) is not None:
+        return protected
+    safety = config.lab_technician.safety_constraints
+    posix = PurePosixPath(rel)
+    full = os.path.realpath(Path(workspace) / rel)
+    package = code_package or config.experimenter.code_package
     if allow and rel not in allow:
         return f"{rel} is not on the target allow-list ({', '.join(allow)})"
-    if not allow and posix.parts[0] != config.experimenter.code_package:
-        return f"{rel} is outside the Experimenter's package {config.experimenter.code_package}/"
+    if not allow and posix.parts[0] != package:
+        return f"{rel} is outside the agent's package {package}/ (give --target FILE to allow it)"
     if not Path(full).is_file():
         return f"{rel} does not exist"
     if Path(full).stat().st_size > safety.max_file_kb * 1024:
@@ -128,13 +140,15 @@ def _verdict(change: dict[str, Any], analysis: Analysis, config: AstroAgentConfi
 
 
 def judge_pending(analysis: Analysis, *, config: AstroAgentConfig, workspace: Path | None, data_dir: Path,
-                  dry_run: bool = False, now: datetime | None = None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Judge every applied change still pending (newest first, so stacked changes unwind); roll back the worse."""
+                  dry_run: bool = False, now: datetime | None = None, agent: str | None = None
+                  ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Judge every applied change still pending (newest first, so stacked changes unwind); roll back the worse.
+    With ``agent``, only that agent's changes: ``analysis`` read its logs, not another's."""
     ledger = Ledger(data_dir)
     verdicts: list[dict[str, Any]] = []
     notes: list[str] = []
     stamp = (now or utcnow()).isoformat()
-    pending = ledger.pending()
+    pending = [c for c in ledger.pending() if agent is None or (c.get("agent") or "experimenter") == agent]
     for change in reversed(pending):
         verdict = _verdict(change, analysis, config, data_dir, now)
         shared = set(change.get("code_versions_after") or ())
@@ -186,6 +200,7 @@ class _Run:
         self.versions: dict[str, str] = {}        # each package's code version when the run began
         self.notes: list[str] = []
         self.design = BEFORE_AFTER
+        self.agent, self.code_package = "experimenter", config.experimenter.code_package   # whose code this is
 
     def engine_for(self, opp: Opportunity) -> str | None:
         from astroagent.labtech.llm.engine import llm_configured
@@ -229,7 +244,7 @@ class _Run:
             self.versions[package] = version
         before_version = self.versions.get(package)
         record: dict[str, Any] = {
-            "id": new_change_id(), "created_at": (self.now or utcnow()).isoformat(),
+            "id": new_change_id(), "created_at": (self.now or utcnow()).isoformat(), "agent": self.agent,
             "type": opp.type, "priority": opp.priority, "description": opp.description,
             "signature": opp.signature, "target": f"{rel}::{qualname}", "file": rel, "qualname": qualname,
             "package": package if (self.workspace / package).is_dir() else None, "method": opp.method,
@@ -286,11 +301,14 @@ def _improvement(record: dict[str, Any]) -> dict[str, Any]:
 def run_improvements(analysis: Analysis, *, config: AstroAgentConfig, workspace: Path | None, data_dir: Path,
                      targets: Sequence[Path] | None = None, test_command: str | None = None, engine: str = "auto",
                      max_improvements: int | None = None, dry_run: bool = False, force: bool = False,
-                     design: str = BEFORE_AFTER, now: datetime | None = None) -> ImproveOutcome:
+                     design: str = BEFORE_AFTER, agent: str = "experimenter", code_package: str | None = None,
+                     now: datetime | None = None) -> ImproveOutcome:
     """Judge earlier changes, then make at most ``max_improvements`` new ones (see the module docstring).
     ``force`` is accepted for symmetry with the CLI: it never re-applies a fix tried before.
     ``design``: ``concurrent`` when a pipeline runs each change as a canary beside its baseline
-    (then one change at a time: a second must not share the first one's evidence)."""
+    (then one change at a time: a second must not share the first one's evidence).
+    ``agent``: whose logs ``analysis`` read (only its changes are judged on it; new ones are recorded
+    as its own); ``code_package``: what it may change without ``targets`` (default the Experimenter's)."""
     if design not in (BEFORE_AFTER, CONCURRENT):
         raise UsageError(f"unknown verdict design {design!r}; expected {BEFORE_AFTER} or {CONCURRENT}")
     if engine not in ("auto", "rules", "llm"):
@@ -303,7 +321,7 @@ def run_improvements(analysis: Analysis, *, config: AstroAgentConfig, workspace:
     with labtech_lock(data_dir):
         notes = list(recover(data_dir, workspace))
         verdicts, verdict_notes = judge_pending(analysis, config=config, workspace=workspace, data_dir=data_dir,
-                                                dry_run=dry_run, now=now)
+                                                dry_run=dry_run, now=now, agent=agent)
         notes += verdict_notes
         if workspace is None:
             notes.append("no workspace (astroagent.yaml) found: nothing the Lab Technician may change; "
@@ -314,6 +332,7 @@ def run_improvements(analysis: Analysis, *, config: AstroAgentConfig, workspace:
             limit = _one_canary(Ledger(data_dir), limit, notes)
         run = _Run(analysis, config, workspace, data_dir, allow, test_command, engine, dry_run, now)
         run.design = design
+        run.agent, run.code_package = agent, code_package or config.experimenter.code_package
         improvements = _improve(run, limit)
         notes += run.notes
     applied = sum(1 for i in improvements if i["status"] in ("applied", "proposed"))
@@ -368,7 +387,7 @@ def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
         if fix not in allowed:
             run.notes.append(f"{fix} on {opp.target}: not in improvement_preferences.allowed_fixes")
             continue
-        refusal = _refuse_target(run.workspace, rel, run.config, run.allow)
+        refusal = _refuse_target(run.workspace, rel, run.config, run.allow, run.code_package)
         if refusal:
             run.notes.append(f"{fix} on {opp.target}: refused, {refusal}")
             continue

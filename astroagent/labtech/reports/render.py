@@ -61,6 +61,7 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
                            "target": o.target, "fix": o.fix, "signature": o.signature}
                           for o in analysis.opportunities],
         "needs_intervention": analysis.needs_intervention,
+        "agent": analysis.agent,
         "window_hours": analysis.window_hours,
         "trend": {k: v for k, v in analysis.trend.items() if k not in ("hourly", "patterns")},
         "notes": list(analysis.notes),
@@ -90,7 +91,7 @@ def _summary(analysis: Analysis) -> list[str | None]:
     return [
         "# Lab Technician Report", "",
         f"Generated {analysis.generated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC · window {analysis.window_hours:g} h "
-        f"· logs `{analysis.log_dir}`", "",
+        f"· logs `{analysis.log_dir}`" + (f" · agent **{analysis.agent}**" if analysis.agent else ""), "",
         "## Summary", "",
         f"- Log entries analysed: **{analysis.log_entries_analyzed}** (malformed lines skipped: {analysis.malformed_lines})",
         f"- Executions: **{ex.total}**, failed **{ex.failed}**, success rate **{_pct(ex.success_rate)}**"
