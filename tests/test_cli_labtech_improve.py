@@ -76,7 +76,7 @@ def test_improve_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
     assert main(["labtech", "improve", "--engine", "magic"]) == 2
     capsys.readouterr()
     assert main(["labtech", "improve", "--logs", str(tmp_path / "none")]) == 2
-    assert "not a directory" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
     (tmp_path / "outside.py").write_text("x = 1\n")
     assert main(["labtech", "improve", "--target", str(tmp_path / "outside.py")]) == 2
     assert "outside the workspace" in capsys.readouterr().err

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from astroagent.cli._agents import Context, agents_for, check_targets, context
 from astroagent.cli._app import emit_json
 from astroagent.cli.labtech import labtech
 from astroagent.errors import UsageError
@@ -25,59 +27,70 @@ def _context() -> tuple[Path | None, object, Path]:
     return workspace, load_config(workspace), data_dir(workspace)
 
 
+def _require_tests(ctx: Context, test_command: str | None, agents: list) -> None:
+    """Refuse before any work when a change would have nothing to judge it (``require_tests``)."""
+    from astroagent.labtech import has_tests
+
+    safety = ctx.config.lab_technician.safety_constraints
+    if ctx.workspace is None or not (safety.require_validation and safety.require_tests):
+        return
+    if test_command or any(a.test_command for a in agents) or has_tests(ctx.workspace / "tests"):
+        return
+    raise UsageError(f"no tests to judge a change in {ctx.workspace} (no test_*.py under tests/); give one with "
+                     "--test-command 'python -m pytest -q' (or agents.<name>.test_command in astroagent.yaml)")
+
+
 @labtech.command("improve")
+@click.option("--agent", default=None, metavar="NAME", help="One agent of the config (default: every agent with logs).")
 @click.option("--target", "targets", multiple=True, type=click.Path(path_type=Path),
-              help="A file the Lab Technician may change (repeatable; default: the Experimenter's package).")
-@click.option("--logs", type=click.Path(path_type=Path), default=None, help="Log folder (default data/logs/experimenter).")
+              help="A file the Lab Technician may change (repeatable; default: the agent's package). "
+                   "Without astroagent.yaml the project above the targets is the workspace.")
+@click.option("--logs", type=click.Path(path_type=Path), default=None, help="Log folder (default: the agent's).")
 @click.option("--test-command", default=None, help="Command that judges a change (default: pytest on tests/).")
 @click.option("--engine", type=click.Choice(["auto", "rules", "llm"]), default=None)
-@click.option("--max-improvements", type=click.IntRange(0, 20), default=None)
+@click.option("--max-improvements", type=click.IntRange(0, 20), default=None, help="Changes per agent at most.")
 @click.option("--force", is_flag=True, help="Improve even when the success rate needs no intervention.")
 @click.option("--dry-run", is_flag=True, help="Show the validated diffs; apply nothing.")
 @click.option("--json", "as_json", is_flag=True)
-def improve_cmd(targets: tuple[Path, ...], logs: Path | None, test_command: str | None, engine: str | None,
-                max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
+def improve_cmd(agent: str | None, targets: tuple[Path, ...], logs: Path | None, test_command: str | None,
+                engine: str | None, max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech import resolve_targets
-    from astroagent.labtech import SessionRequest, opportunity_summary, run_session
+    from astroagent.labtech import SessionRequest, combined_output, run_session
 
-    workspace, config, data = _context()
-    for target in targets:
-        if not target.is_file():
-            raise UsageError(f"--target {target}: no such file")
-    if targets and workspace is None:
-        raise UsageError("--target needs a workspace (a folder with astroagent.yaml); none found")
-    if workspace is not None:
-        resolve_targets(workspace, targets)
-    if logs is not None and not logs.is_dir():
-        raise UsageError(f"--logs {logs}: not a directory")
+    ctx = context(targets)
+    check_targets(ctx, targets)
+    agents = agents_for(ctx, agent, logs)
+    if max_improvements != 0:
+        _require_tests(ctx, test_command, agents)
     request = SessionRequest(log_dir=logs, targets=targets, test_command=test_command, engine=engine,
                              max_improvements=max_improvements, force=force, dry_run=dry_run)
-    result = run_session(request, config=config, workspace=workspace, data_dir=data,
-                         no_intervention_hint=" (use --force to try anyway)")
-    analysis, notes, report = result.analysis, result.notes, result.report_path
+    results = [run_session(replace(request, agent=a.name), config=ctx.config, workspace=ctx.workspace,
+                           data_dir=ctx.data, no_intervention_hint=" (use --force to try anyway)") for a in agents]
+    out = combined_output(results)
     if as_json:
-        emit_json({"success": True, "dry_run": dry_run,
-                   "opportunities": [opportunity_summary(o) for o in analysis.opportunities],
-                   "improvements_made": [{k: i.get(k) for k in ("id", "type", "target", "status", "reason", "diff",
-                                                                "fix", "engine")} for i in result.improvements],
-                   "verdicts": list(result.verdicts), "notes": list(notes), "report_path": report,
-                   "success_rate": analysis.executions.success_rate, "executions": analysis.executions.total})
+        keys = ("id", "type", "target", "status", "reason", "diff", "fix", "engine", "agent")
+        emit_json({"success": True, "dry_run": dry_run, "agent": out["agent"], "agents": out["agents"],
+                   "opportunities": out["opportunities"],
+                   "improvements_made": [{k: i.get(k) for k in keys} for i in out["improvements_made"]],
+                   "verdicts": out["verdicts"], "notes": out["notes"], "report_path": out["report_path"],
+                   "success_rate": out["success_rate"], "executions": out["executions"]})
         return 0
-    click.echo(f"{analysis.executions.total} executions, success {analysis.executions.success_rate:.1%}; "
-               f"{len(analysis.opportunities)} opportunities")
-    for verdict in result.verdicts:
+    for result in results:
+        ex, opps = result.analysis.executions, result.analysis.opportunities
+        click.echo(f"{result.agent}: {ex.total} executions, success {ex.success_rate:.1%}; {len(opps)} opportunities")
+    for verdict in out["verdicts"]:
         click.echo(f"verdict {verdict['id']}: {verdict['verdict']} — {verdict['reason']}")
-    for item in result.improvements:
+    for item in out["improvements_made"]:
         click.echo(f"{item['id']} {item['status']:<9} {item['fix'] or item['type']} on {item['target']}: {item['reason']}")
         if dry_run and item.get("diff"):
             click.echo(item["diff"].rstrip("\n"))
-    if not result.improvements:
+    if not out["improvements_made"]:
         click.echo("no changes made")
-    for note in notes:
+    for note in out["notes"]:
         click.echo(f"note: {note}")
-    if report:
-        click.echo(f"report: {report}")
+    for result in results:
+        if result.report_path:
+            click.echo(f"report: {result.report_path}")
     return 0
 
 

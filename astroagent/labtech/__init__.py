@@ -22,7 +22,8 @@ from typing import Any
 
 __all__ = [
     "Analysis", "Opportunity", "Ledger", "SessionRequest", "SessionResult",
-    "run_session", "run_analysis", "default_targets", "opportunity_summary", "resolve_targets",
+    "run_session", "run_agents", "combined_output", "agent_code", "run_analysis", "default_targets",
+    "opportunity_summary", "resolve_targets", "protected_reason", "bar_note", "has_tests",
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json",
     "CANNOT_RUN", "CANNOT_RUN_STREAK", "evidence_line",
@@ -33,9 +34,11 @@ _HOME = {
     "Analysis": "models", "Opportunity": "models",
     "Ledger": "changes.ledger",
     "SessionRequest": "session", "SessionResult": "session", "run_session": "session",
-    "opportunity_summary": "session",
+    "opportunity_summary": "session", "run_agents": "session", "combined_output": "session",
+    "agent_code": "session", "protected_reason": "changes.targets", "bar_note": "changes.ledger",
+    "has_tests": "changes.validate",
     "run_analysis": "analysis.analyze", "default_targets": "analysis.analyze",
-    "resolve_targets": "changes.improve",
+    "resolve_targets": "changes.targets",
     "check_change": "changes.guard",
     "rollback_change": "changes.rollback", "rollback_last": "changes.rollback",
     "labtech_lock": "changes.apply", "recover": "changes.apply",

@@ -14,7 +14,8 @@ from astroagent.config.models import AstroAgentConfig
 from astroagent.labtech.models import Analysis, Opportunity
 from astroagent.config.watched import DEFAULT_AGENT, WatchedAgent, agent_lab_dir, select_agents, watched_agents
 
-__all__ = ["SessionRequest", "SessionResult", "run_session", "run_agents", "combined_output", "opportunity_summary"]
+__all__ = ["SessionRequest", "SessionResult", "run_session", "run_agents", "agent_code", "combined_output",
+           "opportunity_summary"]
 
 
 @dataclass(frozen=True)
@@ -81,14 +82,14 @@ def _agent(request: SessionRequest, config: AstroAgentConfig, workspace: Path | 
     return select_agents(watched_agents(config, workspace=workspace, data_dir=data_dir), request.agent)[0]
 
 
-def _targets(request: SessionRequest, agent: WatchedAgent, config: AstroAgentConfig,
-             workspace: Path | None) -> tuple[list[Path], list[Path]]:
+def agent_code(agent: WatchedAgent, config: AstroAgentConfig, workspace: Path | None,
+               targets: tuple[Path, ...] = ()) -> tuple[list[Path], list[Path]]:
     """(the code analysis reads, the allow-list): ``--target`` files, else the agent's targets (both),
     else its whole package (read; no allow-list, the package rule applies)."""
     from astroagent.labtech.analysis.analyze import default_targets
 
-    if request.targets:
-        return list(request.targets), list(request.targets)
+    if targets:
+        return list(targets), list(targets)
     lab = config.lab_technician.model_copy(update={"targets": agent.targets})
     files = default_targets(lab, workspace, code_package=agent.code_package or agent.name)
     return files, (files if agent.targets else [])
@@ -106,7 +107,7 @@ def run_session(request: SessionRequest, *, config: AstroAgentConfig, workspace:
     agent = _agent(request, config, workspace, data_dir)
     log_dir = request.log_dir if request.log_dir is not None else agent.log_dir
     state_dir = agent_lab_dir(agent.name, data_dir)
-    read, allow = _targets(request, agent, config, workspace)
+    read, allow = agent_code(agent, config, workspace, request.targets)
     analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace, targets=read,
                             window_hours=request.window_hours, force=request.force)
     analysis = analysis.model_copy(update={"agent": agent.name})

@@ -12,15 +12,12 @@ version that ran before the run (roll them back newest first).
 from __future__ import annotations
 
 import difflib
-import fnmatch
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-import astroagent
 from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
 from astroagent.labtech.changes.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
@@ -28,6 +25,7 @@ from astroagent.labtech.changes.approval import AWAITING, record_awaiting
 from astroagent.labtech.changes.ledger import Ledger, bar_note, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
+from astroagent.labtech.changes.targets import refuse_target, protected_reason, resolve_targets
 from astroagent.labtech.changes.validate import validate_change
 from astroagent.labtech.changes.canary import CONCURRENT, judge_concurrent
 from astroagent.labtech.changes.verdicts import Verdict, baseline_of, judge, tampering_verdict
@@ -40,8 +38,6 @@ BEFORE_AFTER = "before_after"
 __all__ = ["BEFORE_AFTER", "ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
            "no_intervention_note", "protected_reason"]
 
-_ASTROAGENT_DIR = os.path.realpath(Path(astroagent.__file__).parent)
-_NEVER_PARTS = {"tests", "test", "telemetry", "data", ".git", "__pycache__"}
 
 
 @dataclass(frozen=True)
@@ -59,23 +55,6 @@ def sorted_opportunities(opportunities: Sequence[Opportunity]) -> list[Opportuni
     return sorted(opportunities, key=lambda o: (PRIORITY_ORDER.get(o.priority, 9), -o.score))
 
 
-def resolve_targets(workspace: Path, targets: Sequence[Path | str]) -> tuple[str, ...]:
-    """Turn ``--target`` files into paths relative to the workspace; refuse any outside it."""
-    rels = []
-    root = os.path.realpath(workspace)
-    for target in targets:
-        path = Path(target)
-        full = os.path.realpath(path if path.is_absolute() else Path.cwd() / path)
-        if not Path(full).is_file() and not path.is_absolute():
-            full = os.path.realpath(Path(workspace) / path)
-        if not Path(full).is_relative_to(root):
-            raise UsageError(f"--target {target}: outside the workspace {workspace}")
-        if not Path(full).is_file():
-            raise UsageError(f"--target {target}: no such file")
-        rels.append(Path(full).relative_to(root).as_posix())
-    return tuple(rels)
-
-
 def no_intervention_note(analysis: Analysis, config: AstroAgentConfig) -> str:
     """Why no change was tried this run, in words."""
     if not analysis.executions.total:
@@ -87,45 +66,6 @@ def no_intervention_note(analysis: Analysis, config: AstroAgentConfig) -> str:
 def _diff(old: str, new: str, rel: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         fromfile=f"a/{rel}", tofile=f"b/{rel}"))
-
-
-def protected_reason(workspace: Path, rel: str, config: AstroAgentConfig) -> str | None:
-    """Why ``rel`` may never change whatever the allow-list says (outside, astroagent, tests, protected), or None."""
-    safety = config.lab_technician.safety_constraints
-    posix = PurePosixPath(rel)
-    full = os.path.realpath(Path(workspace) / rel)
-    if posix.is_absolute() or ".." in posix.parts or not Path(full).is_relative_to(os.path.realpath(workspace)):
-        return f"{rel} lies outside the workspace"
-    if Path(full).is_relative_to(_ASTROAGENT_DIR):
-        return f"{rel} is astroagent itself"
-    if posix.suffix != ".py":
-        return f"{rel} is not a Python file"
-    if _NEVER_PARTS & set(posix.parts[:-1]):
-        return f"{rel} is tests, telemetry or data"
-    for pattern in safety.protected_paths:
-        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(posix.name, pattern):
-            return f"{rel} is protected ({pattern})"
-    return None
-
-
-def _refuse_target(workspace: Path, rel: str, config: AstroAgentConfig, allow: tuple[str, ...],
-                   code_package: str | None = None) -> str | None:
-    """None when the Lab Technician may change ``rel``; otherwise why not (DESIGN §5 rule 1)."""
-    if (protected := protected_reason(workspace, rel, config)) is not None:
-        return protected
-    safety = config.lab_technician.safety_constraints
-    posix = PurePosixPath(rel)
-    full = os.path.realpath(Path(workspace) / rel)
-    package = code_package or config.experimenter.code_package
-    if allow and rel not in allow:
-        return f"{rel} is not on the target allow-list ({', '.join(allow)})"
-    if not allow and posix.parts[0] != package:
-        return f"{rel} is outside the agent's package {package}/ (give --target FILE to allow it)"
-    if not Path(full).is_file():
-        return f"{rel} does not exist"
-    if Path(full).stat().st_size > safety.max_file_kb * 1024:
-        return f"{rel} is larger than safety_constraints.max_file_kb ({safety.max_file_kb} KB)"
-    return None
 
 
 def _verdict(change: dict[str, Any], analysis: Analysis, config: AstroAgentConfig, data_dir: Path,
@@ -387,7 +327,7 @@ def _improve(run: _Run, limit: int) -> list[dict[str, Any]]:
         if fix not in allowed:
             run.notes.append(f"{fix} on {opp.target}: not in improvement_preferences.allowed_fixes")
             continue
-        refusal = _refuse_target(run.workspace, rel, run.config, run.allow, run.code_package)
+        refusal = refuse_target(run.workspace, rel, run.config, run.allow, run.code_package)
         if refusal:
             run.notes.append(f"{fix} on {opp.target}: refused, {refusal}")
             continue

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from astroagent.labtech.changes import sandbox_hook, selftest
 
-__all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command"]
+__all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command", "has_tests"]
 
 _COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
@@ -81,7 +81,8 @@ def run_command(argv: list[str] | str, *, cwd: Path, env: dict[str, str], timeou
             proc.wait()
 
 
-def _has_tests(tests_dir: Path) -> bool:
+def has_tests(tests_dir: Path) -> bool:
+    """Whether ``tests_dir`` holds tests pytest would collect (what a change is judged by without a test command)."""
     return tests_dir.is_dir() and (any(tests_dir.rglob("test_*.py")) or any(tests_dir.rglob("*_test.py")))
 
 
@@ -190,7 +191,7 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
         if test_command:
             code, out = run_command(test_command, cwd=scratch, env=env, timeout=test_timeout, shell=True)
             what = f"test command {test_command!r}"
-        elif _has_tests(scratch / "tests"):
+        elif has_tests(scratch / "tests"):
             code, out = run_command([python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests"],
                                     cwd=scratch, env=env, timeout=test_timeout)
             what = "the workspace tests"
