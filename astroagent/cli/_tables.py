@@ -32,11 +32,13 @@ def console() -> Console:
     return Console(width=max(width, 40), soft_wrap=False)
 
 
-def table(title: str, columns: Iterable[str]) -> Table:
-    """A table whose every column folds long cells onto more lines instead of cutting them."""
+def table(title: str, columns: Iterable[str], *, whole: Iterable[str] = ("id", "when", "count", "calls")) -> Table:
+    """A table whose columns fold long cells onto more lines instead of cutting them; the ``whole``
+    columns (short ids, counts) never break, so an id can be copied from the output."""
     from rich.table import Table
 
+    keep = set(whole)
     out = Table(title=title)
     for name in columns:
-        out.add_column(name, overflow="fold")
+        out.add_column(name, overflow="fold", no_wrap=name in keep, min_width=12 if name == "id" else None)
     return out

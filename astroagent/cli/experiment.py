@@ -19,14 +19,28 @@ if TYPE_CHECKING:
 
 
 @cli.command("init")
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
+@click.option("--here", is_flag=True, help="Write a minimal astroagent.yaml for the existing project in this folder.")
 @click.option("--archive-url", default=None, help="Archive URL to write into the workspace config.")
 @click.option("--force", is_flag=True, help="Overwrite the workspace files in a non-empty directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def init_command(directory: Path, archive_url: str | None, force: bool, as_json: bool) -> None:
-    """Create a research workspace: config, data/, the Experimenter's code and its smoke tests."""
-    from astroagent.workspace import init_workspace
+def init_command(directory: Path | None, here: bool, archive_url: str | None, force: bool, as_json: bool) -> None:
+    """Create a research workspace (config, data/, the Experimenter's code and its smoke tests), or with
+    --here make the project in the current folder one, touching nothing but astroagent.yaml."""
+    from astroagent.workspace import init_here, init_workspace
 
+    if here == (directory is not None):
+        raise UsageError("give a DIRECTORY for a new research workspace, or --here for the project in this folder")
+    if here:
+        if archive_url is not None:
+            raise UsageError("--archive-url is for a research workspace (init DIR), not --here")
+        config, packages = init_here(Path.cwd(), force=force)
+        if as_json:
+            emit_json({"workspace": str(config.parent), "config": str(config), "packages": packages})
+        else:
+            click.echo(f"wrote {config}: agent {packages[0]} ({', '.join(packages)}); "
+                       f"next: astroagent watch -- python -m {packages[0]}")
+        return
     path = init_workspace(directory, archive_url=archive_url, force=force)
     if as_json:
         emit_json({"workspace": str(path), "code": str(path / "experimenter"), "tests": str(path / "tests"),

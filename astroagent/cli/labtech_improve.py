@@ -17,7 +17,7 @@ __all__ = ["improve_cmd", "rollback_cmd", "history_cmd"]
 _HISTORY_FIELDS = ("id", "created_at", "applied_at", "agent", "design", "type", "target", "engine", "fix", "status",
                    "verdict", "reason",
                    "verdict_reason", "code_version_before", "code_version_after", "code_versions_after",
-                   "sha_before", "sha_after", "backup", "signature", "verdict_evidence", "diff")
+                   "sha_before", "sha_after", "backup", "signature", "verdict_evidence", "forgotten", "diff")
 
 
 def _context() -> tuple[Path | None, object, Path]:
@@ -133,14 +133,12 @@ def history_cmd(as_json: bool) -> int:
     if not changes:
         click.echo("no changes recorded yet")
         return 0
-    from rich.console import Console
-    from rich.table import Table
-    table = Table(title=f"Lab Technician changes ({len(changes)})")
-    for column in ("id", "when", "fix", "target", "status", "verdict", "reason", "evidence"):
-        table.add_column(column, overflow="fold")
+    from astroagent.cli import _tables as tables
+    table = tables.table(f"Lab Technician changes ({len(changes)})",
+                         ("id", "when", "agent", "fix", "target", "status", "verdict", "reason", "evidence"))
     for c in changes:
-        table.add_row(c["id"], str(c.get("created_at", ""))[:19], c.get("fix") or "", c.get("target") or "",
-                      c.get("status") or "", c.get("verdict") or "", (c.get("verdict_reason") or c.get("reason") or "")[:160],
-                      evidence_line(c.get("verdict_evidence")))
-    Console(width=160).print(table)
+        table.add_row(c["id"], str(c.get("created_at", ""))[:19], c.get("agent") or "", c.get("fix") or "",
+                      c.get("target") or "", c.get("status") or "", c.get("verdict") or "",
+                      (c.get("verdict_reason") or c.get("reason") or "")[:160], evidence_line(c.get("verdict_evidence")))
+    tables.console().print(table)
     return 0
