@@ -9,7 +9,8 @@ sees the same faults on every run): ``reset`` — abrupt close with SO_LINGER 0,
 gets ConnectionResetError / RemoteDisconnected; ``stall`` — wait ``stall_seconds`` before
 answering; ``error`` — a 500/502/503 answer; ``outage`` — start a window of
 ``outage_seconds`` in which every request gets 503. ``fault_rate`` is a shorthand: it adds
-``fault_rate / 3`` to each of the reset, stall and error rates.
+``fault_rate / 3`` to each of the reset, stall and error rates. ``set_faults`` changes the rates
+while the archive serves (a degradation that starts at a chosen moment), the draws continuing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from astroagent.config.models import ArchiveConfig
 from astroagent.errors import UsageError
@@ -35,29 +37,40 @@ from astroagent.science.datasets import DATASETS, dataset_path
 __all__ = ["ArchiveServer", "FaultPlan", "FAULT_KINDS"]
 
 FAULT_KINDS = ("reset", "stall", "error", "outage")
+_FAULT_FIELDS = {"fault_rate", "reset_rate", "stall_rate", "stall_seconds", "error_rate", "outage_rate",
+                 "outage_seconds"}
+
+
+def _rates(config: ArchiveConfig) -> dict[str, float]:
+    """Each fault kind's rate per request; UsageError when they add up to more than 1."""
+    share = config.fault_rate / 3.0
+    rates = {"reset": config.reset_rate + share, "stall": config.stall_rate + share,
+             "error": config.error_rate + share, "outage": config.outage_rate}
+    total = sum(rates.values())
+    if total > 1.0 + 1e-9:
+        raise UsageError(f"archive fault rates add up to {total:.3f}; they must not exceed 1 "
+                         f"(reset {rates['reset']:.3f}, stall {rates['stall']:.3f}, "
+                         f"error {rates['error']:.3f}, outage {rates['outage']:.3f})")
+    return rates
 
 
 class FaultPlan:
     """Decides, per request, which fault (if any) to inject; pure apart from its seeded RNG and clock."""
 
     def __init__(self, config: ArchiveConfig, clock: Callable[[], float] = time.monotonic):
-        share = config.fault_rate / 3.0
-        self.rates = {
-            "reset": config.reset_rate + share,
-            "stall": config.stall_rate + share,
-            "error": config.error_rate + share,
-            "outage": config.outage_rate,
-        }
-        total = sum(self.rates.values())
-        if total > 1.0 + 1e-9:
-            raise UsageError(f"archive fault rates add up to {total:.3f}; they must not exceed 1 "
-                             f"(reset {self.rates['reset']:.3f}, stall {self.rates['stall']:.3f}, "
-                             f"error {self.rates['error']:.3f}, outage {self.rates['outage']:.3f})")
+        self.rates = _rates(config)
         self.outage_seconds = config.outage_seconds
         self._rng = random.Random(config.seed)
         self._clock = clock
         self._outage_until = -1.0
         self._lock = threading.Lock()
+
+    def set_rates(self, config: ArchiveConfig) -> None:
+        """Take ``config``'s fault rates from the next request on; the seeded draws continue where
+        they were (the same schedule on every run), and an outage under way runs its course."""
+        rates = _rates(config)
+        with self._lock:
+            self.rates, self.outage_seconds = rates, config.outage_seconds
 
     def decide(self) -> tuple[str | None, int]:
         """(fault kind or None, HTTP status to use for an error answer)."""
@@ -261,6 +274,21 @@ class ArchiveServer:
         if thread is not None:
             thread.join(timeout=5)
         self._server = self._thread = None
+
+    def set_faults(self, **rates: float) -> None:
+        """Change fault fields (``reset_rate=0.6``, any ArchiveConfig fault field) while serving, e.g.
+        an outage that begins at a chosen moment; the seeded draws continue. Unknown fields or rates
+        adding up to more than 1: UsageError, and nothing changes."""
+        unknown = sorted(set(rates) - _FAULT_FIELDS)
+        if unknown:
+            raise UsageError(f"not an archive fault field: {unknown[0]!r}; known: {', '.join(sorted(_FAULT_FIELDS))}")
+        try:
+            config = ArchiveConfig(**{**self.config.model_dump(), **rates})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise UsageError(f"archive {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        self._plan.set_rates(config)
+        self.config = config
 
     def stats(self) -> dict[str, Any]:
         with self._stats_lock:
