@@ -1,6 +1,7 @@
 """The drift scenario: the archive's fault rate moves at the moment a change lands; two judges decide.
 
-    python benchmarks/scenarios/drift/run.py [--quick] [--only A|B] [--seed N] [--real-waits] [--json] [--output FILE] [--keep]
+    python benchmarks/scenarios/drift/run.py [--quick] [--only A|B] [--seed N] [--real-waits]
+                                             [--json] [--output FILE] [--keep]
 
 Case A: resets rise (10 % -> 80 %) as a good retry lands; case B: they fall (60 % -> 10 %) as a
 useless @instrument lands. Each case runs once against the real loopback archive with a fixed seed:
@@ -75,9 +76,10 @@ def print_table(results: list[dict[str, Any]]) -> None:
     console = Console(width=170)
     console.print(table)
     for r in results:
-        console.print(f"{r['name']}: phase 1 old code {r['phase1']['succeeded']}/{r['phase1']['executions']}; "
-                      f"phase 2 baseline {r['phase2']['baseline']['succeeded']}/{r['phase2']['baseline']['executions']}"
-                      f", canary {r['phase2']['canary']['succeeded']}/{r['phase2']['canary']['executions']}; archive "
+        one, two = r["phase1"], r["phase2"]
+        console.print(f"{r['name']}: phase 1 old code {one['succeeded']}/{one['executions']}; phase 2 baseline "
+                      f"{two['baseline']['succeeded']}/{two['baseline']['executions']}, canary "
+                      f"{two['canary']['succeeded']}/{two['canary']['executions']}; archive "
                       f"{r['archive']['requests']} requests, {r['archive']['faults']['reset']} resets; {r['seconds']} s")
 
 
@@ -92,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep each temporary folder (path in the JSON)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results = run(quick=args.quick, only=args.only, seed=args.seed, real_waits=args.real_waits, keep=args.keep)
+    try:
+        results = run(quick=args.quick, only=args.only, seed=args.seed, real_waits=args.real_waits, keep=args.keep)
+    except RuntimeError as exc:  # a worker that died, a fix rule that refused: one line, not a traceback
+        print(f"drift: {exc}", file=sys.stderr)
+        return 1
     payload = json.dumps({"seconds": round(time.perf_counter() - start, 1), "cases": results}, indent=2, default=str)
     if args.output:
         args.output.write_text(payload + "\n", encoding="utf-8")
