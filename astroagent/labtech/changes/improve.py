@@ -22,6 +22,7 @@ from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import AstroAgentError, RollbackFailed, UsageError
 from astroagent.labtech.changes.apply import apply_recorded_change, labtech_lock, recover, sha256_bytes
 from astroagent.labtech.changes.approval import AWAITING, record_awaiting
+from astroagent.labtech.changes.dependencies import dependency_note, new_imports, undeclared
 from astroagent.labtech.changes.ledger import Ledger, bar_note, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
@@ -199,6 +200,9 @@ class _Run:
                 return None
             return self.finish(record, "rejected", f"{fix} not proposed: {reason}")
         record["diff"] = _diff(source, new_source, rel)
+        if added := undeclared(new_imports(source, new_source), self.workspace):   # say so, don't hide it
+            record["adds_dependencies"] = added
+            reason += dependency_note(added, self.workspace)
         guard = check_change(source, new_source, path=rel, kind=kind_for(engine, opp.fix), functions=(qualname,),
                              allowed_imports=self.config.lab_technician.llm.allowed_imports)
         if not guard.ok:
