@@ -81,7 +81,7 @@ def _here_text(folder: Path, packages: list[str]) -> str:
     body = body.replace("test_command: null", f"test_command: null     # null: pytest on tests/ ({tests})")
     return ("# astroagent settings for this project (`astroagent config` shows every key and its default).\n"
             "# The Lab Technician may change only the code named below; tests and telemetry never change.\n"
-            f"# `astroagent watch -- python -m {packages[0]}` logs to data/logs/{packages[0]}/ below this folder.\n"
+            f"# `astroagent watch -- COMMAND` logs its calls into data/logs/{packages[0]}/ below this folder.\n"
             + body + "\n")
 
 

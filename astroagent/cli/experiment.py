@@ -39,7 +39,7 @@ def init_command(directory: Path | None, here: bool, archive_url: str | None, fo
             emit_json({"workspace": str(config.parent), "config": str(config), "packages": packages})
         else:
             click.echo(f"wrote {config}: agent {packages[0]} ({', '.join(packages)}); "
-                       f"next: astroagent watch -- python -m {packages[0]}")
+                       "next: astroagent watch -- <the command that runs your program>")
         return
     path = init_workspace(directory, archive_url=archive_url, force=force)
     if as_json:
