@@ -96,6 +96,10 @@ def test_a_users_project_is_healed_from_watch_to_a_kept_change(tmp_path: Path) -
         assert change["agent"] == "spectra" and "adds a dependency: tenacity" in change["reason"]
         assert "tenacity.retry" in (project / "spectra" / "net.py").read_text()
         after = _survey(project, archive.url, 30)
+        analysed = orjson.loads(_astroagent(project, "labtech", "analyze", "--json").stdout)
+        versions = analysed["code_versions"]          # the new code apart from the old
+        assert versions["current"]["executions"] == 30 and versions["current"]["failed"] == 30 - after
+        assert versions["older"]["executions"] == 30 and versions["older"]["failed"] == 30 - before
         judged = _astroagent(project, "labtech", "improve", "--target", "spectra/net.py", "--json")
     assert judged.returncode == 0, judged.stderr
     [verdict] = orjson.loads(judged.stdout)["verdicts"]

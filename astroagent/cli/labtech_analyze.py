@@ -67,6 +67,8 @@ def analyze_command(agent: str | None, logs: Path | None, window_hours: float | 
 
 
 def _print_tables(analysis: Analysis, paths: dict) -> None:
+    from astroagent.labtech import version_line
+
     console = tables.console()
     ex = analysis.executions
     who = f" of agent {analysis.agent}" if analysis.agent else ""
@@ -74,6 +76,8 @@ def _print_tables(analysis: Analysis, paths: dict) -> None:
     console.print(f"{analysis.log_entries_analyzed} log entries, {analysis.malformed_lines} malformed; "
                   f"{ex.total} executions, {ex.failed} failed, success rate {ex.success_rate:.1%}, "
                   f"mean {analysis.avg_execution_time:.2f}s")
+    if line := version_line(analysis):
+        console.print(line)
     if analysis.error_patterns:
         table = tables.table("Error patterns", ("count", "type", "kind", "method", "location", "template"))
         for p in analysis.error_patterns[:15]:

@@ -25,7 +25,7 @@ __all__ = [
     "run_session", "run_agents", "combined_output", "agent_code", "run_analysis", "default_targets",
     "opportunity_summary", "resolve_targets", "protected_reason", "bar_note", "has_tests",
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
-    "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json",
+    "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json", "version_line",
     "CANNOT_RUN", "CANNOT_RUN_STREAK", "evidence_line",
     "parse_kind", "ANALYSIS_RESULTS",
 ]
@@ -45,6 +45,7 @@ _HOME = {
     "approve_change": "changes.approval", "reject_change": "changes.approval",
     "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary", "evidence_line": "changes.record",
     "write_outputs": "reports.render", "latest_report": "reports.render", "analyze_json": "reports.render",
+    "version_line": "reports.render",
     "parse_kind": "changes.guard",
     "ANALYSIS_RESULTS": "reports.render",
 }

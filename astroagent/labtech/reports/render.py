@@ -18,7 +18,7 @@ from astroagent.labtech.models import Analysis
 from astroagent.labtech.reports.plots import plot_method_times, plot_success_rate
 from astroagent.atomic import atomic_write_bytes
 
-__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "LATEST_REPORT", "KEEP_RUNS",
+__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "version_split", "version_line", "LATEST_REPORT", "KEEP_RUNS",
            "ANALYSIS_RESULTS"]
 
 LATEST_REPORT = "latest_report.md"
@@ -43,6 +43,34 @@ def _cell(text: Any) -> str:
     return str(text if text is not None else "—").replace("|", "\\|").replace("\n", " ")
 
 
+def version_split(analysis: Analysis) -> dict[str, Any] | None:
+    """The code version that ran last apart from all older ones: after a change, the window mixes
+    both, and the old code's failures must not read as the new code's."""
+    if not analysis.per_version:
+        return None
+    versions = sorted(analysis.per_version.values(), key=lambda v: (v.last_seen is not None, v.last_seen))
+    current, older = versions[-1], versions[:-1]
+    runs, failed = sum(v.executions for v in older), sum(v.failed for v in older)
+    return {"current": {"code_version": current.code_version, "executions": current.executions,
+                        "failed": current.failed, "success_rate": current.success_rate},
+            "older": {"versions": len(older), "executions": runs, "failed": failed,
+                      "success_rate": (runs - failed) / runs if runs else None}}
+
+
+def version_line(analysis: Analysis) -> str | None:
+    """``version_split`` in words (None when the logs name no version)."""
+    split = version_split(analysis)
+    if split is None:
+        return None
+    cur, old = split["current"], split["older"]
+    line = (f"current code version {cur['code_version']}: {cur['executions']} executions, "
+            f"success {_pct(cur['success_rate'])}")
+    if old["versions"]:
+        rate = _pct(old["success_rate"]) if old["success_rate"] is not None else "n/a"
+        line += f" (older versions: {old['executions']} executions, success {rate})"
+    return line
+
+
 def analyze_json(analysis: Analysis) -> dict[str, Any]:
     """The ``labtech analyze --json`` object (DESIGN §4 keys, plus a few more)."""
     return {
@@ -62,6 +90,7 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
                           for o in analysis.opportunities],
         "needs_intervention": analysis.needs_intervention,
         "agent": analysis.agent,
+        "code_versions": version_split(analysis),
         "window_hours": analysis.window_hours,
         "trend": {k: v for k, v in analysis.trend.items() if k not in ("hourly", "patterns")},
         "notes": list(analysis.notes),
@@ -96,6 +125,7 @@ def _summary(analysis: Analysis) -> list[str | None]:
         f"- Log entries analysed: **{analysis.log_entries_analyzed}** (malformed lines skipped: {analysis.malformed_lines})",
         f"- Executions: **{ex.total}**, failed **{ex.failed}**, success rate **{_pct(ex.success_rate)}**"
         if ex.total else "- Executions: none in this window",
+        f"- {line[0].upper()}{line[1:]}" if (line := version_line(analysis)) else None,
         f"- Execution time: mean {_s(analysis.avg_execution_time)}, p50 {_s(analysis.execution_time_p50)}, "
         f"p95 {_s(analysis.execution_time_p95)}" if ex.total else None,
         f"- Trend against the previous window: {t.get('direction', 'n/a')}"
