@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.config.models import AstroAgentConfig
+from astroagent.errors import ConfigError
 from astroagent.labtech.models import Analysis, Opportunity
 from astroagent.config.watched import DEFAULT_AGENT, WatchedAgent, agent_lab_dir, select_agents, watched_agents
 
@@ -90,6 +91,10 @@ def agent_code(agent: WatchedAgent, config: AstroAgentConfig, workspace: Path | 
 
     if targets:
         return list(targets), list(targets)
+    if agent.name != DEFAULT_AGENT and workspace is not None:
+        for entry in agent.targets:    # a typo would silently leave nothing it may change
+            if not (Path(workspace) / entry.split("::", 1)[0]).exists():
+                raise ConfigError(f"agents.{agent.name}.targets: {entry!r} matches no file or folder in {workspace}")
     lab = config.lab_technician.model_copy(update={"targets": agent.targets})
     files = default_targets(lab, workspace, code_package=agent.code_package or agent.name)
     return files, (files if agent.targets else [])
