@@ -14,6 +14,8 @@ from typing import Any
 import libcst as cst
 import pytest
 
+from astroagent.labtech.knowledge.exceptions import FAMILIES
+
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.analysis.opportunities import find_opportunities
@@ -324,3 +326,28 @@ def test_the_tables_analysis_checks_before_parsing_load_without_libcst() -> None
         names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {n for n in names if n.split(".")[0] in ("libcst", "astroagent")}, (module, names)
     assert "libcst" in sys.modules    # the rest of this file needs it: the check above is on the source
+
+
+_FAMILY_EXPRS = sorted({f.expr for fams in FAMILIES.values() for f in fams if f.expr and not f.http})
+
+
+@pytest.mark.parametrize("families, http", [*(([expr], False) for expr in _FAMILY_EXPRS),
+                                            (_FAMILY_EXPRS[:4], True), ([], True)])
+def test_the_guard_and_the_fixes_recognise_the_same_own_retry(families: list[str], http: bool) -> None:
+    """The guard (ast) and knowledge.decorators (LibCST) each recognise astroagent's own retry:
+    they must agree on every retry the rule writes, families and HTTP predicate included."""
+    import ast
+
+    import libcst as cst
+
+    from astroagent.labtech.changes._rules import retry_families
+    from astroagent.labtech.knowledge.decorators import own_retry, retry_decorator
+
+    deco = retry_decorator(families, http, attempts=5, max_delay=30, initial_wait=0.5, max_wait=8, jitter=0.5)
+    source = cst.Module(body=[cst.FunctionDef(name=cst.Name("f"), params=cst.Parameters(),
+                                              body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Pass()])]),
+                                              decorators=[deco])]).code
+    ours = own_retry(deco)
+    guards = retry_families(ast.parse(source).body[0].decorator_list[0])
+    assert ours is not None and guards is not None
+    assert (sorted(ours.families), ours.http) == (sorted(guards[0]), guards[1]) == (sorted(families), http)
