@@ -14,8 +14,6 @@ from typing import Any
 import libcst as cst
 import pytest
 
-from astroagent.labtech.knowledge.exceptions import FAMILIES
-
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.analysis.opportunities import find_opportunities
