@@ -26,6 +26,7 @@ from astroagent.labtech import Ledger
 from astroagent.orchestration.control import HEARTBEAT_SECONDS, read_status, recent_results
 from astroagent.orchestration.state import PipelineState, state_path
 from astroagent.paths import lab_technician_dir
+from astroagent.telemetry.writer import epoch_seconds
 
 __all__ = ["DataView", "inside"]
 
@@ -35,13 +36,6 @@ RECENT = 20
 def inside(path: Path, root: Path) -> bool:
     """True when ``path`` (symlinks resolved) lies below ``root``."""
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
-
-
-def _wall(stamp: Any) -> float | None:
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
-    except (TypeError, ValueError):
-        return None
 
 
 class _FileCache:
@@ -96,7 +90,7 @@ class DataView:
         """Running or not, and why we think so, with the Lab Technician's schedule from the heartbeat."""
         state, beat = self.state(), read_status(self.data_dir) or {}
         alive = bool(state and state.status == "running" and state.pid and psutil.pid_exists(state.pid))
-        fresh = (_wall(beat.get("updated_at")) or 0) > datetime.now().timestamp() - 3 * HEARTBEAT_SECONDS
+        fresh = (epoch_seconds(beat.get("updated_at")) or 0) > datetime.now().timestamp() - 3 * HEARTBEAT_SECONDS
         if state is None:
             phase = "never run here"
         elif alive:
@@ -131,14 +125,14 @@ class DataView:
         points = [Point(r.t, r.success, r.code_version, f" ({r.area})" if r.area else "") for r in state.history]
         known = {c.id: c.t for c in state.changes}
         t_last = state.history[-1].t if state.history else 0.0
-        wall_last = _wall(state.updated_at)
+        wall_last = epoch_seconds(state.updated_at)
         marks = []
         for change in self.history():
             if change.get("status") not in ("applied", "rolled_back", "awaiting_approval"):
                 continue
             t = known.get(change["id"])
             if t is None:       # not in the pipeline's own record (approved later, or made by the CLI)
-                wall = _wall(change.get("applied_at") or change.get("created_at"))
+                wall = epoch_seconds(change.get("applied_at") or change.get("created_at"))
                 if wall is None or wall_last is None:
                     continue
                 t = min(t_last, max(0.0, t_last - (wall_last - wall)))

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from astroagent.atomic import append_whole
-from astroagent.telemetry.writer import utcnow
+from astroagent.telemetry.writer import epoch_seconds, utcnow
 
 __all__ = ["OutcomeRecorder", "outcome_file_name", "read_outcomes", "events_view", "results_problem",
            "OUTCOMES_GLOB", "RECORDED_BY"]
@@ -151,16 +151,6 @@ class OutcomeRecorder:
         return path
 
 
-def _ts(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
-
-
 def _days(log_dir: Path, start: float, end: float) -> Iterable[str]:
     """The outcome files on disk whose day lies in the range (listed, not probed day by day: a
     window of years would otherwise open thousands of missing files)."""
@@ -188,7 +178,7 @@ def read_outcomes(log_dir: Path, start: float, end: float) -> list[dict[str, Any
                 record = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            ts = _ts(record.get("timestamp")) if isinstance(record, dict) else None
+            ts = epoch_seconds(record.get("timestamp")) if isinstance(record, dict) else None
             if ts is None or not start < ts <= end or not isinstance(record.get("execution_id"), str) \
                     or not isinstance(record.get("success"), bool):
                 continue

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["EventWriter", "utcnow", "MAX_LINE_BYTES", "log_file_name"]
+__all__ = ["EventWriter", "utcnow", "epoch_seconds", "MAX_LINE_BYTES", "log_file_name"]
 
 MAX_LINE_BYTES = 256 * 1024
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
@@ -30,6 +30,18 @@ os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """An ISO 8601 stamp as Unix seconds (``Z`` or an offset; a naive time is UTC, as the log
+    contract says), None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()
 
 
 _now_utc = functools.partial(datetime.now, UTC)  # utcnow without a Python frame: this is the hot path

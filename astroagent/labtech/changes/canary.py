@@ -19,6 +19,7 @@ from astroagent.config.models import VerdictConfig
 from astroagent.labtech.changes.sequential import Sample, decide
 from astroagent.labtech.changes.verdicts import Verdict
 from astroagent.telemetry.outcomes import read_outcomes
+from astroagent.telemetry.writer import epoch_seconds
 
 __all__ = ["CONCURRENT", "judge_concurrent", "canary_kind", "arms", "CANNOT_RUN", "CANNOT_RUN_STREAK"]
 
@@ -38,19 +39,11 @@ def canary_kind(change: dict[str, Any]) -> str:
     return "speed" if speed else "reliability"
 
 
-def _stamp(value: Any) -> float | None:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
-
-
 def arms(change: dict[str, Any], records: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
     """(canary, baseline) outcome records of the change's period, each in completion order."""
     canary_version, baseline_version = change.get("code_version_after"), change.get("code_version_before")
-    start = _stamp(change.get("applied_at") or change.get("created_at")) or 0.0
-    ordered = sorted((r for r in records if (_stamp(r.get("timestamp")) or 0.0) >= start),
+    start = epoch_seconds(change.get("applied_at") or change.get("created_at")) or 0.0
+    ordered = sorted((r for r in records if (epoch_seconds(r.get("timestamp")) or 0.0) >= start),
                      key=lambda r: r.get("timestamp") or "")
     return ([r for r in ordered if r.get("code_version") == canary_version],
             [r for r in ordered if r.get("code_version") == baseline_version])
@@ -73,7 +66,7 @@ def judge_concurrent(change: dict[str, Any], log_dir: Path, config: VerdictConfi
     if not change.get("code_version_before") or not change.get("code_version_after"):
         return Verdict("pending", "no code versions recorded for a concurrent comparison", {"design": CONCURRENT})
     end = (now or datetime.now(UTC)).timestamp() + 1.0
-    start = _stamp(change.get("applied_at") or change.get("created_at")) or 0.0
+    start = epoch_seconds(change.get("applied_at") or change.get("created_at")) or 0.0
     canary, baseline = arms(change, read_outcomes(Path(log_dir), start, end))
     if (broken := _cannot_run(canary, baseline)) is not None:
         return Verdict("rolled_back", broken, {"design": CONCURRENT, "period": _period(canary, baseline),
