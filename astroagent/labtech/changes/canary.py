@@ -17,7 +17,7 @@ from typing import Any
 
 from astroagent.config.models import VerdictConfig
 from astroagent.labtech.changes.sequential import Sample, decide
-from astroagent.labtech.changes.verdicts import Verdict
+from astroagent.labtech.changes.verdicts import Verdict, is_speed_change
 from astroagent.telemetry.outcomes import read_outcomes
 from astroagent.telemetry.writer import epoch_seconds
 
@@ -27,16 +27,13 @@ CONCURRENT = "concurrent"
 CANNOT_RUN = ("start", "crash")     # failure kinds that say the code cannot run at all
 SPEED_SUCCESS_MARGIN = 0.2         # docs/benchmarks.md, "Canary verdict": its cost in executions
 CANNOT_RUN_STREAK = 3               # this many in a row on the canary, while the baseline succeeds
-_SPEED_FIXES = {"add_caching"}
-_SPEED_TYPES = {"slow_method", "uncached_repeated_work"}
 _ACTIONS = {"keep": "kept", "roll_back": "rolled_back", "wait": "pending"}
 
 
 def canary_kind(change: dict[str, Any]) -> str:
     """``speed`` for changes whose only purpose is time (caches, slow-method rewrites), else
     ``reliability`` (retries, timeouts, breakers, bug fixes, instrumentation)."""
-    speed = change.get("fix") in _SPEED_FIXES or change.get("type") in _SPEED_TYPES
-    return "speed" if speed else "reliability"
+    return "speed" if is_speed_change(change) else "reliability"
 
 
 def arms(change: dict[str, Any], records: Sequence[dict[str, Any]]) -> tuple[list[dict], list[dict]]:

@@ -19,11 +19,17 @@ from scipy.stats import fisher_exact, mannwhitneyu
 from astroagent.config.models import VerdictConfig
 from astroagent.labtech.models import Analysis
 
-__all__ = ["Verdict", "judge", "tampering_verdict", "baseline_of", "MIN_TIMINGS"]
+__all__ = ["Verdict", "judge", "is_speed_change", "tampering_verdict", "baseline_of", "MIN_TIMINGS"]
 
 MIN_TIMINGS = 5
 _RELIABILITY_FIXES = {"add_retry_mechanism", "add_timeout", "add_circuit_breaker"}
 _SPEED_TYPES = {"slow_method", "uncached_repeated_work"}
+
+
+def is_speed_change(change: dict[str, Any]) -> bool:
+    """A change whose only purpose is time (a cache, a slow-method rewrite): judged on its method's
+    time first by both designs (before/after here, the canary's ``speed`` kind)."""
+    return change.get("fix") == "add_caching" or change.get("type") in _SPEED_TYPES
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
     # a speed change is judged on its method's time first: a better success rate beside it is usually
     # the work of a reliability change applied in the same run (judged on the same executions). Any
     # other change (a retry, a bug fix) keeps a better success rate first: a fixed bug may run longer.
-    speed = change.get("fix") == "add_caching" or change.get("type") in _SPEED_TYPES
+    speed = is_speed_change(change)
     if better_rate and not speed:
         return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
     if slower and not reliability:
