@@ -43,7 +43,7 @@ class LabTechnicianAgent(BaseAgent):
     name: ClassVar[str] = "lab_technician"
 
     def execute(self, context: AgentExecutionContext) -> dict[str, Any]:
-        from astroagent.labtech import SessionRequest, combined_output, run_agents
+        from astroagent.labtech import BEFORE_AFTER, SessionRequest, combined_output, run_agents
 
         inputs = dict(context.input_data or {})
         unknown = sorted(set(inputs) - _KNOWN_INPUTS)
@@ -56,7 +56,7 @@ class LabTechnicianAgent(BaseAgent):
             max_improvements=_number(inputs, "max_improvements", int),
             window_hours=_number(inputs, "window_hours", float),
             force=bool(inputs.get("force_analysis") or inputs.get("force")), dry_run=bool(inputs.get("dry_run")),
-            design=str(inputs.get("design") or "before_after"))
+            design=str(inputs.get("design") or BEFORE_AFTER))
         agent = str(inputs["agent"]) if inputs.get("agent") else None
         return combined_output(run_agents(request, agent=agent, config=self.config, workspace=self.workspace,
                                           data_dir=self.data_dir))

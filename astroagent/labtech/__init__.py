@@ -26,7 +26,7 @@ __all__ = [
     "opportunity_summary", "resolve_targets", "protected_reason", "bar_note", "has_tests",
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json", "version_line",
-    "CANNOT_RUN", "CANNOT_RUN_STREAK", "evidence_line",
+    "CANNOT_RUN", "CANNOT_RUN_STREAK", "BEFORE_AFTER", "CONCURRENT", "evidence_line",
     "parse_kind", "ANALYSIS_RESULTS",
 ]
 
@@ -43,7 +43,8 @@ _HOME = {
     "rollback_change": "changes.rollback", "rollback_last": "changes.rollback",
     "labtech_lock": "changes.apply", "recover": "changes.apply",
     "approve_change": "changes.approval", "reject_change": "changes.approval",
-    "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary", "evidence_line": "changes.record",
+    "BEFORE_AFTER": "changes.record", "CONCURRENT": "changes.record", "evidence_line": "changes.record",
+    "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary",
     "write_outputs": "reports.render", "latest_report": "reports.render", "analyze_json": "reports.render",
     "version_line": "reports.render",
     "parse_kind": "changes.guard",

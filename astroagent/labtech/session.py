@@ -12,6 +12,7 @@ from typing import Any
 
 from astroagent.config.models import AstroAgentConfig
 from astroagent.errors import ConfigError
+from astroagent.labtech.changes.record import BEFORE_AFTER
 from astroagent.labtech.models import Analysis, Opportunity
 from astroagent.config.watched import DEFAULT_AGENT, WatchedAgent, agent_lab_dir, select_agents, watched_agents
 
@@ -32,7 +33,7 @@ class SessionRequest:
     force: bool = False
     dry_run: bool = False
     agent: str = DEFAULT_AGENT
-    design: str = "before_after"        # concurrent: a pipeline runs each change as a canary
+    design: str = BEFORE_AFTER          # concurrent: a pipeline runs each change as a canary
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def run_agents(request: SessionRequest, *, agent: str | None, config: AstroAgent
         names = [a.name for a in select_agents(watched_agents(config, workspace=workspace, data_dir=data_dir), None)]
     results = []
     for name in names or [request.agent]:
-        design = request.design if name == DEFAULT_AGENT else "before_after"   # the fleet canaries the Experimenter
+        design = request.design if name == DEFAULT_AGENT else BEFORE_AFTER   # the fleet canaries the Experimenter
         results.append(run_session(replace(request, agent=name, design=design), config=config,
                                    workspace=workspace, data_dir=data_dir, no_intervention_hint=no_intervention_hint))
     return results

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from astroagent.agents.common import AgentResult
+from astroagent.labtech import CONCURRENT
 from astroagent.orchestration.ledger_view import pending_change_ids, with_ledger_facts
 from astroagent.orchestration.scheduling import after_run, is_due
 from astroagent.orchestration.versions import CodeGate
@@ -42,7 +43,7 @@ class LabTechnicianRuns:
             self._emit({"stage": "lab_technician", "status": "started", "state_name": state_name})
             inputs: dict[str, Any] = {"force_analysis": force}
             if self.rollout is not None:     # changes are judged as canaries beside their baseline
-                inputs["design"] = "concurrent"
+                inputs["design"] = CONCURRENT
             self._judge_now = False
             waiting = self._pending_changes() if state_name == "scheduled_analysis" else []
             if waiting and self.config.pipeline.judge_before_changing:

@@ -53,10 +53,10 @@ class CanaryRollout:
     def refresh(self) -> Canary | None:
         """Read the ledger: the newest pending concurrent change of this agent whose code is on disk
         becomes the canary (its baseline snapshotted once); none pending, none on canary."""
-        from astroagent.labtech import Ledger
+        from astroagent.labtech import CONCURRENT, Ledger
 
         pending = [c for c in Ledger(self.data_dir).pending()
-                   if c.get("design") == "concurrent" and (c.get("agent") or "experimenter") == self.agent]
+                   if c.get("design") == CONCURRENT and (c.get("agent") or "experimenter") == self.agent]
         previous, self.active, self._streak = self.active, None, 0
         if not pending or self.workspace is None:
             return None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from astroagent.config.models import VerdictConfig
+from astroagent.labtech.changes.record import CONCURRENT
 from astroagent.labtech.changes.sequential import Sample, decide
 from astroagent.labtech.changes.verdicts import Verdict, is_speed_change
 from astroagent.telemetry.outcomes import read_outcomes
@@ -23,7 +24,6 @@ from astroagent.telemetry.writer import epoch_seconds
 
 __all__ = ["CONCURRENT", "judge_concurrent", "canary_kind", "arms", "CANNOT_RUN", "CANNOT_RUN_STREAK"]
 
-CONCURRENT = "concurrent"
 CANNOT_RUN = ("start", "crash")     # failure kinds that say the code cannot run at all
 SPEED_SUCCESS_MARGIN = 0.2         # docs/benchmarks.md, "Canary verdict": its cost in executions
 CANNOT_RUN_STREAK = 3               # this many in a row on the canary, while the baseline succeeds

@@ -28,13 +28,13 @@ from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
 from astroagent.labtech.changes.targets import refuse_target, protected_reason, resolve_targets
 from astroagent.labtech.changes.validate import validate_change
-from astroagent.labtech.changes.canary import CONCURRENT, judge_concurrent
+from astroagent.labtech.changes.canary import judge_concurrent
+from astroagent.labtech.changes.record import BEFORE_AFTER, CONCURRENT
 from astroagent.labtech.changes.verdicts import Verdict, baseline_of, judge, tampering_verdict
 from astroagent.paths import agent_log_dir, lab_technician_dir
 from astroagent.telemetry import workspace_code_version
 from astroagent.telemetry.writer import utcnow
 
-BEFORE_AFTER = "before_after"
 
 __all__ = ["BEFORE_AFTER", "ImproveOutcome", "run_improvements", "judge_pending", "sorted_opportunities", "resolve_targets",
            "no_intervention_note", "protected_reason"]

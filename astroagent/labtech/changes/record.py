@@ -12,10 +12,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["Change", "STATUSES", "VERDICTS", "evidence_line"]
+__all__ = ["Change", "STATUSES", "VERDICTS", "BEFORE_AFTER", "CONCURRENT", "DESIGNS", "evidence_line"]
 
 STATUSES = ("applied", "rejected", "rolled_back", "proposed", "awaiting_approval")
 VERDICTS = ("pending", "kept", "rolled_back")
+BEFORE_AFTER, CONCURRENT = "before_after", "concurrent"   # how a change is judged (verdicts / canary)
+DESIGNS = (BEFORE_AFTER, CONCURRENT)
 
 Status = Literal["applied", "rejected", "rolled_back", "proposed", "awaiting_approval"]
 
@@ -89,7 +91,7 @@ def evidence_line(evidence: dict[str, Any] | None) -> str:
     period and the test, whichever design judged it."""
     if not evidence:
         return ""
-    if evidence.get("design") == "concurrent" and "canary" in evidence:
+    if evidence.get("design") == CONCURRENT and "canary" in evidence:
         c, b, period = evidence["canary"], evidence.get("baseline") or {}, evidence.get("period") or {}
         when = f", {str(period.get('first'))[:19]} to {str(period.get('last'))[11:19]}" if period.get("first") else ""
         return (f"concurrent: canary {c.get('executions', 0) - c.get('failed', 0)}/{c.get('executions', 0)} ok, "
