@@ -224,7 +224,6 @@ class _Run:
         if self.config.lab_technician.approval == "manual":   # a person decides (changes/approval.py)
             return _improvement(record_awaiting(record, new_source, data_dir=self.data_dir, reason=record["reason"]))
         record["design"] = self.design
-        record["applied_at"] = utcnow().isoformat()   # a canary's period starts here, not at proposal
         stored = apply_recorded_change(record, new_source, workspace=self.workspace, data_dir=self.data_dir,
                                        backup=self.config.lab_technician.backup_before_changes, now=self.now)
         self.sources[rel] = new_source

@@ -30,6 +30,8 @@ class Change(BaseModel):
     id: str
     created_at: str | None = None
     updated_at: str | None = None
+    applied_at: str | None = None           # when the file was written: a canary's period starts here
+    design: str = BEFORE_AFTER              # how its verdict is reached (DESIGNS)
     agent: str = "experimenter"
     type: str | None = None                 # the opportunity's type (frequent_error, slow_method …)
     priority: str | None = None
