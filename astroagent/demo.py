@@ -3,9 +3,10 @@
 A fresh workspace with the Experimenter's plain first version, a loopback archive that resets
 about a third of its connections and answers some requests with 5xx, the pipeline with the
 Lab Technician on a short interval. The timeline: a first phase of experiments on the plain
-code, a Lab Technician run that applies a validated change, a worker restart on the new code
-version, a second phase, and a Lab Technician run that judges the change. The demo passes only
-when a change was kept and the success rate clearly climbed.
+code, a Lab Technician run that applies a validated change, then a canary phase in which each
+experiment runs at random on the new code or on the old (rebuilt from the backup), and Lab
+Technician runs that judge the change on both arms of the same period. The demo passes only when
+a change was kept and the success rate of the kept version clearly beats the first one's.
 """
 
 from __future__ import annotations
