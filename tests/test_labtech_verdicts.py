@@ -100,3 +100,14 @@ def test_a_bug_fix_that_lifts_success_is_kept_even_when_its_method_now_runs_long
     verdict = judge(_change("llm_rewrite", "deterministic_failure"),
                     _analysis(_version("old", 30, 15, failing_fast), _version("new", 30, 0, working)), CFG)
     assert verdict.verdict == "kept" and verdict.reason.startswith("better: success 50% → 100%")
+
+
+def test_a_retry_kept_for_its_success_says_what_its_waits_cost() -> None:
+    rng = random.Random(4)
+    quick = [0.01 + rng.random() * 0.001 for _ in range(30)]
+    waiting = [0.02 + rng.random() * 0.001 for _ in range(30)]     # each call now waits between attempts
+    verdict = judge(_change(), _analysis(_version("old", 30, 11, quick), _version("new", 30, 0, waiting)), CFG)
+    assert verdict.verdict == "kept" and verdict.reason.startswith("better: success 63% → 100%")
+    assert "at a cost: fetch 2.0× slower" in verdict.reason
+    same = judge(_change(), _analysis(_version("old", 30, 11, quick), _version("new", 30, 0, quick)), CFG)
+    assert same.verdict == "kept" and "cost" not in same.reason

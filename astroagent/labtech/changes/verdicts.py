@@ -124,6 +124,16 @@ def _compare_times(after: _Side, before: _Side, config: VerdictConfig, evidence:
             ratio < 1 - config.time_tolerance and p_faster < config.alpha)
 
 
+def _cost(slower: bool, method: str | None, evidence: dict[str, Any]) -> str:
+    """What a change kept for its success costs in time, in words (a retry waits between attempts)."""
+    if not slower:
+        return ""
+    t = evidence["time"]
+    ratio = f"{t['ratio']:.1f}× " if t.get("ratio") else ""
+    return (f"; at a cost: {method} {ratio}slower, median {t['median_before']:.3g}s → {t['median_after']:.3g}s "
+            f"(Mann-Whitney p={t['p_slower']:.3g})")
+
+
 def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> Verdict:
     """Keep, roll back, or wait: see the module docstring for the tests and thresholds."""
     if (tampered := tampering_verdict(change, analysis)) is not None:
@@ -162,7 +172,8 @@ def judge(change: dict[str, Any], analysis: Analysis, config: VerdictConfig) -> 
     # other change (a retry, a bug fix) keeps a better success rate first: a fixed bug may run longer.
     speed = is_speed_change(change)
     if better_rate and not speed:
-        return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g})", evidence)
+        return Verdict("kept", f"better: {rate_text} (Fisher p={p_better:.3g}){_cost(slower, method, evidence)}",
+                       evidence)
     if slower and not reliability:
         t = evidence["time"]
         return Verdict("rolled_back", f"slower: {method} median {t['median_before']:.3g}s → "
