@@ -3,7 +3,11 @@
 Both ingest engines (this one and ``_duck``) turn a byte range of an execution log into a
 ``Batch``: per-hour aggregates plus the executions the range could not resolve alone
 (opened but not closed yet, or closed after an earlier range opened them). The rules are
-the log contract of DESIGN §3; ``_duck`` states the same rules in SQL.
+the log contract of DESIGN §3 and docs/log-format.md; ``_duck`` states the same rules in SQL.
+
+A failed call is absorbed when a successful call of the same method in the same execution is at
+the same or a later timestamp in this range; failures not absorbed in an execution still open
+at the end of the range wait (``Batch.waiting``) for a success in a later range (``_absorb``).
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ class Batch:
     # per method: (run before the first success, longest run, run after the last success, any success)
     streaks: dict[str, tuple[Run, Run, Run, bool]] = field(default_factory=dict)
     closed_ids: list[tuple[str, float]] = field(default_factory=list)   # resolved here, recently: dedupe later
+    # failures not absorbed here of executions open at the end: (eid, hour, error group key, sorted times)
+    waiting: list[tuple[str, str, str, list[float]]] = field(default_factory=list)
+    # the latest successful call per (eid, method) of the executions open before this range
+    open_successes: dict[tuple[str, str], float] = field(default_factory=dict)
     applied: bool = False          # already folded into the state (the Python engine reads ranges one by one)
 
     def hour(self, key: str) -> HourRow:
@@ -269,18 +277,30 @@ class _Read:
             batch.hour(hour_of(rec.start_ts)).version(rec.version or "unknown").add_execution(
                 rec.start_ts, failed=rec.success is False or rec.exec_error,
                 duration=rec.duration if rec.duration is not None else rec.close_ts - rec.start_ts)
+        last_ok: dict[tuple[str | None, str | None], float] = {}   # (eid, method) -> latest successful call
+        for ts, eid, method, is_err, _, _ in self.calls:
+            if not is_err and eid is not None and ts > last_ok.get((eid, method), -math.inf):
+                last_ok[(eid, method)] = ts
         for ts, eid, method, is_err, duration, digest in self.calls:
             hour = batch.hour(hour_of(ts))
-            hour.version(self._version(eid)).method(method).add_call(is_err, duration)
+            hour.version(self._version(eid)).method(method).add_call(
+                is_err, duration, is_err and last_ok.get((eid, method), -math.inf) >= ts)
             if digest is not None:
                 hour.add_digest(method, digest, int(not is_err), int(is_err))
         batch.streaks.update(call_streaks(*_segments(self.calls)))
-        self._error_groups()
+        batch.open_successes = {k: ts for k, ts in last_ok.items() if k[0] in self.open_versions}
+        self._error_groups(last_ok)
         return batch
 
-    def _error_groups(self) -> None:
+    def _open_at_end(self, eid: str) -> bool:
+        """Opened here or before, and not closed here: a later range may still hold its successes."""
+        rec = self.execs.get(eid)
+        return (rec is None or rec.close_ts is None) and (
+            eid in self.open_versions or (rec is not None and rec.start_ts is not None))
+
+    def _error_groups(self, last_ok: Mapping[tuple[str | None, str | None], float]) -> None:
         """Errors grouped by hour, version, method, type, template and location, then added to their hours."""
-        groups: dict[tuple, tuple[str, ErrorEvent, set[str]]] = {}
+        groups: dict[tuple, tuple[str, ErrorEvent, dict[str, list[float]]]] = {}
         for ts, eid, method, etype0, err, loc, tb, digest in self.errors:
             etype, msg = split_error(etype0 or None, err or None)
             lfile = _s(loc.get("file")) if loc else None
@@ -295,11 +315,15 @@ class _Read:
             if entry is None:
                 ev = ErrorEvent(version, method, etype, key[4], ts, ts, lfile, lfunc, lline, tb, count=0,
                                 executions=0, examples=[], digests=[])
-                entry = groups[key] = (hkey, ev, set())
+                entry = groups[key] = (hkey, ev, {})
             _, ev, eids = entry
             ev.count += 1
+            absorbed = eid is not None and last_ok.get((eid, method), -math.inf) >= ts
+            ev.absorbed += absorbed
             if eid is not None:
-                eids.add(eid)
+                left = eids.setdefault(eid, [])   # its failures here not absorbed
+                if not absorbed:
+                    left.append(ts)
             ev.first, ev.last = min(ev.first, ts), max(ev.last, ts)
             if msg not in ev.examples and len(ev.examples) < MAX_EXAMPLES:
                 ev.examples.append(msg)
@@ -307,7 +331,10 @@ class _Read:
                 ev.digests.append(digest)
         for hkey, ev, eids in groups.values():
             ev.executions = len(eids)
-            self.batch.hour(hkey).add_error(ev)
+            ev.absorbed_executions = sum(not left for left in eids.values())
+            gkey = self.batch.hour(hkey).add_error(ev)
+            self.batch.waiting.extend((eid, hkey, gkey, sorted(left)) for eid, left in eids.items()
+                                      if left and self._open_at_end(eid))
 
 
 def parse_range(path: Path, start: int, end: int, open_versions: Mapping[str, str | None]) -> Batch:

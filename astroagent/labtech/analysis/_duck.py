@@ -4,7 +4,9 @@
 all-NULL row for a line it cannot read, which is how malformed lines are counted. The parse
 lands in one compact per-line table (rules applied on the way); a few GROUP BY queries reduce
 it. The common ``<x>_time`` fields are declared up front; others are found by a byte scan,
-only when a stage event carries no known timing field.
+only when a stage event carries no known timing field. A failed call is absorbed when its
+(execution, method) has a successful call at the same or a later time (``okl``: the latest
+success of each pair that failed here).
 """
 
 from __future__ import annotations
@@ -194,9 +196,15 @@ CREATE TEMP VIEW calls AS SELECT ts, floor(ts / 3600)::BIGINT AS h, method, is_e
 CREATE TEMP VIEW vcalls AS SELECT r.h, r.method, r.is_err, r.dur, {_VERSION_SQL} AS version
   FROM (SELECT floor(ts / 3600)::BIGINT AS h, ek, method, is_err, dur FROM raw WHERE is_call AND NOT bad) r
   LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek;
-CREATE TEMP VIEW errcalls AS SELECT r.*, {_VERSION_SQL} AS version
+CREATE TEMP TABLE okl AS SELECT r.ek, r.method, max(r.ts) AS ok_ts FROM raw r
+  JOIN (SELECT DISTINCT ek, method FROM raw WHERE is_err AND is_call AND NOT bad AND ek IS NOT NULL) f
+    ON f.ek = r.ek AND f.method = r.method
+  WHERE r.is_call AND NOT r.is_err AND NOT r.bad GROUP BY ALL;
+CREATE TEMP VIEW errcalls AS SELECT r.*, {_VERSION_SQL} AS version, coalesce(r.ts <= okl.ok_ts, false) AS absorbed,
+  ex.close_ts IS NULL AND (ex.start_ts IS NOT NULL OR op.ek IS NOT NULL) AS open_end
   FROM (SELECT ts, floor(ts / 3600)::BIGINT AS h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
-        WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek"""
+        WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek
+  LEFT JOIN okl ON okl.ek = r.ek AND okl.method = r.method"""
 
 
 def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping[str, str | None],
@@ -226,7 +234,7 @@ def _run(source: Path | list[Path], time_keys: list[str], open_versions: Mapping
         con.execute("CREATE TEMP TABLE op0 (eid VARCHAR, over VARCHAR)")
         if open_versions:
             con.executemany("INSERT INTO op0 VALUES (?, ?)", [(k, v) for k, v in open_versions.items()])
-        con.execute("CREATE TEMP TABLE op AS SELECT hash(eid) AS ek, over FROM op0 WHERE eid IS NOT NULL")
+        con.execute("CREATE TEMP TABLE op AS SELECT hash(eid) AS ek, eid, over FROM op0 WHERE eid IS NOT NULL")
         con.execute(_VIEWS_SQL)
         _calls(con, batch)
         _errors(con, batch)
@@ -280,6 +288,10 @@ FROM vcalls GROUP BY ALL""").fetchall():
             "FROM calls WHERE digest IS NOT NULL GROUP BY ALL").fetchall():
         batch.hour(str(h)).add_digest(method, digest, ok, bad)
     batch.streaks.update(call_streaks(*_streak_rows(con, "calls")))
+    if con.execute("SELECT count(*) FROM op").fetchone()[0]:
+        batch.open_successes = {(eid, m): ts for eid, m, ts in con.execute(
+            "SELECT op.eid, r.method, max(r.ts) FROM raw r JOIN op ON op.ek = r.ek "
+            "WHERE r.is_call AND NOT r.is_err AND NOT r.bad GROUP BY ALL").fetchall()}
 
 
 def _streak_rows(con: Any, calls: str) -> tuple[list[tuple], dict[str, int]]:
@@ -316,8 +328,18 @@ FROM (SELECT *, {etype} AS etype FROM errcalls) e""")
     con.execute(f"CREATE TEMP TABLE tm AS SELECT msg, {_TEMPLATE_SQL} AS tmpl FROM (SELECT DISTINCT msg FROM errs)")
     rows = con.execute(f"""
 SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, count(*), count(DISTINCT eid), min(ts), max(ts),
-  list(DISTINCT msg)[1:{MAX_EXAMPLES}], list(DISTINCT digest) FILTER (WHERE digest IS NOT NULL)[1:{MAX_DIGESTS}]
+  list(DISTINCT msg)[1:{MAX_EXAMPLES}], list(DISTINCT digest) FILTER (WHERE digest IS NOT NULL)[1:{MAX_DIGESTS}],
+  count(*) FILTER (WHERE absorbed), count(DISTINCT eid) FILTER (WHERE NOT absorbed)
 FROM errs JOIN tm USING (msg) GROUP BY ALL""").fetchall()
-    for h, ver, method, et, tmpl, lfile, lfunc, lline, tb, n, x, first, last, examples, digests in rows:
-        batch.hour(str(h)).add_error(ErrorEvent(ver, method, et, tmpl, first, last, lfile, lfunc, lline, tb, n, x,
-                                                examples or [], digests or []))
+    keys = {}
+    for h, ver, method, et, tmpl, lfile, lfunc, lline, tb, n, x, first, last, examples, digests, ab, xleft in rows:
+        keys[(h, ver, method, et, tmpl, lfile, lfunc, lline, tb)] = batch.hour(str(h)).add_error(ErrorEvent(
+            ver, method, et, tmpl, first, last, lfile, lfunc, lline, tb, n, x, examples or [], digests or [], ab,
+            x - xleft))
+    for h, ver, method, n in con.execute("SELECT h, version, method, count(*) FROM errs WHERE absorbed "
+                                         "GROUP BY ALL").fetchall():
+        batch.hour(str(h)).version(ver).method(method).absorbed += n
+    for *group, eid, times in con.execute(   # failures still waiting for a success in a later read
+            "SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, eid, list(ts ORDER BY ts) "
+            "FROM errs JOIN tm USING (msg) WHERE NOT absorbed AND open_end AND eid IS NOT NULL GROUP BY ALL").fetchall():
+        batch.waiting.append((eid, str(group[0]), keys[tuple(group)], times))

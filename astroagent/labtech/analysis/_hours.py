@@ -2,8 +2,12 @@
 
 One ``HourRow`` per UTC hour holds the executions that started in it (per code version), the
 calls of each method, argument digests, error groups and the longest failure run of each
-method that ended in it. On disk (``analysis_hours.json``) a row keeps the compact layout of
-the first release (``to_doc`` / ``from_doc``), so files written by earlier versions still load.
+method that ended in it. A failed call is *absorbed* when the same method later succeeded in the
+same execution (a retry's earlier attempts; docs/log-format.md gives the exact rule): method rows
+and error groups count those apart. On disk (``analysis_hours.json``) a row keeps the compact
+layout of the first release (``to_doc`` / ``from_doc``), the absorbed counts written only where
+they are not zero, so files written by earlier versions still load (as nothing absorbed) and
+round-trip byte for byte.
 """
 
 from __future__ import annotations
@@ -43,20 +47,24 @@ class MethodRow:
     duration_sum: float = 0.0
     timed: int = 0                                        # calls with a duration
     samples: list[float] = field(default_factory=list)    # the first ``SAMPLES`` durations
+    absorbed: int = 0                                     # of ``errors``: later succeeded in the same execution
 
-    def add_call(self, failed: bool, duration: float | None) -> None:
+    def add_call(self, failed: bool, duration: float | None, absorbed: bool = False) -> None:
         self.calls += 1
         self.errors += failed
+        self.absorbed += absorbed
         if duration is not None:
             self.duration_sum += duration
             self.timed += 1
             if len(self.samples) < SAMPLES:
                 self.samples.append(duration)
 
-    def add(self, calls: int, errors: int, duration_sum: float, timed: int, samples: Sequence[float]) -> None:
+    def add(self, calls: int, errors: int, duration_sum: float, timed: int, samples: Sequence[float],
+            absorbed: int = 0) -> None:
         """Add a pre-aggregated group of calls (another row, or a DuckDB group)."""
         self.calls += calls
         self.errors += errors
+        self.absorbed += absorbed
         self.duration_sum += duration_sum
         self.timed += timed
         _extend(self.samples, samples)
@@ -109,7 +117,7 @@ class VersionRow:
             if mine is None:
                 self.methods[name] = row
             else:
-                mine.add(row.calls, row.errors, row.duration_sum, row.timed, row.samples)
+                mine.add(row.calls, row.errors, row.duration_sum, row.timed, row.samples, row.absorbed)
 
 
 @dataclass(slots=True)
@@ -130,6 +138,8 @@ class ErrorEvent:
     executions: int = 1               # distinct executions among the ``count`` events
     examples: Sequence[str] = ()
     digests: Sequence[str] = ()
+    absorbed: int = 0                 # of ``count``: failed calls the method later got right in that execution
+    absorbed_executions: int = 0      # of ``executions``: those whose every such failure was absorbed
 
 
 @dataclass(slots=True)
@@ -150,11 +160,15 @@ class ErrorGroup:
     last: float
     examples: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
+    absorbed: int = 0
+    absorbed_executions: int = 0
 
     def add(self, count: int, executions: int, first: float, last: float, examples: Sequence[str],
-            digests: Sequence[str]) -> None:
+            digests: Sequence[str], absorbed: int = 0, absorbed_executions: int = 0) -> None:
         self.count += count
         self.executions += executions
+        self.absorbed += absorbed
+        self.absorbed_executions += absorbed_executions
         self.first, self.last = min(self.first, first), max(self.last, last)
         for msg in examples:
             if msg not in self.examples and len(self.examples) < MAX_EXAMPLES:
@@ -186,8 +200,9 @@ class HourRow:
         pair[0] += ok
         pair[1] += failed
 
-    def add_error(self, ev: ErrorEvent) -> None:
-        """Count ``ev`` in its group (the location is ``ev.file``..., else the traceback's frames)."""
+    def add_error(self, ev: ErrorEvent) -> str:
+        """Count ``ev`` in its group (the location is ``ev.file``..., else the traceback's frames);
+        returns the group's key."""
         frames = ([list(f) for f in traceback_frames(ev.traceback)[-MAX_FRAMES:]]
                   if ev.traceback and ev.file is None else [])
         key = "\x1f".join((ev.version, ev.method or "", ev.error_type, ev.template, ev.file or "",
@@ -196,7 +211,22 @@ class HourRow:
         if group is None:
             group = self.errors[key] = ErrorGroup(ev.version, ev.method, ev.error_type, ev.template, ev.file,
                                                   ev.function, ev.line, frames, 0, 0, ev.first, ev.last)
-        group.add(ev.count, ev.executions, ev.first, ev.last, ev.examples, ev.digests)
+        group.add(ev.count, ev.executions, ev.first, ev.last, ev.examples, ev.digests, ev.absorbed,
+                  ev.absorbed_executions)
+        return key
+
+    def absorb(self, key: str, count: int, whole: bool) -> None:
+        """``count`` failures in the error group ``key``, read earlier, were absorbed by a success read
+        later (method row too); ``whole``: every one that execution had in the group is now absorbed."""
+        group = self.errors.get(key)
+        if group is None:
+            return
+        group.absorbed += count
+        group.absorbed_executions += whole
+        row = self.versions.get(group.version)
+        method = row.methods.get(group.method or "") if row is not None else None
+        if method is not None:
+            method.absorbed += count
 
     def record_run(self, method: str, run: Sequence[Any]) -> None:
         """Keep the longest failure run of ``method`` ending in this hour (a later equal one wins)."""
@@ -221,35 +251,40 @@ class HourRow:
             if mine_g is None:
                 self.errors[key] = g
             else:   # the same key: the same group
-                mine_g.add(g.count, g.executions, g.first, g.last, g.examples, g.digests)
+                mine_g.add(g.count, g.executions, g.first, g.last, g.examples, g.digests, g.absorbed,
+                           g.absorbed_executions)
         for method, run in other.runs.items():
             if run[0] >= self.runs.get(method, (0,))[0]:
                 self.runs[method] = run
 
     def to_doc(self) -> dict[str, Any]:
-        """The row as stored in ``analysis_hours.json`` (the first release's one-letter layout)."""
+        """The row as stored in ``analysis_hours.json`` (the first release's one-letter layout; a method's
+        absorbed count is a sixth list item and a group's ``ab``/``ax``, each only when not zero)."""
         return {"events": self.events, "malformed": self.malformed,
                 "v": {name: {"n": v.executions, "f": v.failures, "tsum": v.duration_sum, "tn": v.timed,
                              "t": v.samples, "first": v.first, "last": v.last,
                              "m": {m: [r.calls, r.errors, r.duration_sum, r.timed, r.samples]
+                                   + ([r.absorbed] if r.absorbed else [])
                                    for m, r in v.methods.items()}}
                       for name, v in self.versions.items()},
                 "d": self.digests,
                 "e": {key: {"version": g.version, "method": g.method, "type": g.error_type, "tmpl": g.template,
                             "file": g.file, "func": g.function, "line": g.line, "frames": g.frames, "n": g.count,
-                            "x": g.executions, "first": g.first, "last": g.last, "ex": g.examples, "dg": g.digests}
+                            "x": g.executions, "first": g.first, "last": g.last, "ex": g.examples, "dg": g.digests,
+                            **({"ab": g.absorbed, "ax": g.absorbed_executions} if g.absorbed else {})}
                       for key, g in self.errors.items()},
                 "s": {m: run[0] for m, run in self.runs.items()},
                 "sd": self.runs}
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> HourRow:
-        """A row read back from ``to_doc``'s layout (also as the first release wrote it)."""
+        """A row read back from ``to_doc``'s layout (also as the first release wrote it: nothing absorbed)."""
         versions = {name: VersionRow(v["n"], v["f"], v["tsum"], v["tn"], v["t"], v["first"], v["last"],
                                      {m: MethodRow(*row) for m, row in v["m"].items()})
                     for name, v in doc["v"].items()}
         errors = {key: ErrorGroup(g["version"], g["method"], g["type"], g["tmpl"], g["file"], g["func"], g["line"],
-                                  g.get("frames") or [], g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"])
+                                  g.get("frames") or [], g["n"], g["x"], g["first"], g["last"], g["ex"], g["dg"],
+                                  g.get("ab", 0), g.get("ax", 0))
                   for key, g in doc["e"].items()}
         runs = doc.get("sd") or {m: [n, None, None] for m, n in doc.get("s", {}).items()}
         return cls(doc["events"], doc["malformed"], versions, doc["d"], errors, runs)

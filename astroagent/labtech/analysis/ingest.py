@@ -23,6 +23,7 @@ from typing import Any, Literal
 import orjson
 
 from astroagent.labtech.analysis import _duck
+from astroagent.labtech.analysis._absorb import carry_absorbed
 from astroagent.labtech.analysis._batch import Batch, parse_range
 from astroagent.labtech.analysis._hours import ErrorEvent, HourRow, hour_of, hours_from_doc, hours_to_doc
 from astroagent.labtech.analysis._metrics_files import regular_files, scan_metrics
@@ -142,7 +143,7 @@ def _hour(hours: dict[str, HourRow], key: str) -> HourRow:
 
 
 def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
-    """Fold one batch into the state: hours, open executions, duplicates, failure streaks."""
+    """Fold one batch into the state: hours, open executions, duplicates, absorbed failures, failure streaks."""
     hours = state["hours"]
     for key, row in batch.hours.items():
         mine = hours.get(key)
@@ -156,6 +157,7 @@ def _apply(state: dict[str, Any], batch: Batch, now_ts: float) -> None:
     if batch.malformed:
         _hour(hours, mark).malformed += batch.malformed
     _resolve(state, batch)
+    carry_absorbed(state, batch)
     _join_runs(state, batch)
 
 
