@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from astroagent.demo import segments
+from astroagent.demo import by_version
 
 __all__ = ["Point", "Mark", "success_chart", "time_distributions", "fmt_seconds"]
 
 _W, _H = 960, 330
-_L, _R, _T, _B = 52, 18, 34, 44
+_L, _R, _T, _B = 52, 18, 50, 44      # the top margin holds the legend and the marks' labels
 _VERDICT_CLASS = {"kept": "kept", "rolled_back": "rolled-back", "pending": "pending"}
+_VERSION_CLASSES = 6                 # colours for code versions (v0..v5), reused in turn
+_LEGEND = 4                          # the legend names the latest four versions
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,31 @@ def _rolling(points: Sequence[Point], window: int) -> list[float]:
     return out
 
 
+def _version_lines(points: Sequence[Point], window: int, x, y) -> list[str]:
+    """One rolling success line per code version over its own experiments, and a legend with the
+    latest versions' rates. A canary's experiments interleave with its baseline's: each line stays
+    one version's (cutting the history into runs of one version gave a band per experiment)."""
+    versions = list(by_version(list(points)).items())
+    out: list[str] = []
+    shown = max(0, len(versions) - _LEGEND)
+    for n, (version, run) in enumerate(versions):
+        name = escape(version or "?")
+        rate = sum(p.success for p in run) / len(run)
+        path = " ".join(f"{x(p.t)},{y(r)}" for p, r in zip(run, _rolling(run, window)))
+        out.append(f'<g class="version v{n % _VERSION_CLASSES}" data-version="{name}" '
+                   f'data-experiments="{len(run)}"><polyline class="rolling" points="{path}"><title>code {name}: '
+                   f'{rate:.0%} of {len(run)}</title></polyline>')
+        if n >= shown:
+            kx = _L + 210 * (n - shown)
+            out.append(f'<rect class="key" x="{kx}" y="6" width="10" height="10"/><text class="legend" '
+                       f'x="{kx + 14}" y="15">{escape((version or "?")[:10])} · {rate:.0%} of {len(run)}</text>')
+        out.append("</g>")
+    return out
+
+
 def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window: int = 8) -> str:
-    """Experiments as dots (top: succeeded, bottom: failed), the rolling success rate as a line, one
-    band per code version with its own rate, and each change as a vertical mark coloured by verdict."""
+    """Experiments as dots (top: succeeded, bottom: failed), each code version's rolling success rate
+    as its own line with its rate in the legend, and each change as a vertical mark coloured by verdict."""
     t_max = max([p.t for p in points] + [m.t for m in marks] + [1.0])
     pw, ph = _W - _L - _R, _H - _T - _B
 
@@ -89,16 +113,6 @@ def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window
 
     out = [f'<svg class="chart success-chart" viewBox="0 0 {_W} {_H}" role="img" '
            f'aria-label="success rate over time" data-points="{len(points)}" data-marks="{len(marks)}">']
-    runs = segments(points)
-    for n, (version, run) in enumerate(runs):
-        start = 0.0 if n == 0 else runs[n - 1][1][-1].t
-        rate = sum(p.success for p in run) / len(run)
-        x0, x1 = x(start), x(run[-1].t)
-        out.append(f'<g class="band"><rect class="band-{n % 2}" x="{x0}" y="{_T}" width="{max(1.0, x1 - x0)}" '
-                   f'height="{ph}"><title>code {escape(version or "?")}: {rate:.0%} of {len(run)}</title></rect>'
-                   f'<line class="version-rate" x1="{x0}" x2="{x1}" y1="{y(rate)}" y2="{y(rate)}"/>'
-                   f'<text class="band-label" x="{(x0 + x1) / 2}" y="{_T + ph - 8}">'
-                   f'{escape((version or "?")[:10])} · {rate:.0%} of {len(run)}</text></g>')
     for v in (0, 0.25, 0.5, 0.75, 1):
         out.append(f'<line class="grid" x1="{_L}" x2="{_W - _R}" y1="{y(v)}" y2="{y(v)}"/>'
                    f'<text class="axis" x="{_L - 6}" y="{y(v) + 4}" text-anchor="end">{v:.0%}</text>')
@@ -106,10 +120,7 @@ def success_chart(points: Sequence[Point], marks: Sequence[Mark] = (), *, window
         out.append(f'<text class="axis" x="{x(t)}" y="{_H - _B + 16}" text-anchor="middle">{fmt_seconds(t)}</text>')
     out.append(f'<text class="axis-title" x="{_L + pw / 2}" y="{_H - 6}" text-anchor="middle">'
                'time since the pipeline started</text>')
-    if points:
-        rolled = _rolling(points, window)
-        path = " ".join(f"{x(p.t)},{y(r)}" for p, r in zip(points, rolled))
-        out.append(f'<polyline class="rolling" points="{path}"/>')
+    out += _version_lines(points, window, x, y)
     out.append('<g class="points">')
     names: dict[tuple[str | None, str], str] = {}      # escaped once per version and label, not per point
     rows = {True: (f'<circle class="pt ok" cy="{y(1.0)}" r="3.2" cx="', "succeeded"),
