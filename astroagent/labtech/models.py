@@ -58,8 +58,10 @@ class ErrorPattern(_Model):
     signature: str                      # stable id of (error_type, template, method, location)
     error_type: str
     template: str                       # message with hosts, numbers, ids, paths masked
-    count: int
+    count: int                          # every failed call, absorbed ones included
     executions: int = 0                 # distinct executions that saw it
+    absorbed: int = 0                   # of count: the method succeeded later in the same execution (a retry)
+    absorbed_executions: int = 0        # of executions: those where every such failure was absorbed
     method: str | None = None
     location: Location | None = None
     transient: bool = False
@@ -74,8 +76,9 @@ class ErrorPattern(_Model):
 class MethodStats(_Model):
     method: str
     calls: int
-    errors: int = 0
-    success_rate: float = 1.0
+    errors: int = 0                     # failed calls, absorbed ones included
+    absorbed: int = 0                   # of errors: the method succeeded later in the same execution (a retry)
+    success_rate: float = 1.0           # calls that did not fail for good: absorbed failures count as successes
     mean: float = 0.0
     p50: float = 0.0
     p95: float = 0.0
@@ -111,7 +114,8 @@ class VersionStats(_Model):
     last_seen: datetime | None = None
     execution_times: tuple[float, ...] = ()                       # bounded sample
     method_durations: dict[str, tuple[float, ...]] = Field(default_factory=dict)  # bounded samples
-    method_errors: dict[str, int] = Field(default_factory=dict)
+    method_errors: dict[str, int] = Field(default_factory=dict)                   # absorbed ones included
+    method_absorbed: dict[str, int] = Field(default_factory=dict)
     method_calls: dict[str, int] = Field(default_factory=dict)
 
 

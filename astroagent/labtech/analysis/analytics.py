@@ -109,6 +109,7 @@ class _VersionTotals:
     durations: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     calls: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    absorbed: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def stats(self, version: str) -> VersionStats:
         return VersionStats(
@@ -117,7 +118,8 @@ class _VersionTotals:
             first_seen=_dt(self.first), last_seen=_dt(self.last),
             execution_times=tuple(self.times[-VERSION_SAMPLES:]),
             method_durations={m: tuple(d[-VERSION_SAMPLES:]) for m, d in self.durations.items()},
-            method_errors={m: c for m, c in self.errors.items() if c}, method_calls=dict(self.calls))
+            method_errors={m: c for m, c in self.errors.items() if c},
+            method_absorbed={m: c for m, c in self.absorbed.items() if c}, method_calls=dict(self.calls))
 
 
 class _Fold:
@@ -172,11 +174,13 @@ class _Fold:
             v.durations[method].extend(m.samples)
             v.calls[method] += m.calls
             v.errors[method] += m.errors
+            v.absorbed[method] += m.absorbed
             t = self.methods.get(method)
             if t is None:
                 t = self.methods[method] = MethodRow()
             t.calls += m.calls
             t.errors += m.errors
+            t.absorbed += m.absorbed
             t.duration_sum += m.duration_sum
             t.timed += m.timed
             t.samples.extend(m.samples)
@@ -187,10 +191,12 @@ class _Fold:
         gkey = (g.error_type, g.template, g.method, loc.file if loc else None, loc.function if loc else None)
         acc = self.groups.get(gkey)
         if acc is None:
-            acc = self.groups[gkey] = {"n": 0, "x": 0, "first": g.first, "last": g.last, "ex": [], "dg": set(),
-                                       "v": defaultdict(int), "loc": loc}
+            acc = self.groups[gkey] = {"n": 0, "x": 0, "ab": 0, "ax": 0, "first": g.first, "last": g.last, "ex": [],
+                                       "dg": set(), "v": defaultdict(int), "loc": loc}
         acc["n"] += g.count
         acc["x"] += g.executions
+        acc["ab"] += g.absorbed
+        acc["ax"] += g.absorbed_executions
         acc["first"], acc["last"] = min(acc["first"], g.first), max(acc["last"], g.last)
         if g.last >= acc["last"]:
             acc["loc"] = loc
@@ -226,8 +232,8 @@ def _method_stats(totals: Mapping[str, MethodRow], digests: Mapping[str, Mapping
         seen = digests.get(method, {})
         with_digest = sum(ok + bad for ok, bad in seen.values())
         out[method] = MethodStats(
-            method=method, calls=t.calls, errors=t.errors,
-            success_rate=round(1 - t.errors / t.calls, 6) if t.calls else 1.0,
+            method=method, calls=t.calls, errors=t.errors, absorbed=t.absorbed,
+            success_rate=round(1 - (t.errors - t.absorbed) / t.calls, 6) if t.calls else 1.0,
             mean=t.duration_sum / t.timed if t.timed else 0.0, p50=percentile(t.samples, 50),
             p95=percentile(t.samples, 95), total=t.duration_sum,
             repeated_args=round((with_digest - len(seen)) / with_digest, 6) if with_digest else 0.0,
@@ -269,11 +275,12 @@ def _patterns(groups: Mapping[tuple, dict[str, Any]], digests: Mapping[str, Mapp
         loc = g["loc"]
         out.append(ErrorPattern(
             signature=signature(etype, tmpl, method, loc.file if loc else None, loc.function if loc else None),
-            error_type=etype, template=tmpl, count=g["n"], executions=g["x"], method=method, location=loc,
+            error_type=etype, template=tmpl, count=g["n"], executions=g["x"], absorbed=g["ab"],
+            absorbed_executions=g["ax"], method=method, location=loc,
             transient=verdict.transient, deterministic=verdict.deterministic, evidence=verdict.evidence,
             first_seen=_dt(g["first"]), last_seen=_dt(g["last"]), examples=tuple(g["ex"][:3]),
             code_versions=dict(g["v"])))
-    out.sort(key=lambda p: (-p.count, p.signature))
+    out.sort(key=lambda p: (p.absorbed - p.count, -p.count, p.signature))   # the most failures for good first
     return out
 
 

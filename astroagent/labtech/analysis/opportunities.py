@@ -12,7 +12,7 @@ from typing import Any
 
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext, Detector, pattern_evidence, register,
-                                                    share_of_executions, transient_types_at)
+                                                    share_of_executions, transient_types_at, unabsorbed)
 from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
 from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.knowledge.exceptions import retry_covers
@@ -45,13 +45,15 @@ class LowSuccessRate(Detector):
 
 @register
 class FrequentError(Detector):
-    """Recurring failures that are not deterministic; transient ones call for a retry."""
+    """Recurring failures that are not deterministic; transient ones call for a retry. Failed attempts
+    a retry absorbed (the method succeeded later in the same execution) are not counted, only named."""
 
     type = "frequent_error"
 
     def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
         for p in ctx.stats.patterns:
-            if p.count < ctx.config.min_pattern_count or p.deterministic or p.method == "execution" and \
+            count = unabsorbed(p)
+            if count < ctx.config.min_pattern_count or p.deterministic or p.method == "execution" and \
                     p.error_type == "ExecutionNotClosed":
                 continue
             target = ctx.target_for_pattern(p)
@@ -64,12 +66,14 @@ class FrequentError(Detector):
             elif fix and facts.get("own_retry") and retry_covers(facts.get("own_retry_covers", ()), p.error_type):
                 fix, evidence["note"] = None, "astroagent's retry on this function already covers it"
             types = transient_types_at(ctx, target) if fix and target else (p.error_type,)
-            priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or p.count >= 10 * ctx.config.min_pattern_count \
+            priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or count >= 10 * ctx.config.min_pattern_count \
                 else "medium"
             kind = "transient" if p.transient else "unclassified"
+            absorbed = f" (+{p.absorbed} failed attempts absorbed by retries)" if p.absorbed else ""
             yield Opportunity(
-                type=self.type, priority=priority, score=round(share * 100 + p.count / 1000, 3),
-                description=f"{p.error_type} ({kind}) {p.count}x in {p.method or 'unknown method'}: {p.template[:120]}",
+                type=self.type, priority=priority, score=round(share * 100 + count / 1000, 3),
+                description=f"{p.error_type} ({kind}) {count}x{absorbed} in {p.method or 'unknown method'}: "
+                            f"{p.template[:120]}",
                 target=target, fix=ctx.allowed(fix), signature=p.signature, method=p.method,
                 error_types=types, evidence=evidence)
 
@@ -82,14 +86,15 @@ class DeterministicFailure(Detector):
 
     def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
         for p in ctx.stats.patterns:
-            if not p.deterministic or p.count < min(2, ctx.config.min_pattern_count):
+            count = unabsorbed(p)
+            if not p.deterministic or count < min(2, ctx.config.min_pattern_count):
                 continue
             share = share_of_executions(p, ctx)
             yield Opportunity(
-                type=self.type, priority="high" if p.count >= ctx.config.min_pattern_count else "medium",
-                score=round(share * 100 + p.count / 1000, 3),
+                type=self.type, priority="high" if count >= ctx.config.min_pattern_count else "medium",
+                score=round(share * 100 + count / 1000, 3),
                 description=f"{p.error_type} in {p.method or 'unknown method'} fails deterministically "
-                            f"({p.count}x): {p.template[:120]}",
+                            f"({count}x): {p.template[:120]}",
                 target=ctx.target_for_pattern(p), fix=ctx.allowed("llm_rewrite"), signature=p.signature,
                 method=p.method, error_types=(p.error_type,), evidence=pattern_evidence(p, ctx))
 
