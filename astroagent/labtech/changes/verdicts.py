@@ -5,6 +5,8 @@ Success rates are compared with Fisher's exact test, the target method's time wi
 Mann–Whitney U test; nothing is decided below ``min_executions`` of the new version — except
 tampering: an execution of the change's own code version that tampered with its telemetry or
 contradicted the supervisor's record rolls it back at once (``tampering_verdict``).
+Outcomes are executions; the target method's errors ("the targeted failures are gone") are its
+failed calls that no retry absorbed: a retry's attempts before its success are not failures.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from scipy.stats import fisher_exact, mannwhitneyu
 
 from astroagent.config.models import VerdictConfig
-from astroagent.labtech.models import Analysis
+from astroagent.labtech.models import Analysis, VersionStats
 
 __all__ = ["Verdict", "judge", "is_speed_change", "tampering_verdict", "baseline_of", "MIN_TIMINGS"]
 
@@ -44,11 +46,17 @@ class _Side:
     executions: int
     failed: int
     durations: tuple[float, ...]
-    method_errors: int
+    method_errors: int               # the method's failed calls that no retry absorbed
 
     @property
     def rate(self) -> float:
         return (self.executions - self.failed) / self.executions if self.executions else 0.0
+
+
+def _method_errors(stats: VersionStats, method: str | None) -> int:
+    """Failed calls of ``method`` the execution did not get right later: a retry's failed attempts
+    before its success are not the method failing."""
+    return stats.method_errors.get(method or "", 0) - stats.method_absorbed.get(method or "", 0)
 
 
 def baseline_of(analysis: Analysis, version: str | None, method: str | None) -> dict[str, Any] | None:
@@ -58,7 +66,7 @@ def baseline_of(analysis: Analysis, version: str | None, method: str | None) -> 
         return None
     return {"executions": stats.executions, "failed": stats.failed,
             "durations": list(stats.method_durations.get(method or "", ()))[-500:],
-            "method_errors": stats.method_errors.get(method or "", 0)}
+            "method_errors": _method_errors(stats, method)}
 
 
 def _after(analysis: Analysis, versions: list[str], method: str | None) -> _Side:
@@ -70,7 +78,7 @@ def _after(analysis: Analysis, versions: list[str], method: str | None) -> _Side
             continue
         execs += stats.executions
         failed += stats.failed
-        errors += stats.method_errors.get(method or "", 0)
+        errors += _method_errors(stats, method)
         durations.extend(stats.method_durations.get(method or "", ()))
     return _Side(execs, failed, tuple(durations), errors)
 
@@ -79,7 +87,7 @@ def _before(analysis: Analysis, change: dict[str, Any], method: str | None) -> _
     stats = analysis.per_version.get(change.get("code_version_before") or "")
     if stats is not None and stats.executions:
         return _Side(stats.executions, stats.failed, tuple(stats.method_durations.get(method or "", ())),
-                     stats.method_errors.get(method or "", 0))
+                     _method_errors(stats, method))
     base = change.get("baseline")
     if base:
         return _Side(int(base["executions"]), int(base["failed"]), tuple(base.get("durations", ())),
