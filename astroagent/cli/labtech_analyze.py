@@ -67,7 +67,7 @@ def analyze_command(agent: str | None, logs: Path | None, window_hours: float | 
 
 
 def _print_tables(analysis: Analysis, paths: dict) -> None:
-    from astroagent.labtech import version_line
+    from astroagent.labtech import absorbed_line, version_line
 
     console = tables.console()
     ex = analysis.executions
@@ -78,12 +78,15 @@ def _print_tables(analysis: Analysis, paths: dict) -> None:
                   f"mean {analysis.avg_execution_time:.2f}s")
     if line := version_line(analysis):
         console.print(line)
+    if line := absorbed_line(analysis):
+        console.print(line)
     if analysis.error_patterns:
-        table = tables.table("Error patterns", ("count", "type", "kind", "method", "location", "template"))
+        table = tables.table("Error patterns", ("failed", "absorbed", "type", "kind", "method", "location", "template"))
         for p in analysis.error_patterns[:15]:
             kind = "transient" if p.transient else "deterministic" if p.deterministic else "?"
             loc = f"{p.location.file}:{p.location.line or ''}" if p.location else "—"
-            table.add_row(str(p.count), p.error_type, kind, p.method or "—", loc, p.template[:160])
+            table.add_row(str(p.count - p.absorbed), str(p.absorbed), p.error_type, kind, p.method or "—", loc,
+                          p.template[:160])
         console.print(table)
     if analysis.slow_methods:
         table = tables.table("Slow methods", ("method", "calls", "mean", "p50", "p95", "share"))

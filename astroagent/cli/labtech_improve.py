@@ -55,7 +55,7 @@ def _require_tests(ctx: Context, test_command: str | None, agents: list) -> None
 def improve_cmd(agent: str | None, targets: tuple[Path, ...], logs: Path | None, test_command: str | None,
                 engine: str | None, max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
-    from astroagent.labtech import SessionRequest, combined_output, run_session, version_line
+    from astroagent.labtech import SessionRequest, absorbed_line, combined_output, run_session, version_line
 
     ctx = context(targets)
     check_targets(ctx, targets)
@@ -78,8 +78,9 @@ def improve_cmd(agent: str | None, targets: tuple[Path, ...], logs: Path | None,
     for result in results:
         ex, opps = result.analysis.executions, result.analysis.opportunities
         click.echo(f"{result.agent}: {ex.total} executions, success {ex.success_rate:.1%}; {len(opps)} opportunities")
-        if line := version_line(result.analysis):
-            click.echo(f"  {line}")
+        for line in (version_line(result.analysis), absorbed_line(result.analysis)):
+            if line:
+                click.echo(f"  {line}")
     for verdict in out["verdicts"]:
         click.echo(f"verdict {verdict['id']}: {verdict['verdict']} — {verdict['reason']}")
     for item in out["improvements_made"]:

@@ -26,7 +26,7 @@ __all__ = [
     "opportunity_summary", "resolve_targets", "protected_reason", "bar_note", "has_tests",
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json", "version_line",
-    "CANNOT_RUN", "CANNOT_RUN_STREAK", "BEFORE_AFTER", "CONCURRENT", "evidence_line",
+    "absorbed_line", "CANNOT_RUN", "CANNOT_RUN_STREAK", "BEFORE_AFTER", "CONCURRENT", "evidence_line",
     "parse_kind", "ANALYSIS_RESULTS",
 ]
 
@@ -46,7 +46,7 @@ _HOME = {
     "BEFORE_AFTER": "changes.record", "CONCURRENT": "changes.record", "evidence_line": "changes.record",
     "CANNOT_RUN": "changes.canary", "CANNOT_RUN_STREAK": "changes.canary",
     "write_outputs": "reports.render", "latest_report": "reports.render", "analyze_json": "reports.render",
-    "version_line": "reports.render",
+    "version_line": "reports.render", "absorbed_line": "reports.render",
     "parse_kind": "changes.guard",
     "ANALYSIS_RESULTS": "reports.render",
 }

@@ -18,8 +18,8 @@ from astroagent.labtech.models import Analysis
 from astroagent.labtech.reports.plots import plot_method_times, plot_success_rate
 from astroagent.atomic import atomic_write_bytes
 
-__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "version_split", "version_line", "LATEST_REPORT", "KEEP_RUNS",
-           "ANALYSIS_RESULTS"]
+__all__ = ["write_outputs", "render_markdown", "latest_report", "analyze_json", "version_split", "version_line",
+           "absorbed_line", "LATEST_REPORT", "KEEP_RUNS", "ANALYSIS_RESULTS"]
 
 LATEST_REPORT = "latest_report.md"
 KEEP_RUNS = 100    # timestamped reports, analyses and plots kept per kind; older ones are removed
@@ -71,6 +71,16 @@ def version_line(analysis: Analysis) -> str | None:
     return line
 
 
+def absorbed_line(analysis: Analysis) -> str | None:
+    """The failed calls retries absorbed, in words (None when there were none)."""
+    absorbed = {m.method: m.absorbed for m in analysis.methods.values() if m.absorbed}
+    if not absorbed:
+        return None
+    where = ", ".join(f"{m} {n}" for m, n in sorted(absorbed.items(), key=lambda kv: (-kv[1], kv[0]))[:5])
+    return (f"{sum(absorbed.values())} failed attempts absorbed by retries ({where}): the method succeeded later "
+            "in the same execution, so they are not counted as failures")
+
+
 def analyze_json(analysis: Analysis) -> dict[str, Any]:
     """The ``labtech analyze --json`` object (DESIGN §4 keys, plus a few more)."""
     return {
@@ -78,7 +88,9 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
         "malformed_lines": analysis.malformed_lines,
         "executions": analysis.executions.model_dump(),
         "avg_execution_time": analysis.avg_execution_time,
+        "absorbed_attempts": sum(m.absorbed for m in analysis.methods.values()),
         "error_patterns": [{"error_type": p.error_type, "template": p.template, "count": p.count,
+                            "absorbed": p.absorbed,
                             "method": p.method, "location": p.location.model_dump() if p.location else None,
                             "transient": p.transient, "deterministic": p.deterministic,
                             "signature": p.signature, "evidence": list(p.evidence)}
@@ -126,6 +138,7 @@ def _summary(analysis: Analysis) -> list[str | None]:
         f"- Executions: **{ex.total}**, failed **{ex.failed}**, success rate **{_pct(ex.success_rate)}**"
         if ex.total else "- Executions: none in this window",
         f"- {line[0].upper()}{line[1:]}" if (line := version_line(analysis)) else None,
+        f"- {line[0].upper()}{line[1:]}" if (line := absorbed_line(analysis)) else None,
         f"- Execution time: mean {_s(analysis.avg_execution_time)}, p50 {_s(analysis.execution_time_p50)}, "
         f"p95 {_s(analysis.execution_time_p95)}" if ex.total else None,
         f"- Trend against the previous window: {t.get('direction', 'n/a')}"
@@ -139,10 +152,11 @@ def _performance(analysis: Analysis) -> list[str]:
     """Method timings, slow methods, and outcomes per code version."""
     lines = ["## Performance Analysis", ""]
     if analysis.methods:
-        lines += ["| method | calls | errors | success | mean | p50 | p95 | total |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += ["| method | calls | errors | absorbed by retries | success | mean | p50 | p95 | total |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for m in sorted(analysis.methods.values(), key=lambda m: -m.total):
-            lines.append(f"| {_cell(m.method)} | {m.calls} | {m.errors} | {_pct(m.success_rate)} | {_s(m.mean)} | "
-                         f"{_s(m.p50)} | {_s(m.p95)} | {_s(m.total)} |")
+            lines.append(f"| {_cell(m.method)} | {m.calls} | {m.errors - m.absorbed} | {m.absorbed} | "
+                         f"{_pct(m.success_rate)} | {_s(m.mean)} | {_s(m.p50)} | {_s(m.p95)} | {_s(m.total)} |")
     else:
         lines.append("No method timings in this window.")
     if analysis.slow_methods:
@@ -163,12 +177,13 @@ def _error_patterns(analysis: Analysis) -> list[str]:
     lines = ["", "### Error patterns", ""]
     if not analysis.error_patterns:
         return [*lines, "No errors in this window."]
-    lines += ["| count | type | kind | method | location | template |", "|---:|---|---|---|---|---|"]
+    lines += ["| failed | absorbed by retries | type | kind | method | location | template |",
+              "|---:|---:|---|---|---|---|---|"]
     for p in analysis.error_patterns[:25]:
         kind = "transient" if p.transient else "deterministic" if p.deterministic else "unclassified"
         loc = f"{p.location.file}:{p.location.line or ''} {p.location.function or ''}" if p.location else None
-        lines.append(f"| {p.count} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | {_cell(loc)} | "
-                     f"{_cell(p.template[:140])} |")
+        lines.append(f"| {p.count - p.absorbed} | {p.absorbed} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | "
+                     f"{_cell(loc)} | {_cell(p.template[:140])} |")
     return lines + [""] + [f"- `{p.error_type}` in `{p.method}`: " + "; ".join(p.evidence)
                            for p in analysis.error_patterns[:10]]
 

@@ -1,0 +1,80 @@
+"""Failed attempts a retry absorbed are not failures: ``labtech analyze`` shows them apart and does not
+call for an intervention over them, with either ingest engine; failures that end the execution still do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from astroagent.cli import main
+from astroagent.labtech.analysis import _duck
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)   # inside the default window
+ENGINES = [pytest.param("python"),
+           pytest.param("duckdb", marks=pytest.mark.skipif(not _duck.available(), reason="duckdb not installed"))]
+
+
+def _line(ts: datetime, eid: str, et: str, data: dict) -> bytes:
+    return orjson.dumps({"timestamp": ts.isoformat(), "execution_id": eid, "event_type": et, "event_data": data}) + b"\n"
+
+
+def _execution(eid: str, t: datetime, *, failed_attempts: int, recovered: bool) -> bytes:
+    """One execution calling fetch_dataset: some attempts fail (a reset), then one succeeds or the execution fails."""
+    out = _line(t, eid, "execution_start", {"code_version": "c0ffee"})
+    for i in range(failed_attempts):
+        out += _line(t + timedelta(seconds=1 + i), eid, "method_failed",
+                     {"method": "fetch_dataset", "duration": 0.01, "error_type": "ConnectionResetError",
+                      "error": "ConnectionResetError: [Errno 104] Connection reset by peer",
+                      "location": {"file": "experimenter/fetch.py", "function": "fetch_dataset", "line": 12}})
+    t_end = t + timedelta(seconds=1 + failed_attempts)
+    if recovered:
+        out += _line(t_end, eid, "method_complete", {"method": "fetch_dataset", "duration": 0.02, "success": True})
+    return out + _line(t_end, eid, "execution_complete", {"success": recovered, "duration": failed_attempts + 1.0})
+
+
+def _analyze(tmp_path: Path, monkeypatch, capsys, engine: str, *, recovered: bool) -> tuple[dict, str]:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    body = b"".join(_execution(f"run{i}", T0 + timedelta(minutes=i), failed_attempts=2, recovered=recovered)
+                    for i in range(3))
+    (logs / f"execution_{T0:%Y%m%d}.jsonl").write_bytes(body)
+    monkeypatch.setenv("ASTROAGENT_LAB_TECHNICIAN__INGEST_ENGINE", engine)
+    base = ["--data-dir", str(tmp_path / "data"), "labtech", "analyze", "--logs", str(logs)]
+    assert main([*base, "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["trend"]["ingest"]["engines"] == {engine: 1}
+    assert main(base) == 0                 # the tables a user reads (the same analysis, from the cache)
+    return out, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_attempts_a_retry_absorbed_are_shown_apart_and_need_no_intervention(tmp_path: Path, monkeypatch, capsys,
+                                                                            engine: str) -> None:
+    out, text = _analyze(tmp_path, monkeypatch, capsys, engine, recovered=True)
+    assert out["executions"] == {"total": 3, "failed": 0, "success_rate": 1.0}
+    assert out["absorbed_attempts"] == 6
+    [pattern] = out["error_patterns"]
+    assert (pattern["count"], pattern["absorbed"]) == (6, 6)
+    assert not [o for o in out["opportunities"] if o["type"] == "frequent_error" or o["priority"] == "critical"]
+    assert out["needs_intervention"] is False
+    assert "6 failed attempts absorbed by retries" in text and "intervention needed: no" in text
+    assert "critical" not in text
+    report = Path(out["report_path"]).read_text()
+    assert "6 failed attempts absorbed by retries" in report and "intervention needed: **no**" in report
+    assert "| fetch_dataset | 9 | 0 | 6 | 100.0% |" in report     # calls, errors, absorbed, success
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_failures_that_end_the_execution_are_still_critical(tmp_path: Path, monkeypatch, capsys,
+                                                            engine: str) -> None:
+    out, text = _analyze(tmp_path, monkeypatch, capsys, engine, recovered=False)
+    assert out["executions"]["failed"] == 3 and out["absorbed_attempts"] == 0
+    [pattern] = out["error_patterns"]
+    assert (pattern["count"], pattern["absorbed"]) == (6, 0)
+    [frequent] = [o for o in out["opportunities"] if o["type"] == "frequent_error"]
+    assert frequent["priority"] == "critical" and "6x in fetch_dataset" in frequent["description"]
+    assert out["needs_intervention"] is True
+    assert "intervention needed: yes" in text and "absorbed by retries" not in text
