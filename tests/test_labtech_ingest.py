@@ -360,3 +360,98 @@ def test_first_run_moves_the_internal_files_into_the_state_folder_and_keeps_the_
     assert (state_dir / "analysis_cache.json").read_bytes() == b"analysis_cache.json"
     assert (state_dir / "static_cache.json").read_bytes() == b"written later by this release"
     assert migrate(lab) == [] and len(list(state_dir.iterdir())) == 3   # a second run has nothing to move
+
+
+def _call(t: datetime, eid: str | None, method: str, ok: bool) -> bytes:
+    if ok:
+        return line(t, eid, "method_complete", {"method": method, "duration": 0.1, "success": True})
+    return line(t, eid, "method_failed", {"method": method, "duration": 0.1, "error_type": "ConnectionError",
+                                          "error": "ConnectionError: reset"})
+
+
+def _absorbed(state: dict) -> dict[str, tuple[int, int, int, int, int, int]]:
+    """Per method: calls, errors, absorbed (method rows); count, absorbed, absorbed executions (error groups)."""
+    out: dict[str, list[int]] = {}
+    for h in state["hours"].values():
+        for v in h.versions.values():
+            for m, r in v.methods.items():
+                acc = out.setdefault(m, [0] * 6)
+                acc[0], acc[1], acc[2] = acc[0] + r.calls, acc[1] + r.errors, acc[2] + r.absorbed
+        for g in h.errors.values():
+            acc = out.setdefault(g.method or "", [0] * 6)
+            acc[3], acc[4], acc[5] = acc[3] + g.count, acc[4] + g.absorbed, acc[5] + g.absorbed_executions
+    return {m: tuple(v) for m, v in out.items()}
+
+
+ENGINES = ["python", pytest.param("duckdb", marks=pytest.mark.skipif(not _duck.available(), reason="no duckdb"))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_failure_is_absorbed_by_a_success_of_its_method_in_its_execution_at_the_same_time_or_later(
+        tmp_path: Path, engine: str) -> None:
+    t = [T0 + timedelta(seconds=s) for s in range(6)]
+    starts = b"".join(line(T0, e, "execution_start", {"code_version": "v1"}) for e in ("e1", "e2", "e3", "e4", "e5", "e6"))
+    body = (starts
+            + _call(t[1], "e1", "fetch", False) + _call(t[1], "e1", "fetch", True)       # same time: absorbed
+            + _call(t[1], "e2", "fetch", True) + _call(t[2], "e2", "fetch", False)       # success before: not
+            + _call(t[1], "e3", "fetch", False) + _call(t[2], "e3", "fit", True)         # another method: not
+            + _call(t[1], "e4", "fetch", False) + _call(t[2], "e5", "fetch", True)       # another execution: not
+            + _call(t[1], None, "fetch", False) + _call(t[2], None, "fetch", True)       # no execution: not
+            + _call(t[4], "e6", "fetch", True) + _call(t[3], "e6", "fetch", False))      # written after, earlier: absorbed
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "execution_20240115.jsonl").write_bytes(body)
+    r = ingest(logs, tmp_path / "s", now=T0 + timedelta(minutes=5), engine=engine)
+    assert r.engines.get(engine), r.notes
+    assert _absorbed(r.state)["fetch"] == (11, 6, 2, 6, 2, 2)
+    assert sorted(r.state["retrying"]) == ["e2", "e3", "e4"]     # still open: a later read may hold their success
+    with open(logs / "execution_20240115.jsonl", "ab") as fh:
+        fh.write(_call(t[5], "e3", "fetch", True) + b"".join(
+            line(t[5], e, "execution_complete", {"success": True}) for e in ("e1", "e2", "e3", "e4", "e5", "e6")))
+    r = ingest(logs, tmp_path / "s", now=T0 + timedelta(minutes=5), engine=engine)
+    assert _absorbed(r.state)["fetch"] == (12, 6, 3, 6, 3, 3) and r.state["retrying"] == {}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_retry_split_over_two_reads_or_files_is_absorbed_while_its_execution_is_open(tmp_path: Path,
+                                                                                      engine: str) -> None:
+    t = [T0 + timedelta(seconds=s) for s in range(5)]
+    first = (line(t[0], "open", "execution_start", {}) + _call(t[1], "open", "fetch", False)
+             + _call(t[2], "open", "fetch", False)
+             + _call(t[1], "nostart", "fetch", False)          # its start was never read: only the same read counts
+             + line(t[0], "done", "execution_start", {}) + _call(t[1], "done", "fetch", False)
+             + line(t[2], "done", "execution_complete", {"success": False}))
+    second = (_call(t[3], "open", "fetch", True) + _call(t[3], "nostart", "fetch", True)
+              + line(t[4], "open", "execution_complete", {"success": True}))
+    now = T0 + timedelta(minutes=5)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "execution_20240115.jsonl"
+    log.write_bytes(first)
+    r = ingest(logs, tmp_path / "reads", now=now, engine=engine)
+    assert list(r.state["retrying"]) == ["open"] and _absorbed(r.state)["fetch"][2] == 0
+    with open(log, "ab") as fh:
+        fh.write(second)
+    r = ingest(logs, tmp_path / "reads", now=now, engine=engine)
+    assert _absorbed(r.state)["fetch"] == (6, 4, 2, 4, 2, 1) and r.state["retrying"] == {}
+    # the same lines in two daily files: DuckDB reads both at once, the Python engine one after the other
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "execution_20240115.jsonl").write_bytes(first)
+    (files / "execution_20240116.jsonl").write_bytes(second.replace(b'"nostart"', b'"other"'))
+    r = ingest(files, tmp_path / "files_state", now=now, engine=engine)
+    assert _absorbed(r.state)["fetch"] == (6, 4, 2, 4, 2, 1)
+
+
+def test_hour_rows_store_absorbed_counts_only_where_there_are_some() -> None:
+    from astroagent.labtech.analysis._hours import ErrorEvent, HourRow
+
+    row = HourRow()
+    row.version("v1").method("fetch").add_call(True, 0.1, absorbed=True)
+    row.version("v1").method("fit").add_call(True, 0.1)
+    row.add_error(ErrorEvent("v1", "fetch", "ConnectionError", "reset", 1.0, 1.0, absorbed=1, absorbed_executions=1))
+    row.add_error(ErrorEvent("v1", "fit", "KeyError", "x", 1.0, 1.0))
+    doc = row.to_doc()
+    assert doc["v"]["v1"]["m"]["fetch"][5] == 1 and len(doc["v"]["v1"]["m"]["fit"]) == 5
+    assert [(g.get("ab"), g.get("ax")) for g in doc["e"].values()] == [(1, 1), (None, None)]
+    assert HourRow.from_doc(orjson.loads(orjson.dumps(doc))) == row
