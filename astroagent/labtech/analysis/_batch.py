@@ -6,8 +6,8 @@ Both ingest engines (this one and ``_duck``) turn a byte range of an execution l
 the log contract of DESIGN §3 and docs/log-format.md; ``_duck`` states the same rules in SQL.
 
 A failed call is absorbed when a successful call of the same method in the same execution is at
-the same or a later timestamp in this range; failures not absorbed in an execution still open
-at the end of the range wait (``Batch.waiting``) for a success in a later range (``_absorb``).
+the same or a later timestamp in this range. For the executions open before or after the range,
+the failures left and the latest successes go on to ``_absorb``, which matches them across ranges.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ class Batch:
     # per method: (run before the first success, longest run, run after the last success, any success)
     streaks: dict[str, tuple[Run, Run, Run, bool]] = field(default_factory=dict)
     closed_ids: list[tuple[str, float]] = field(default_factory=list)   # resolved here, recently: dedupe later
-    # failures not absorbed here of executions open at the end: (eid, hour, error group key, sorted times)
+    # of the executions open before this range or after it: failures not absorbed here
+    # (eid, hour, error group key, sorted times), and the latest success per (eid, method)
     waiting: list[tuple[str, str, str, list[float]]] = field(default_factory=list)
-    # the latest successful call per (eid, method) of the executions open before this range
     open_successes: dict[tuple[str, str], float] = field(default_factory=dict)
     applied: bool = False          # already folded into the state (the Python engine reads ranges one by one)
 
@@ -288,15 +288,14 @@ class _Read:
             if digest is not None:
                 hour.add_digest(method, digest, int(not is_err), int(is_err))
         batch.streaks.update(call_streaks(*_segments(self.calls)))
-        batch.open_successes = {k: ts for k, ts in last_ok.items() if k[0] in self.open_versions}
+        batch.open_successes = {k: ts for k, ts in last_ok.items() if self._open(k[0])}
         self._error_groups(last_ok)
         return batch
 
-    def _open_at_end(self, eid: str) -> bool:
-        """Opened here or before, and not closed here: a later range may still hold its successes."""
+    def _open(self, eid: str) -> bool:
+        """Open before this range, or opened here and not closed: other ranges may hold its calls."""
         rec = self.execs.get(eid)
-        return (rec is None or rec.close_ts is None) and (
-            eid in self.open_versions or (rec is not None and rec.start_ts is not None))
+        return eid in self.open_versions or (rec is not None and rec.start_ts is not None and rec.close_ts is None)
 
     def _error_groups(self, last_ok: Mapping[tuple[str | None, str | None], float]) -> None:
         """Errors grouped by hour, version, method, type, template and location, then added to their hours."""
@@ -334,7 +333,7 @@ class _Read:
             ev.absorbed_executions = sum(not left for left in eids.values())
             gkey = self.batch.hour(hkey).add_error(ev)
             self.batch.waiting.extend((eid, hkey, gkey, sorted(left)) for eid, left in eids.items()
-                                      if left and self._open_at_end(eid))
+                                      if left and self._open(eid))
 
 
 def parse_range(path: Path, start: int, end: int, open_versions: Mapping[str, str | None]) -> Batch:

@@ -201,7 +201,7 @@ CREATE TEMP TABLE okl AS SELECT r.ek, r.method, max(r.ts) AS ok_ts FROM raw r
     ON f.ek = r.ek AND f.method = r.method
   WHERE r.is_call AND NOT r.is_err AND NOT r.bad GROUP BY ALL;
 CREATE TEMP VIEW errcalls AS SELECT r.*, {_VERSION_SQL} AS version, coalesce(r.ts <= okl.ok_ts, false) AS absorbed,
-  ex.close_ts IS NULL AND (ex.start_ts IS NOT NULL OR op.ek IS NOT NULL) AS open_end
+  op.ek IS NOT NULL OR (ex.start_ts IS NOT NULL AND ex.close_ts IS NULL) AS tracked
   FROM (SELECT ts, floor(ts / 3600)::BIGINT AS h, ek, eid, method, digest, etype0, err, lfile, lfunc, lline, tb FROM raw
         WHERE is_err AND NOT bad) r LEFT JOIN ex ON ex.ek = r.ek LEFT JOIN op ON op.ek = r.ek
   LEFT JOIN okl ON okl.ek = r.ek AND okl.method = r.method"""
@@ -288,10 +288,10 @@ FROM vcalls GROUP BY ALL""").fetchall():
             "FROM calls WHERE digest IS NOT NULL GROUP BY ALL").fetchall():
         batch.hour(str(h)).add_digest(method, digest, ok, bad)
     batch.streaks.update(call_streaks(*_streak_rows(con, "calls")))
-    if con.execute("SELECT count(*) FROM op").fetchone()[0]:
-        batch.open_successes = {(eid, m): ts for eid, m, ts in con.execute(
-            "SELECT op.eid, r.method, max(r.ts) FROM raw r JOIN op ON op.ek = r.ek "
-            "WHERE r.is_call AND NOT r.is_err AND NOT r.bad GROUP BY ALL").fetchall()}
+    batch.open_successes = {(eid, m): ts for eid, m, ts in con.execute(   # of executions open before or after
+        "WITH o AS (SELECT ek, eid FROM op UNION SELECT ek, eid FROM ex WHERE start_ts IS NOT NULL AND close_ts IS NULL) "
+        "SELECT o.eid, r.method, max(r.ts) FROM raw r JOIN o ON o.ek = r.ek "
+        "WHERE r.is_call AND NOT r.is_err AND NOT r.bad GROUP BY ALL").fetchall()}
 
 
 def _streak_rows(con: Any, calls: str) -> tuple[list[tuple], dict[str, int]]:
@@ -341,5 +341,5 @@ FROM errs JOIN tm USING (msg) GROUP BY ALL""").fetchall()
         batch.hour(str(h)).version(ver).method(method).absorbed += n
     for *group, eid, times in con.execute(   # failures still waiting for a success in a later read
             "SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, eid, list(ts ORDER BY ts) "
-            "FROM errs JOIN tm USING (msg) WHERE NOT absorbed AND open_end AND eid IS NOT NULL GROUP BY ALL").fetchall():
+            "FROM errs JOIN tm USING (msg) WHERE NOT absorbed AND tracked AND eid IS NOT NULL GROUP BY ALL").fetchall():
         batch.waiting.append((eid, str(group[0]), keys[tuple(group)], times))
