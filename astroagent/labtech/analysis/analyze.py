@@ -17,6 +17,7 @@ from astroagent.labtech.analysis._facts_digest import facts_digest
 from astroagent.labtech.analysis._state_dir import ANALYSIS_CACHE_FILE, STATIC_CACHE_FILE, state_file
 from astroagent.labtech.analysis.analytics import WindowStats, summarize, trend, window_keys
 from astroagent.labtech.analysis.ingest import ingest, load_hours
+from astroagent.labtech.analysis.otel_source import otel_source
 from astroagent.labtech.analysis.outcomes import with_outcomes
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.analysis.opportunities import find_opportunities, needs_intervention
@@ -98,8 +99,9 @@ def _static(targets: Sequence[Path], workspace: Path | None, state_dir: Path) ->
 
 def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *, workspace: Path | None = None,
                  targets: Sequence[Path] = (), window_hours: float | None = None, force: bool = False,
-                 now: datetime | None = None) -> Analysis:
-    """Analyse the last ``window_hours`` of ``log_dir`` (incrementally; state in ``state_dir``)."""
+                 now: datetime | None = None, log_format: str = "auto") -> Analysis:
+    """Analyse the last ``window_hours`` of ``log_dir`` (incrementally; state in ``state_dir``): contract
+    logs, or OpenTelemetry spans (``log_format`` ``otel``, or ``auto`` when it holds no contract logs)."""
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
@@ -109,7 +111,10 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     if not log_dir.is_dir():
         return Analysis(generated_at=now, window_hours=window, log_dir=str(log_dir), needs_intervention=force,
                         notes=(f"no log directory at {log_dir}",))
-    result = ingest(log_dir, state_dir, now=now, execution_timeout=config.execution_timeout_seconds,
+    read_dir, otel_notes = otel_source(log_dir, state_dir, log_format, now_ts=now.timestamp(),
+                                       timeout=config.execution_timeout_seconds)
+    notes.extend(otel_notes)
+    result = ingest(read_dir, state_dir, now=now, execution_timeout=config.execution_timeout_seconds,
                     retention_hours=max(14 * 24.0, 2 * window + 2), engine=config.ingest_engine)
     notes.extend(result.notes)
     state = result.state

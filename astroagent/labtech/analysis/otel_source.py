@@ -1,0 +1,313 @@
+"""A folder of exported OpenTelemetry spans, translated incrementally into contract logs for ``ingest``.
+
+Each span file has a byte checkpoint like ingest's; a run translates only what was appended
+(whole records: a line of OTLP/JSON, or a pretty-printed console span from its ``{`` line to
+its ``}`` line) into ``execution_YYYYMMDD.jsonl`` files below the Lab Technician's state, which
+``ingest`` then reads as any contract log — both ingest engines stay as they are and agree.
+
+A span is exported when it ends, so children come before their root: they wait in the state
+until the root (and its code version) arrives, and are written as calls of an unknown version
+when it has not come ``timeout`` seconds after they ended. Records that are not spans are
+written as lines the contract reader counts as malformed. Output beyond the sizes the last
+saved state recorded (a run killed half way) is cut off before the next run appends.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from astroagent.atomic import atomic_write_bytes
+from astroagent.labtech.analysis._metrics_files import regular_files
+from astroagent.labtech.analysis.ingest import _head_hash, _last_newline
+from astroagent.labtech.analysis.otlp import Span, call_event, execution_events, looks_like_otlp, spans_of
+from astroagent.paths import lab_technician_state_dir
+
+__all__ = ["otel_source", "detect_format", "translate", "Translation", "span_files"]
+
+STATE_NAME = "otlp_state.json"
+STATE_FORMAT = 1
+SUFFIXES = ("", ".json", ".jsonl", ".ndjson", ".log", ".txt", ".otlp")   # the files read as spans
+CONTRACT = ("execution_*.jsonl", "outcomes_*.jsonl", "performance_metrics_*.json")
+MAX_RECORD = 64 * 1024 * 1024     # a pretty-printed record longer than this is malformed
+_CHUNK = 8 * 1024 * 1024
+_SNIFF = 64 * 1024
+
+
+@dataclass
+class Translation:
+    """What one translation run did."""
+
+    folder: Path                          # where the contract files are (what ingest reads)
+    files_read: int = 0
+    spans: int = 0
+    malformed: int = 0
+    executions: int = 0
+    orphans: int = 0                      # calls written without their root (unknown version)
+    notes: list[str] = field(default_factory=list)
+
+
+def span_files(log_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """The files of ``log_dir`` read as spans: not hidden, not the contract's own, a text-like suffix."""
+    for path, st in regular_files(log_dir, "*"):
+        name = path.name
+        if name.startswith(".") or path.suffix.lower() not in SUFFIXES or any(
+                fnmatch.fnmatch(name, pattern) for pattern in CONTRACT):
+            continue
+        yield path, st
+
+
+def detect_format(log_dir: Path) -> str:
+    """``contract`` when the folder has ``execution_*.jsonl``, else ``otel`` when a file holds spans."""
+    if next(regular_files(log_dir, "execution_*.jsonl"), None) is not None:
+        return "contract"
+    for path, _st in span_files(log_dir):
+        try:
+            with open(path, "rb") as fh:
+                if looks_like_otlp(fh.read(_SNIFF)):
+                    return "otel"
+        except OSError:
+            continue
+    return "contract"
+
+
+def otel_source(log_dir: Path, state_dir: Path, log_format: str, *, now_ts: float,
+                timeout: float) -> tuple[Path, list[str]]:
+    """The folder ``ingest`` should read for ``log_dir``, and notes: ``log_dir`` itself for contract
+    logs, else the translation of its spans (brought up to date first)."""
+    if log_format == "contract" or log_format == "auto" and detect_format(log_dir) == "contract":
+        return log_dir, []
+    done = translate(log_dir, state_dir, now_ts=now_ts, timeout=timeout)
+    notes = list(done.notes)
+    if log_format == "auto":
+        notes.insert(0, f"no execution_*.jsonl in {log_dir}: read as OpenTelemetry spans (OTLP JSON)")
+    elif next(regular_files(log_dir, "execution_*.jsonl"), None) is not None:
+        notes.insert(0, f"--format otel: the execution_*.jsonl files in {log_dir} were not read")
+    return done.folder, notes
+
+
+# -- state ------------------------------------------------------------------------------------
+
+def _home(log_dir: Path, state_dir: Path) -> Path:
+    digest = hashlib.blake2b(str(log_dir).encode(), digest_size=6).hexdigest()
+    return lab_technician_state_dir(Path(state_dir)) / "otel" / digest
+
+
+def _load(home: Path, log_dir: Path) -> dict[str, Any]:
+    """The saved state; a missing, broken or foreign one starts afresh in a new output folder (so the
+    ingest state of the old one, keyed by its path, is not added to)."""
+    try:
+        state = orjson.loads((home / STATE_NAME).read_bytes())
+        if isinstance(state, dict) and state.get("format") == STATE_FORMAT and state.get("source") == str(log_dir) \
+                and isinstance(state.get("generation"), str) and (home / state["generation"]).is_dir():
+            return state
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    for old in home.glob("*") if home.is_dir() else ():
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    generation = uuid.uuid4().hex[:12]
+    (home / generation).mkdir(parents=True, exist_ok=True)
+    return {"format": STATE_FORMAT, "source": str(log_dir), "generation": generation, "files": {},
+            "outputs": {}, "pending": {}}
+
+
+def _recover(out_dir: Path, outputs: dict[str, int]) -> None:
+    """Cut each output back to the size the saved state knows (what a killed run appended after it)."""
+    for path in out_dir.glob("execution_*.jsonl"):
+        committed = outputs.get(path.name, 0)
+        try:
+            if path.stat().st_size > committed:
+                with open(path, "r+b") as fh:
+                    fh.truncate(committed)
+        except OSError:
+            continue
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def _ranges(log_dir: Path, files: dict[str, Any], notes: list[str]) -> list[tuple[Path, int, int]]:
+    """``(path, start, end)`` of what each span file gained since its checkpoint (ingest's rules: a file
+    whose head changed or that shrank is read afresh); files gone lose their checkpoints."""
+    jobs: list[tuple[Path, int, int]] = []
+    seen: set[str] = set()
+    for path, st in span_files(log_dir):
+        name = path.name
+        seen.add(name)
+        cp = files.get(name)
+        if cp is not None and [cp["size"], cp["ino"], cp["dev"], cp["mtime_ns"]] == \
+                [st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns]:
+            continue
+        try:
+            head, head_n = _head_hash(path, st.st_size)
+            start = 0
+            if cp is not None and st.st_size >= cp["offset"] and head_n >= cp["head_n"] and (
+                    head_n == cp["head_n"] and head == cp["head"] or _head_hash(path, cp["head_n"])[0] == cp["head"]):
+                start = cp["offset"]
+            elif cp is not None:
+                notes.append(f"{name}: replaced or truncated since the last run, read afresh")
+            end = _last_newline(path, start, st.st_size)
+        except OSError as exc:
+            notes.append(f"{name}: unreadable ({exc.strerror or exc}), skipped")
+            continue
+        files[name] = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                       "offset": start, "head": head, "head_n": head_n}
+        if end > start:
+            jobs.append((path, start, end))
+    for name in [n for n in files if n not in seen]:
+        del files[name]
+    return jobs
+
+
+def _lines(path: Path, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """Each line of ``path[start:end]`` (``end`` just after a newline) with its start and end offsets."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos, base, carry = start, start, b""
+        while pos < end:
+            chunk = fh.read(min(_CHUNK, end - pos))
+            if not chunk:
+                break
+            pos += len(chunk)
+            buf, i = carry + chunk, 0
+            while (j := buf.find(b"\n", i)) >= 0:
+                yield buf[i:j], base + i, base + j + 1
+                i = j + 1
+            carry, base = buf[i:], base + i
+
+
+def _records(path: Path, start: int, end: int) -> Iterator[tuple[bytes | None, int]]:
+    """Whole records of a range and the offset after each; ``None`` is a broken record (malformed).
+
+    A line that is ``{`` alone opens a pretty-printed record, closed by a line that is ``}`` alone; an
+    unclosed one at the end of the range is left for the next run (its writer is not done).
+    """
+    acc: list[bytes] | None = None
+    size = 0
+    for line, lo, hi in _lines(path, start, end):
+        bare = line.rstrip(b" \t\r")
+        if acc is not None:
+            if bare == b"{":               # a record cut short: another one begins
+                yield None, lo
+                acc, size = [line], len(line)
+            elif bare == b"}":
+                acc.append(line)
+                yield b"\n".join(acc), hi
+                acc = None
+            elif (size := size + len(line)) > MAX_RECORD:
+                yield None, hi
+                acc = None
+            else:
+                acc.append(line)
+            continue
+        if bare == b"{":
+            acc, size = [line], len(line)
+        else:
+            yield (bare.strip() or b""), hi
+    # an open record is not consumed: the caller's checkpoint stays before it
+
+
+def _parse(raw: bytes | None) -> tuple[list[Span], int]:
+    if raw is None:
+        return [], 1
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return spans_of(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return [], 1
+
+
+# -- translating ------------------------------------------------------------------------------
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%d")
+
+
+# long: one pass over the new records of every file, then the executions and orphans written in one go
+def translate(log_dir: Path, state_dir: Path, *, now_ts: float, timeout: float) -> Translation:
+    """Bring the translation of ``log_dir``'s spans up to date; returns where it is and what was read."""
+    log_dir = Path(log_dir)
+    home = _home(log_dir, state_dir)
+    state = _load(home, log_dir)
+    out_dir = home / state["generation"]
+    result = Translation(folder=out_dir)
+    _recover(out_dir, state["outputs"])
+    pending: dict[str, dict[str, Any]] = state["pending"]
+    roots: dict[str, Span] = {}
+    writes: dict[str, list[bytes]] = {}
+    for path, start, end in _ranges(log_dir, state["files"], result.notes):
+        consumed, bad = start, 0
+        try:
+            for raw, after in _records(path, start, end):
+                if raw == b"":
+                    consumed = after
+                    continue
+                spans, broken = _parse(raw)
+                if broken:
+                    bad += broken
+                    writes.setdefault(_day(now_ts), []).append(
+                        orjson.dumps({"otlp_malformed": f"{path.name}@{consumed}", "parts": broken}))
+                for span in spans:
+                    if span.parent is None:
+                        roots.setdefault(span.trace, span)
+                        continue
+                    entry = pending.setdefault(span.trace, {"end": span.end, "calls": [], "failures": []})
+                    event = call_event(span)
+                    entry["calls"].append(event)
+                    entry["end"] = max(entry["end"], span.end)
+                    if event["event_type"] == "method_failed":
+                        entry["failures"].append([event["event_data"]["error_type"], event["event_data"]["error"]])
+                result.spans += len(spans)
+                consumed = after
+        except OSError as exc:
+            result.notes.append(f"{path.name}: unreadable ({exc.strerror or exc}), skipped")
+        state["files"][path.name]["offset"] = consumed
+        result.files_read += 1
+        result.malformed += bad
+        if bad:
+            result.notes.append(f"{path.name}: {bad} record(s) that are not OTLP spans, counted as malformed")
+    for trace, root in roots.items():
+        entry = pending.pop(trace, None) or {"calls": [], "failures": []}
+        events = execution_events(root, entry["calls"], [tuple(f) for f in entry["failures"]])
+        writes.setdefault(_day(root.start), []).extend(orjson.dumps(e) for e in events)
+        result.executions += 1
+    for trace in [t for t, e in pending.items() if now_ts - e["end"] > timeout]:
+        calls = pending.pop(trace)["calls"]
+        writes.setdefault(_day(now_ts), []).extend(orjson.dumps(e) for e in calls)
+        result.orphans += len(calls)
+    if result.orphans:
+        result.notes.append(f"{result.orphans} span(s) whose root never came within {timeout:g} s: "
+                            "counted as calls of an unknown code version")
+    _commit(home, out_dir, state, writes, result)
+    return result
+
+
+def _commit(home: Path, out_dir: Path, state: dict[str, Any], writes: dict[str, list[bytes]],
+            result: Translation) -> None:
+    """Append the new lines (one write per file), then save the checkpoints and output sizes."""
+    try:
+        for day, lines in sorted(writes.items()):
+            path = out_dir / f"execution_{day}.jsonl"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                data = memoryview(b"\n".join(lines) + b"\n")
+                while data:
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            state["outputs"][path.name] = path.stat().st_size
+        atomic_write_bytes(home / STATE_NAME, orjson.dumps(state))
+    except OSError as exc:   # the next run cuts the outputs back and translates the same records again
+        result.notes.append(f"could not save the OpenTelemetry translation in {home}: {exc.strerror or exc}")
