@@ -126,3 +126,19 @@ def test_real_subprocess_exit_codes(files):
                           "--proposed", str(proposed)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1, run.stderr
     assert run.stdout.strip().endswith("public-api: function keep removed (old line 11)")
+
+
+def test_the_workspace_s_allowed_imports_are_the_ones_checked(files, capsys, monkeypatch):
+    target, proposed = files
+    monkeypatch.delenv("ASTROAGENT_WORKSPACE", raising=False)
+    proposed.write_text(OLD.replace("    return x\n", "    import pandas\n    return pandas.Series(x)\n"))
+    args = ["labtech", "check", "--target", str(target), "--proposed", str(proposed), "--function", "keep"]
+    assert main(args) == 1
+    assert "pandas" in capsys.readouterr().out
+    (target.parent / "astroagent.yaml").write_text(
+        "lab_technician:\n  llm:\n    allowed_imports: [math, pandas]\n")
+    assert main(args) == 0
+    (target.parent / "astroagent.yaml").write_text("lab_technician:\n  llm:\n    allowed_imports: ['no such']\n")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "allowed_imports" in err[0]

@@ -47,9 +47,12 @@ def check_command(target: Path, proposed: Path, kind: str, functions: tuple[str,
     helper. An LLM change may change the bodies of the named functions and add private helpers,
     allow-listed imports and literal constants; it must keep every public name, parameter and log
     call, add no process, network, file, environment, thread, tracing or dynamic-code use and change
-    no destination of one, and only narrow exception handlers (or re-raise on every path).
+    no destination of one, and only narrow exception handlers (or re-raise on every path). The
+    allowed imports are the workspace's lab_technician.llm.allowed_imports (the target's workspace).
     """
+    from astroagent.config import load_config
     from astroagent.labtech import check_change, parse_kind  # loaded only when a check runs
+    from astroagent.paths import find_workspace
 
     try:
         parse_kind(kind)
@@ -57,7 +60,9 @@ def check_command(target: Path, proposed: Path, kind: str, functions: tuple[str,
         fail(f"--kind: {exc}", EXIT_USAGE)
     old = read_source(target, "--target")
     new = read_source(proposed, "--proposed")
-    report = check_change(old, new, path=str(target), kind=kind, functions=functions or None)
+    allowed = load_config(find_workspace(target.parent)).lab_technician.llm.allowed_imports
+    report = check_change(old, new, path=str(target), kind=kind, functions=functions or None,
+                          allowed_imports=allowed)
     if as_json:
         emit_json({"ok": report.ok, "violations": list(report.violations)})
     else:
