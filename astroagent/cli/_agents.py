@@ -13,12 +13,18 @@ from typing import TYPE_CHECKING
 import click
 
 from astroagent.errors import UsageError
+from astroagent.labtech import LOG_FORMATS
 
 if TYPE_CHECKING:
     from astroagent.config.models import AstroAgentConfig
     from astroagent.config.watched import WatchedAgent
 
-__all__ = ["Context", "context", "agents_for", "check_targets"]
+__all__ = ["Context", "context", "agents_for", "check_targets", "FORMAT_OPTION"]
+
+FORMAT_OPTION = click.option(
+    "--format", "log_format", type=click.Choice(LOG_FORMATS), default="auto", show_default=True,
+    help="What the log folder holds: the JSONL contract, OpenTelemetry spans (OTLP JSON lines or the console "
+         "exporter's output), or auto (spans when it has no execution_*.jsonl).")
 
 
 @dataclass(frozen=True)

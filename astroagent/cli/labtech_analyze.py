@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from astroagent.cli import _tables as tables
-from astroagent.cli._agents import Context, agents_for, context
+from astroagent.cli._agents import FORMAT_OPTION, Context, agents_for, context
 from astroagent.cli._app import EXIT_USAGE, emit_json, fail
 from astroagent.cli.labtech import labtech
 
@@ -25,8 +25,8 @@ __all__ = ["analyze_command", "report_command"]
 _MAX_WINDOW_HOURS = 24 * 365 * 1000  # two windows back must stay inside the datetime range
 
 
-def _analyze(agent: WatchedAgent, ctx: Context, logs: Path | None, window_hours: float | None
-             ) -> tuple[Analysis, dict]:
+def _analyze(agent: WatchedAgent, ctx: Context, logs: Path | None, window_hours: float | None,
+             log_format: str = "auto") -> tuple[Analysis, dict]:
     from astroagent.config.watched import agent_lab_dir
     from astroagent.labtech import agent_code, run_analysis, write_outputs  # loaded only when analysing
 
@@ -36,7 +36,8 @@ def _analyze(agent: WatchedAgent, ctx: Context, logs: Path | None, window_hours:
     out_dir = agent_lab_dir(agent.name, ctx.data)
     log_dir = logs if logs is not None else agent.log_dir
     analysis = run_analysis(ctx.config.lab_technician, log_dir.resolve(), out_dir, workspace=ctx.workspace,
-                            targets=agent_code(agent, ctx.config, ctx.workspace)[0], window_hours=window_hours)
+                            targets=agent_code(agent, ctx.config, ctx.workspace)[0], window_hours=window_hours,
+                            log_format=log_format)
     analysis = analysis.model_copy(update={"agent": agent.name})
     return analysis, write_outputs(analysis, out_dir)
 
@@ -45,14 +46,16 @@ def _analyze(agent: WatchedAgent, ctx: Context, logs: Path | None, window_hours:
 @click.option("--agent", default=None, metavar="NAME", help="One agent of the config (default: every agent with logs).")
 @click.option("--logs", type=click.Path(path_type=Path), default=None,
               help="Execution log folder (default: the agent's, <data>/logs/<agent>).")
+@FORMAT_OPTION
 @click.option("--window-hours", type=float, default=None, help="How far back to look (default: config).")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as one JSON object.")
-def analyze_command(agent: str | None, logs: Path | None, window_hours: float | None, as_json: bool) -> None:
+def analyze_command(agent: str | None, logs: Path | None, log_format: str, window_hours: float | None,
+                    as_json: bool) -> None:
     """Analyse the agents' logs: executions, error patterns, slow methods, opportunities."""
     from astroagent.labtech import analyze_json
 
     ctx = context()
-    runs = [(a.name, *_analyze(a, ctx, logs, window_hours)) for a in agents_for(ctx, agent, logs)]
+    runs = [(a.name, *_analyze(a, ctx, logs, window_hours, log_format)) for a in agents_for(ctx, agent, logs)]
     if as_json:
         name, analysis, paths = runs[0]
         emit_json({**analyze_json(analysis), "report_path": str(paths["report_path"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from astroagent.cli._agents import Context, agents_for, check_targets, context
+from astroagent.cli._agents import FORMAT_OPTION, Context, agents_for, check_targets, context
 from astroagent.cli._app import emit_json
 from astroagent.cli.labtech import labtech
 from astroagent.errors import UsageError
@@ -46,13 +46,15 @@ def _require_tests(ctx: Context, test_command: str | None, agents: list) -> None
               help="A file the Lab Technician may change (repeatable; default: the agent's package). "
                    "Without astroagent.yaml the project above the targets is the workspace.")
 @click.option("--logs", type=click.Path(path_type=Path), default=None, help="Log folder (default: the agent's).")
+@FORMAT_OPTION
 @click.option("--test-command", default=None, help="Command that judges a change (default: pytest on tests/).")
 @click.option("--engine", type=click.Choice(["auto", "rules", "llm"]), default=None)
 @click.option("--max-improvements", type=click.IntRange(0, 20), default=None, help="Changes per agent at most.")
 @click.option("--force", is_flag=True, help="Improve even when the success rate needs no intervention.")
 @click.option("--dry-run", is_flag=True, help="Show the validated diffs; apply nothing.")
 @click.option("--json", "as_json", is_flag=True)
-def improve_cmd(agent: str | None, targets: tuple[Path, ...], logs: Path | None, test_command: str | None,
+def improve_cmd(agent: str | None, targets: tuple[Path, ...], logs: Path | None, log_format: str,
+                test_command: str | None,
                 engine: str | None, max_improvements: int | None, force: bool, dry_run: bool, as_json: bool) -> int:
     """Analyse the logs, judge earlier changes, and apply the best validated fixes."""
     from astroagent.labtech import SessionRequest, absorbed_line, combined_output, run_session, version_line
@@ -62,7 +64,7 @@ def improve_cmd(agent: str | None, targets: tuple[Path, ...], logs: Path | None,
     agents = agents_for(ctx, agent, logs)
     if max_improvements != 0:
         _require_tests(ctx, test_command, agents)
-    request = SessionRequest(log_dir=logs, targets=targets, test_command=test_command, engine=engine,
+    request = SessionRequest(log_dir=logs, log_format=log_format, targets=targets, test_command=test_command, engine=engine,
                              max_improvements=max_improvements, force=force, dry_run=dry_run)
     results = [run_session(replace(request, agent=a.name), config=ctx.config, workspace=ctx.workspace,
                            data_dir=ctx.data, no_intervention_hint=" (use --force to try anyway)") for a in agents]

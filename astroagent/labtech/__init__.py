@@ -27,7 +27,7 @@ __all__ = [
     "check_change", "rollback_change", "rollback_last", "labtech_lock", "recover",
     "approve_change", "reject_change", "write_outputs", "latest_report", "analyze_json", "version_line",
     "absorbed_line", "CANNOT_RUN", "CANNOT_RUN_STREAK", "BEFORE_AFTER", "CONCURRENT", "evidence_line",
-    "parse_kind", "ANALYSIS_RESULTS",
+    "parse_kind", "ANALYSIS_RESULTS", "LOG_FORMATS",
 ]
 
 _HOME = {
@@ -49,6 +49,7 @@ _HOME = {
     "version_line": "reports.render", "absorbed_line": "reports.render",
     "parse_kind": "changes.guard",
     "ANALYSIS_RESULTS": "reports.render",
+    "LOG_FORMATS": "analysis.otlp",
 }
 
 

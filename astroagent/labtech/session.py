@@ -25,6 +25,7 @@ class SessionRequest:
     """What one session is asked to do; ``None`` means the configured default."""
 
     log_dir: Path | None = None
+    log_format: str = "auto"            # contract | otel (OpenTelemetry spans) | auto: detected
     targets: tuple[Path, ...] = ()
     test_command: str | None = None
     engine: str | None = None
@@ -115,7 +116,7 @@ def run_session(request: SessionRequest, *, config: AstroAgentConfig, workspace:
     state_dir = agent_lab_dir(agent.name, data_dir)
     read, allow = agent_code(agent, config, workspace, request.targets)
     analysis = run_analysis(lab, log_dir, state_dir, workspace=workspace, targets=read,
-                            window_hours=request.window_hours, force=request.force)
+                            window_hours=request.window_hours, force=request.force, log_format=request.log_format)
     analysis = analysis.model_copy(update={"agent": agent.name})
     improve = request.force or analysis.needs_intervention
     outcome = run_improvements(analysis, config=config, workspace=workspace, data_dir=data_dir,
