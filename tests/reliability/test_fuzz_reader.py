@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from astroagent.labtech.analysis.ingest import ingest
+from astroagent.labtech.analysis.ingest import ingest, load_state
 
 # tmpfs when there is one: the reader fsyncs its checkpoint, and hundreds of examples should not wait on a disk
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -275,3 +275,117 @@ def test_a_deeply_nested_coerced_field_is_malformed_or_read_never_a_crash(field:
         (folder / "logs" / "execution_20260101.jsonl").write_bytes(data.encode() + b"}\n")
         result = _read(folder)
         assert result.new_events + result.new_malformed == 1
+
+
+# -- failed attempts a retry absorbed (docs/log-format.md: "Failures a retry absorbed") ---------
+
+RT0 = datetime(2026, 1, 1, 9, 59, 57, tzinfo=UTC)    # the calls straddle an hour boundary
+
+
+def _event(sec: int, eid: str | None, et: str, data: dict) -> bytes:
+    obj = {"timestamp": (RT0 + timedelta(seconds=sec)).isoformat(), "event_type": et, "event_data": data}
+    if eid is not None:
+        obj["execution_id"] = eid
+    return json.dumps(obj).encode() + b"\n"
+
+
+def _call_line(sec: int, eid: str | None, method: str, ok: bool, seed_style: bool, msg: str) -> bytes:
+    if seed_style:   # "<stage>_success" with "<stage>_time", "<stage>_failed" with an error text
+        return _event(sec, eid, f"{method}_{'success' if ok else 'failed'}",
+                      {f"{method}_time": 0.5} if ok else {"error": f"ConnectionError: {msg}"})
+    if ok:
+        return _event(sec, eid, "method_complete", {"method": method, "duration": 0.5, "success": True})
+    return _event(sec, eid, "method_failed", {"method": method, "duration": 0.1, "error_type": "ConnectionError",
+                                             "error": f"ConnectionError: {msg}"})
+
+
+CALLS = st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["fetch", "fit"]), st.booleans(), st.booleans(),
+                           st.sampled_from(["reset", "refused"])), max_size=8)
+
+
+@st.composite
+def retry_logs(draw, *, tidy: bool = False) -> tuple[list[tuple[int, bytes]], int]:
+    """``((second, line), ...)`` of executions whose calls fail and succeed at a few shared instants,
+    and how many failures the rule absorbs. ``tidy``: every execution starts before its calls and
+    has its own id; else some lack a start, share an id or have no id at all."""
+    lines: list[tuple[int, bytes]] = []
+    outcomes: dict[tuple[str | None, str], list[tuple[int, bool]]] = {}
+    for i in range(draw(st.integers(0, 6))):
+        eid = f"x{i}" if tidy or draw(st.integers(0, 5)) else draw(st.sampled_from(["x0", None]))
+        if tidy or draw(st.integers(0, 4)):
+            lines.append((0, _event(0, eid, "execution_start", {"code_version": draw(st.sampled_from(["v1", "v2"]))})))
+        for sec, method, ok, seed_style, msg in sorted(draw(CALLS), key=lambda c: c[0]):   # ties in any order
+            lines.append((sec, _call_line(sec, eid, method, ok, seed_style, msg)))
+            outcomes.setdefault((eid, method), []).append((sec, ok))
+        if draw(st.booleans()):
+            lines.append((7, _event(7, eid, "execution_complete", {"success": draw(st.booleans())})))
+    absorbed = sum(1 for (eid, _), calls in outcomes.items() if eid is not None for sec, ok in calls
+                   if not ok and any(ok2 and sec2 >= sec for sec2, ok2 in calls))
+    return lines, absorbed
+
+
+def _absorbed_view(state: dict, *, executions: bool = True) -> tuple[dict, dict]:
+    """Method rows (calls, errors, absorbed) and error groups (count, absorbed[, executions, absorbed ones])."""
+    rows, groups = {}, {}
+    for hk, h in state["hours"].items():
+        for v, row in h.versions.items():
+            rows.update({(hk, v, m): (r.calls, r.errors, r.absorbed) for m, r in row.methods.items()})
+        groups.update({(hk, key): (g.count, g.absorbed) + ((g.executions, g.absorbed_executions) if executions else ())
+                       for key, g in h.errors.items()})
+    return rows, groups
+
+
+def _ingest_at(folder: Path, engine: str):
+    return ingest(folder / "logs", folder / "state", now=RT0 + timedelta(minutes=2), engine=engine)
+
+
+@settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(retry_logs(), st.randoms(use_true_random=False))
+def test_both_engines_count_the_failures_a_retry_absorbed_alike_and_by_the_rule(case, rnd) -> None:
+    pytest.importorskip("duckdb")
+    lines, absorbed = case
+    rnd.shuffle(lines)                        # the rule goes by timestamp, not by the order lines were written
+    views = {}
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+        for engine in ("python", "duckdb"):
+            (Path(tmp) / engine / "logs").mkdir(parents=True)
+            (Path(tmp) / engine / "logs" / "execution_20260101.jsonl").write_bytes(b"".join(b for _, b in lines))
+            result = _ingest_at(Path(tmp) / engine, engine)
+            assert result.engines.get(engine) or not lines, result.notes
+            views[engine] = _absorbed_view(result.state)
+    assert views["python"] == views["duckdb"]
+    rows, groups = views["python"]
+    assert sum(r[2] for r in rows.values()) == sum(g[1] for g in groups.values()) == absorbed
+
+
+@pytest.mark.parametrize("engine,examples", [("python", 40), ("duckdb", 8)])
+def test_where_reads_split_never_changes_what_was_absorbed(engine: str, examples: int) -> None:
+    if engine == "duckdb":
+        pytest.importorskip("duckdb")
+
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(retry_logs(tidy=True), st.data())
+    def check(case, data) -> None:
+        lines, absorbed = case
+        ordered = [b for _, b in sorted(lines, key=lambda sl: sl[0])]         # written in time order
+        content = b"".join(ordered)
+        ends = [sum(map(len, ordered[:i])) for i in range(len(ordered) + 1)]
+        cuts = sorted(data.draw(st.lists(st.one_of(st.sampled_from(ends), st.integers(0, len(content))), max_size=6)))
+        with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
+            whole, split = Path(tmp) / "whole", Path(tmp) / "split"
+            for folder in (whole, split):
+                (folder / "logs").mkdir(parents=True)
+            (whole / "logs" / "execution_20260101.jsonl").write_bytes(content)
+            _ingest_at(whole, engine)
+            once = _absorbed_view(load_state(whole / "state", whole / "logs"), executions=False)
+            previous = 0
+            for cut in [*cuts, len(content)]:    # a writer appending in pieces, even mid-line
+                with open(split / "logs" / "execution_20260101.jsonl", "ab") as fh:
+                    fh.write(content[previous:cut])
+                previous = cut
+                _ingest_at(split, engine)
+            state = load_state(split / "state", split / "logs")
+        assert _absorbed_view(state, executions=False) == once
+        assert sum(r[2] for r in once[0].values()) == absorbed
+
+    check()
