@@ -181,3 +181,28 @@ def test_the_self_test_fails_when_the_probe_event_is_missing_or_forged(tmp_path:
         handle.write(orjson.dumps(real) + b"\n")
     assert selftest.problem(tmp_path, nonce, "") is None
     assert "x replaced" in selftest.problem(tmp_path, nonce, "astroagent-integrity: x replaced\n")
+
+
+def _src_layout(root: Path) -> Path:
+    """A user's project laid out with src/: pyproject, src/spectra/, tests/ (no astroagent.yaml)."""
+    (root / "src" / "spectra").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "spectra"\nversion = "0.1"\n')
+    (root / "src" / "spectra" / "__init__.py").write_text("")
+    (root / "src" / "spectra" / "lines.py").write_text("def width(a, b):\n    return b - a\n")
+    (root / "tests" / "test_lines.py").write_text(
+        "from spectra.lines import width\n\n\ndef test_width():\n    assert width(1, 3) == 2\n")
+    return root
+
+
+def test_a_src_layout_is_validated_on_the_scratch_copy_not_the_installed_original(
+        tmp_path: Path, monkeypatch) -> None:
+    ws = _src_layout(tmp_path / "proj")
+    # the original on the path, as an editable install puts it (after PYTHONPATH's own entries)
+    monkeypatch.setenv("PYTHONPATH", str(ws / "src"))
+    good = validate_change(ws, "src/spectra/lines.py", "def width(a, b):\n    return abs(b - a)\n")
+    assert good.ok, good.detail
+    broken = validate_change(ws, "src/spectra/lines.py", "def width(a, b):\n    return a - b\n")
+    assert not broken.ok and broken.stage == "tests" and "test_width" in broken.detail
+    unimportable = validate_change(ws, "src/spectra/lines.py", "import no_such_module_xyz\n")
+    assert not unimportable.ok and unimportable.stage == "import" and "spectra.lines" in unimportable.detail

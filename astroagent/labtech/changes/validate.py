@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from astroagent.labtech.changes import sandbox_hook, selftest
 
-__all__ = ["ValidationResult", "validate_change", "module_name_for", "run_command", "has_tests"]
+__all__ = ["ValidationResult", "validate_change", "module_name_for", "import_root", "run_command", "has_tests"]
 
 _COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
@@ -49,6 +49,16 @@ def module_name_for(rel_path: str) -> str:
     if not parts:
         raise ValueError(f"{rel_path}: not a module path")
     return ".".join(parts)
+
+
+def import_root(workspace: Path, rel_path: str) -> str:
+    """The folder (relative, POSIX) that must be on ``sys.path`` to import ``rel_path``: the first
+    folder above it without ``__init__.py``. ``experimenter/fetch.py`` → ``.``; a src layout's
+    ``src/spectra/net.py`` → ``src`` (then the module is ``spectra.net``, not ``src.spectra.net``)."""
+    parts = PurePosixPath(rel_path).parts[:-1]
+    while parts and (Path(workspace, *parts) / "__init__.py").is_file():
+        parts = parts[:-1]
+    return PurePosixPath(*parts).as_posix() if parts else "."
 
 
 def _tail(text: str) -> str:
@@ -135,10 +145,13 @@ def _judge(scratch: Path, what: str, code: int | None, out: str, timeout: float)
     return None
 
 
-def _env(scratch: Path) -> dict[str, str]:
+def _env(scratch: Path, root: str = ".") -> dict[str, str]:
+    """The checks' environment: the sandbox hook first, then the scratch copy's import root (a src
+    layout's ``src`` before an editable install of the original), the scratch, then the caller's path."""
     env = dict(os.environ)
     sandbox = scratch / _SANDBOX
-    env["PYTHONPATH"] = os.pathsep.join([str(sandbox), str(scratch), *filter(None, [env.get("PYTHONPATH")])])
+    first = [str(sandbox), *([str(scratch / root)] if root != "." else []), str(scratch)]
+    env["PYTHONPATH"] = os.pathsep.join([*first, *filter(None, [env.get("PYTHONPATH")])])
     env[sandbox_hook.ROOTS_ENV] = str(scratch.resolve())
     env[sandbox_hook.LOG_ENV] = str(sandbox / "refusals.log")
     for key, sub in (("TMPDIR", "tmp"), ("TEMP", "tmp"), ("TMP", "tmp"), ("HOME", "home"),
@@ -178,8 +191,9 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
             _make_sandbox(scratch)
         except OSError as exc:
             return result(False, "copy", f"cannot build the scratch copy: {exc}")
-        env = _env(scratch)
-        module = module_name_for(rel_path)
+        root = import_root(workspace, rel_path)
+        env = _env(scratch, root)
+        module = module_name_for(rel_path if root == "." else PurePosixPath(rel_path).relative_to(root).as_posix())
         nonce, probe = selftest.new_nonce(), selftest.probe_folder(scratch)
         code, out = run_command([python, "-c", selftest.SCRIPT.format(marker=sandbox_hook.MARKER), module,
                                  str(probe)], cwd=scratch, env=env, timeout=import_timeout,
