@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 from _labtech_ws import FlakyArchive
 
 NET = '''\
@@ -59,9 +60,9 @@ print(ok)
 '''
 
 
-def _project(root: Path) -> Path:
+def _project(root: Path, package: str) -> Path:
     for rel, text in {"pyproject.toml": '[project]\nname = "spectra"\nversion = "0.1"\n',
-                      "spectra/__init__.py": "", "spectra/net.py": NET, "tests/test_net.py": TESTS,
+                      f"{package}/__init__.py": "", f"{package}/net.py": NET, "tests/test_net.py": TESTS,
                       "survey.py": SURVEY}.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
@@ -70,7 +71,7 @@ def _project(root: Path) -> Path:
 
 def _astroagent(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTROAGENT_")}
-    env["PYTHONPATH"] = str(project)
+    env["PYTHONPATH"] = str(project / "src") if (project / "src").is_dir() else str(project)   # as installed
     return subprocess.run([sys.executable, "-m", "astroagent", *args], cwd=project, env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -81,26 +82,27 @@ def _survey(project: Path, url: str, n: int) -> int:
     return int(watched.stdout)
 
 
-def test_a_users_project_is_healed_from_watch_to_a_kept_change(tmp_path: Path) -> None:
-    project = _project(tmp_path / "spectra-project")
+@pytest.mark.parametrize("package", ["spectra", "src/spectra"], ids=["flat", "src-layout"])
+def test_a_users_project_is_healed_from_watch_to_a_kept_change(tmp_path: Path, package: str) -> None:
+    project = _project(tmp_path / "spectra-project", package)
     before_files = sorted(p.relative_to(project).as_posix() for p in project.rglob("*"))
     with FlakyArchive(reset_rate=0.35, seed=3) as archive:
         before = _survey(project, archive.url, 30)
-        improved = _astroagent(project, "labtech", "improve", "--target", "spectra/net.py", "--json")
+        improved = _astroagent(project, "labtech", "improve", "--target", f"{package}/net.py", "--json")
         assert improved.returncode == 0, improved.stderr
         assert f"astroagent: workspace {project} (the nearest folder above the targets with pyproject.toml" \
             in improved.stderr
         out = orjson.loads(improved.stdout)
         [change] = [i for i in out["improvements_made"] if i["status"] == "applied"]
-        assert change["fix"] == "add_retry_mechanism" and change["target"] == "spectra/net.py::fetch_spectrum"
+        assert change["fix"] == "add_retry_mechanism" and change["target"] == f"{package}/net.py::fetch_spectrum"
         assert change["agent"] == "spectra" and "adds a dependency: tenacity" in change["reason"]
-        assert "tenacity.retry" in (project / "spectra" / "net.py").read_text()
+        assert "tenacity.retry" in (project / package / "net.py").read_text()
         after = _survey(project, archive.url, 30)
         analysed = orjson.loads(_astroagent(project, "labtech", "analyze", "--json").stdout)
         versions = analysed["code_versions"]          # the new code apart from the old
         assert versions["current"]["executions"] == 30 and versions["current"]["failed"] == 30 - after
         assert versions["older"]["executions"] == 30 and versions["older"]["failed"] == 30 - before
-        judged = _astroagent(project, "labtech", "improve", "--target", "spectra/net.py", "--json")
+        judged = _astroagent(project, "labtech", "improve", "--target", f"{package}/net.py", "--json")
     assert judged.returncode == 0, judged.stderr
     [verdict] = orjson.loads(judged.stdout)["verdicts"]
     assert verdict["id"] == change["id"] and verdict["verdict"] == "kept", verdict

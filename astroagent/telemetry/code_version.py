@@ -40,5 +40,7 @@ def workspace_code_version(workspace: Path | None, package: str) -> str | None:
     the worker, the Lab Technician and the journal compute the version a change is judged on)."""
     if workspace is None:
         return None
-    folder = Path(workspace) / package
-    return package_code_version(folder) if folder.is_dir() else None
+    for folder in (Path(workspace) / package, Path(workspace) / "src" / package):   # flat or src layout
+        if folder.is_dir():
+            return package_code_version(folder)
+    return None

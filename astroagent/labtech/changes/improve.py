@@ -27,7 +27,7 @@ from astroagent.labtech.changes.ledger import Ledger, bar_note, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
 from astroagent.labtech.changes.targets import refuse_target, protected_reason, resolve_targets
-from astroagent.labtech.changes.validate import validate_change
+from astroagent.labtech.changes.validate import package_of, validate_change
 from astroagent.labtech.changes.canary import judge_concurrent
 from astroagent.labtech.changes.record import BEFORE_AFTER, CONCURRENT
 from astroagent.labtech.changes.verdicts import Verdict, baseline_of, judge, tampering_verdict
@@ -180,7 +180,7 @@ class _Run:
             data = (self.workspace / rel).read_bytes()
             source = self.sources[rel] = data.decode("utf-8")
             self.shas[rel] = sha256_bytes(data)
-        package = rel.split("/")[0] if "/" in rel else rel
+        package = package_of(self.workspace, rel)
         if package not in self.versions and (version := workspace_code_version(self.workspace, package)):
             self.versions[package] = version
         before_version = self.versions.get(package)
@@ -188,7 +188,7 @@ class _Run:
             "id": new_change_id(), "created_at": (self.now or utcnow()).isoformat(), "agent": self.agent,
             "type": opp.type, "priority": opp.priority, "description": opp.description,
             "signature": opp.signature, "target": f"{rel}::{qualname}", "file": rel, "qualname": qualname,
-            "package": package if (self.workspace / package).is_dir() else None, "method": opp.method,
+            "package": package if workspace_code_version(self.workspace, package) else None, "method": opp.method,
             "error_types": list(opp.error_types), "evidence": opp.evidence, "engine": engine, "fix": fix,
             "code_version_before": before_version, "verdict": "pending", "diff": "",
         }

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from astroagent.labtech.changes import sandbox_hook, selftest
 
-__all__ = ["ValidationResult", "validate_change", "module_name_for", "import_root", "run_command", "has_tests"]
+__all__ = ["ValidationResult", "validate_change", "module_name_for", "import_root", "package_of", "run_command", "has_tests"]
 
 _COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
@@ -59,6 +59,14 @@ def import_root(workspace: Path, rel_path: str) -> str:
     while parts and (Path(workspace, *parts) / "__init__.py").is_file():
         parts = parts[:-1]
     return PurePosixPath(*parts).as_posix() if parts else "."
+
+
+def package_of(workspace: Path, rel_path: str) -> str:
+    """The top-level package (or module file) ``rel_path`` belongs to, below its import root:
+    ``experimenter/fetch.py`` → ``experimenter``, ``src/spectra/net.py`` → ``spectra``, ``flaky.py`` → itself."""
+    root = import_root(workspace, rel_path)
+    inner = PurePosixPath(rel_path) if root == "." else PurePosixPath(rel_path).relative_to(root)
+    return inner.parts[0]
 
 
 def _tail(text: str) -> str:
