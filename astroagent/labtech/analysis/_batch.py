@@ -277,10 +277,7 @@ class _Read:
             batch.hour(hour_of(rec.start_ts)).version(rec.version or "unknown").add_execution(
                 rec.start_ts, failed=rec.success is False or rec.exec_error,
                 duration=rec.duration if rec.duration is not None else rec.close_ts - rec.start_ts)
-        last_ok: dict[tuple[str | None, str | None], float] = {}   # (eid, method) -> latest successful call
-        for ts, eid, method, is_err, _, _ in self.calls:
-            if not is_err and eid is not None and ts > last_ok.get((eid, method), -math.inf):
-                last_ok[(eid, method)] = ts
+        last_ok = self._last_successes()
         for ts, eid, method, is_err, duration, digest in self.calls:
             hour = batch.hour(hour_of(ts))
             hour.version(self._version(eid)).method(method).add_call(
@@ -292,12 +289,23 @@ class _Read:
         self._error_groups(last_ok)
         return batch
 
+    def _last_successes(self) -> dict[tuple[str, str], float]:
+        """The latest successful call per (eid, method), of the executions with a failure here or open
+        before or after this range (the only ones the rule asks about)."""
+        watch = {e[1] for e in self.errors if e[1] is not None} | self.open_versions.keys() | {
+            eid for eid, rec in self.execs.items() if rec.start_ts is not None and rec.close_ts is None}
+        last_ok: dict[tuple[str, str], float] = {}
+        for ts, eid, method, is_err, _, _ in self.calls:
+            if not is_err and eid in watch and ts > last_ok.get((eid, method), -math.inf):
+                last_ok[(eid, method)] = ts
+        return last_ok
+
     def _open(self, eid: str) -> bool:
         """Open before this range, or opened here and not closed: other ranges may hold its calls."""
         rec = self.execs.get(eid)
         return eid in self.open_versions or (rec is not None and rec.start_ts is not None and rec.close_ts is None)
 
-    def _error_groups(self, last_ok: Mapping[tuple[str | None, str | None], float]) -> None:
+    def _error_groups(self, last_ok: Mapping[tuple[str, str], float]) -> None:
         """Errors grouped by hour, version, method, type, template and location, then added to their hours."""
         groups: dict[tuple, tuple[str, ErrorEvent, dict[str, list[float]]]] = {}
         for ts, eid, method, etype0, err, loc, tb, digest in self.errors:
@@ -321,8 +329,7 @@ class _Read:
             ev.absorbed += absorbed
             if eid is not None:
                 left = eids.setdefault(eid, [])   # its failures here not absorbed
-                if not absorbed:
-                    left.append(ts)
+                left += [] if absorbed else [ts]
             ev.first, ev.last = min(ev.first, ts), max(ev.last, ts)
             if msg not in ev.examples and len(ev.examples) < MAX_EXAMPLES:
                 ev.examples.append(msg)
