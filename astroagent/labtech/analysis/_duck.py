@@ -336,9 +336,8 @@ FROM errs JOIN tm USING (msg) GROUP BY ALL""").fetchall()
         keys[(h, ver, method, et, tmpl, lfile, lfunc, lline, tb)] = batch.hour(str(h)).add_error(ErrorEvent(
             ver, method, et, tmpl, first, last, lfile, lfunc, lline, tb, n, x, examples or [], digests or [], ab,
             x - xleft))
-    for h, ver, method, n in con.execute("SELECT h, version, method, count(*) FROM errs WHERE absorbed "
-                                         "GROUP BY ALL").fetchall():
-        batch.hour(str(h)).version(ver).method(method).absorbed += n
+        if ab:   # absorbed failures are calls: the method row counts them too
+            batch.hour(str(h)).version(ver).method(method).absorbed += ab
     for *group, eid, times in con.execute(   # failures still waiting for a success in a later read
             "SELECT h, version, method, etype, tmpl, lfile, lfunc, lline, tb, eid, list(ts ORDER BY ts) "
             "FROM errs JOIN tm USING (msg) WHERE NOT absorbed AND tracked AND eid IS NOT NULL GROUP BY ALL").fetchall():
