@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ __all__ = ["LOG_FORMATS", "Span", "spans_of", "execution_events", "call_event", 
 LOG_FORMATS = ("auto", "contract", "otel")
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
 _VERSION_KEYS = ("service.version", "astroagent.code_version", "code.version")
+_HEX_ID = re.compile(r"[0-9a-fA-F]{16}(?:[0-9a-fA-F]{16})?")
 _MAX_STACK = 16 * 1024          # a stacktrace keeps its innermost part (like the contract writer)
 
 
@@ -171,7 +173,7 @@ def _id(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     text = value[2:] if value[:2] in ("0x", "0X") else value
-    if len(text) in (16, 32) and all(c in "0123456789abcdefABCDEF" for c in text):
+    if _HEX_ID.fullmatch(text):
         out = text.lower()
     else:
         try:
