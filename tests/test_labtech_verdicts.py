@@ -111,3 +111,14 @@ def test_a_retry_kept_for_its_success_says_what_its_waits_cost() -> None:
     assert "at a cost: fetch 2.0× slower" in verdict.reason
     same = judge(_change(), _analysis(_version("old", 30, 11, quick), _version("new", 30, 0, quick)), CFG)
     assert same.verdict == "kept" and "cost" not in same.reason
+
+
+def test_a_retry_whose_attempts_still_fail_before_it_succeeds_has_rid_the_method_of_its_failures() -> None:
+    old = _version("old", 20, 2, errors=2)
+    new = _version("new", 20, 0).model_copy(update={"method_errors": {"fetch": 12}, "method_absorbed": {"fetch": 12}})
+    verdict = judge(_change(), _analysis(old, new), CFG)
+    assert verdict.verdict == "kept" and "targeted failures in fetch are gone (2 → 0)" in verdict.reason
+    assert verdict.evidence["after"]["method_errors"] == 0
+    assert baseline_of(_analysis(new), "new", "fetch")["method_errors"] == 0
+    unabsorbed = new.model_copy(update={"method_absorbed": {}})   # the same failures, not followed by a success
+    assert judge(_change(), _analysis(old, unabsorbed), CFG).verdict == "pending"
