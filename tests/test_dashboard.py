@@ -41,7 +41,7 @@ def _opportunity(signature: str) -> Opportunity:
 
 def _analysis(signature: str = "sig-a") -> Analysis:
     pattern = ErrorPattern(signature=signature, error_type="ConnectionResetError", template="connection reset by <host>",
-                           count=25, transient=True, method="fetch_dataset")
+                           count=25, absorbed=5, transient=True, method="fetch_dataset")
     return Analysis(generated_at=datetime.now(UTC), window_hours=24, log_dir="logs", opportunities=(_opportunity(signature),),
                     error_patterns=(pattern,), needs_intervention=True,
                     executions=ExecutionStats(total=60, failed=25, success_rate=35 / 60),
@@ -99,6 +99,7 @@ def test_each_page_shows_the_state_a_person_needs(lab: Path) -> None:
     assert success.count('class="pt ok"') == 8 and success.count('class="pt fail"') == 4
     failures = client.get("/failures").text
     assert "ConnectionResetError" in failures and "fetch_dataset" in failures and "times-chart" in failures
+    assert "<td class=num>20</td><td class=num>5</td>" in failures      # failed for good, absorbed by retries
     change = client.get(f"/changes/{waiting[0]['id']}").text
     assert 'class="add"' in change and "tenacity" in change and "Approve and apply" in change
     experiments = client.get("/experiments").text
