@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,13 +286,15 @@ def _groups(jobs: list[tuple[Path, int, int, int]], engine: Engine) -> list[list
     return groups
 
 
-def _new_ranges(log_dir: Path, state: dict[str, Any], result: IngestResult) -> list[tuple[Path, int, int, int]]:
-    """``(path, start, end, size)`` of the whole lines each log file gained since its checkpoint; the
-    checkpoints move on, and files gone from the folder lose theirs."""
+def _new_ranges(log_dir: Path, state: dict[str, Any], result: Any,
+                listing: Iterable[tuple[Path, os.stat_result]] | None = None) -> list[tuple[Path, int, int, int]]:
+    """``(path, start, end, size)`` of the whole lines each log file (``listing``, default its
+    ``execution_*.jsonl``) gained since its checkpoint; the checkpoints move on, and files gone from
+    the folder lose theirs. ``result`` takes ``notes`` and ``changed`` (the span reader's too)."""
     files = state["files"]
     seen: set[str] = set()
     jobs: list[tuple[Path, int, int, int]] = []
-    for path, st in regular_files(log_dir, "execution_*.jsonl", result.notes):
+    for path, st in listing if listing is not None else regular_files(log_dir, "execution_*.jsonl", result.notes):
         name = path.name
         seen.add(name)
         cp = files.get(name)

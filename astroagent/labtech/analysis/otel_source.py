@@ -29,7 +29,7 @@ import orjson
 
 from astroagent.atomic import atomic_write_bytes
 from astroagent.labtech.analysis._metrics_files import regular_files
-from astroagent.labtech.analysis.ingest import _head_hash, _last_newline
+from astroagent.labtech.analysis.ingest import _new_ranges
 from astroagent.labtech.analysis.otlp import Span, call_event, execution_events, looks_like_otlp, spans_of
 from astroagent.paths import lab_technician_state_dir
 
@@ -55,6 +55,7 @@ class Translation:
     executions: int = 0
     orphans: int = 0                      # calls written without their root (unknown version)
     notes: list[str] = field(default_factory=list)
+    changed: bool = False                 # a checkpoint moved (set by ingest's reader of ranges)
 
 
 def span_files(log_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
@@ -67,10 +68,13 @@ def span_files(log_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
         yield path, st
 
 
-def detect_format(log_dir: Path) -> str:
-    """``contract`` when the folder has ``execution_*.jsonl``, else ``otel`` when a file holds spans."""
+def detect_format(log_dir: Path, *, translated: bool = False) -> str:
+    """``contract`` when the folder has ``execution_*.jsonl``, else ``otel`` when it was ``translated``
+    before or a file holds spans."""
     if next(regular_files(log_dir, "execution_*.jsonl"), None) is not None:
         return "contract"
+    if translated:
+        return "otel"
     for path, _st in span_files(log_dir):
         try:
             with open(path, "rb") as fh:
@@ -85,7 +89,10 @@ def otel_source(log_dir: Path, state_dir: Path, log_format: str, *, now_ts: floa
                 timeout: float) -> tuple[Path, list[str]]:
     """The folder ``ingest`` should read for ``log_dir``, and notes: ``log_dir`` itself for contract
     logs, else the translation of its spans (brought up to date first)."""
-    if log_format == "contract" or log_format == "auto" and detect_format(log_dir) == "contract":
+    if log_format == "auto" and detect_format(
+            log_dir, translated=(_home(log_dir, state_dir) / STATE_NAME).is_file()) == "contract":
+        return log_dir, []
+    if log_format == "contract":
         return log_dir, []
     done = translate(log_dir, state_dir, now_ts=now_ts, timeout=timeout)
     notes = list(done.notes)
@@ -135,39 +142,6 @@ def _recover(out_dir: Path, outputs: dict[str, int]) -> None:
 
 
 # -- reading ----------------------------------------------------------------------------------
-
-def _ranges(log_dir: Path, files: dict[str, Any], notes: list[str]) -> list[tuple[Path, int, int]]:
-    """``(path, start, end)`` of what each span file gained since its checkpoint (ingest's rules: a file
-    whose head changed or that shrank is read afresh); files gone lose their checkpoints."""
-    jobs: list[tuple[Path, int, int]] = []
-    seen: set[str] = set()
-    for path, st in span_files(log_dir):
-        name = path.name
-        seen.add(name)
-        cp = files.get(name)
-        if cp is not None and [cp["size"], cp["ino"], cp["dev"], cp["mtime_ns"]] == \
-                [st.st_size, st.st_ino, st.st_dev, st.st_mtime_ns]:
-            continue
-        try:
-            head, head_n = _head_hash(path, st.st_size)
-            start = 0
-            if cp is not None and st.st_size >= cp["offset"] and head_n >= cp["head_n"] and (
-                    head_n == cp["head_n"] and head == cp["head"] or _head_hash(path, cp["head_n"])[0] == cp["head"]):
-                start = cp["offset"]
-            elif cp is not None:
-                notes.append(f"{name}: replaced or truncated since the last run, read afresh")
-            end = _last_newline(path, start, st.st_size)
-        except OSError as exc:
-            notes.append(f"{name}: unreadable ({exc.strerror or exc}), skipped")
-            continue
-        files[name] = {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                       "offset": start, "head": head, "head_n": head_n}
-        if end > start:
-            jobs.append((path, start, end))
-    for name in [n for n in files if n not in seen]:
-        del files[name]
-    return jobs
-
 
 def _lines(path: Path, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """Each line of ``path[start:end]`` (``end`` just after a newline) with its start and end offsets."""
@@ -246,7 +220,7 @@ def translate(log_dir: Path, state_dir: Path, *, now_ts: float, timeout: float) 
     pending: dict[str, dict[str, Any]] = state["pending"]
     roots: dict[str, Span] = {}
     writes: dict[str, list[bytes]] = {}
-    for path, start, end in _ranges(log_dir, state["files"], result.notes):
+    for path, start, end, _size in _new_ranges(log_dir, state, result, span_files(log_dir)):
         consumed, bad = start, 0
         try:
             for raw, after in _records(path, start, end):
