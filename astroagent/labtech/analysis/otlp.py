@@ -142,9 +142,11 @@ def _otlp_span(raw: Any, resource: Mapping[str, Any]) -> Span | None:
 
 
 def _console_span(raw: dict[str, Any]) -> Span | None:
+    from astroagent.telemetry.writer import epoch_seconds   # here: the CLI imports this module to start
+
     ctx = raw["context"]
     trace, name = _id(ctx.get("trace_id")), raw.get("name")
-    start, end = _iso(raw.get("start_time")), _iso(raw.get("end_time"))
+    start, end = epoch_seconds(raw.get("start_time")), epoch_seconds(raw.get("end_time"))
     if trace is None or start is None or end is None or not isinstance(name, str):
         return None
     status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
@@ -189,16 +191,6 @@ def _nanos(value: Any) -> float | None:
     if isinstance(value, str):
         value = int(value) if value.isdigit() else None
     return value / 1e9 if isinstance(value, (int, float)) and value > 0 else None
-
-
-def _iso(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _key_values(items: Any) -> dict[str, Any]:
