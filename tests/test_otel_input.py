@@ -255,9 +255,14 @@ def test_incremental_children_before_their_root_keep_its_version(project: Path, 
     assert (first.files_read, first.spans, first.executions) == (1, 3 * 4, 3)   # 3 runs of 4 spans
     with traced.tracer.start_as_current_span("survey"):      # a root still running: its children are exported
         traced.net.fetch(4)
+        now = datetime.now(UTC).timestamp()
+        mid_read = translate(folder, tmp_path / "lab", now_ts=now, timeout=900)
+        assert (mid_read.spans, mid_read.executions) == (2, 0)         # only the new lines: fetch, connect
         mid = _analyse(folder, tmp_path / "lab", project)
         assert mid.executions.total == 3 and mid.methods["fetch"].calls == 3     # waiting for their root
     traced.close()
+    root_read = translate(folder, tmp_path / "lab", now_ts=datetime.now(UTC).timestamp(), timeout=900)
+    assert (root_read.spans, root_read.executions) == (1, 1)           # the root, with the two waiting calls
     after = _analyse(folder, tmp_path / "lab", project)
     assert after.executions.total == 4 and after.executions.failed == 1
     assert set(after.per_version) == {"v7"} and after.per_version["v7"].method_calls["fetch"] == 4
