@@ -116,6 +116,25 @@ def test_daily_file_follows_the_utc_date_of_the_event(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["execution_20260101.jsonl", "execution_20260102.jsonl"]
 
 
+def test_real_clock_stamps_are_the_text_orjson_writes_and_pick_the_day_file(tmp_path: Path, monkeypatch) -> None:
+    """The stamp formatted from time_ns (a cached second, table microseconds) is exactly the
+    datetime's text, a whole second included, and a new UTC day opens a new file."""
+    from astroagent.telemetry import writer as writer_module
+
+    instants = [datetime(2026, 1, 1, 23, 59, 59, 999_999, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC),
+                datetime(2026, 1, 2, 0, 0, 0, 1, tzinfo=UTC), datetime(2026, 1, 2, 0, 0, 0, 1000, tzinfo=UTC),
+                datetime(2026, 1, 2, 0, 0, 0, 765_370, tzinfo=UTC), datetime(2026, 1, 2, 0, 0, 1, tzinfo=UTC)]
+    clock = iter([int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000 + 999 for t in instants])
+    monkeypatch.setattr(writer_module, "_time_ns", lambda: next(clock))
+    writer = EventWriter(tmp_path)
+    for _ in instants:
+        writer.write("e", "tick", {"n": 1})
+    stamps = [e["timestamp"] for e in _events(tmp_path)]
+    assert stamps == [orjson.dumps(t, option=orjson.OPT_UTC_Z).decode().strip('"') for t in instants]
+    assert stamps[1] == "2026-01-02T00:00:00Z"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["execution_20260101.jsonl", "execution_20260102.jsonl"]
+
+
 _WRITER = """
 import sys
 from astroagent.telemetry import Telemetry
@@ -177,3 +196,7 @@ def test_args_digest_is_stable_and_distinguishes_arguments() -> None:
     assert args_digest(1, "a", k=2) == args_digest(1, "a", k=2)
     assert args_digest(1, "a", k=2) != args_digest(1, "a", k=3)
     assert args_digest(object()) != ""  # unserialisable arguments fall back to repr
+    # the same digests as every earlier release wrote (logs of older code versions stay comparable)
+    assert args_digest(1, "a", k=2) == "08fd3d609cfab64d"
+    assert args_digest() == "450def80253df014"
+    assert args_digest(1.5, None, True, b"x", "é", k=[1, 2], j={"a": 1}) == "a547d012db2e2208"

@@ -4,6 +4,11 @@ The file is opened with ``O_APPEND`` and each event is a single ``os.write`` of 
 complete line, so lines from many processes never interleave and every event has reached
 the operating system before the call returns (a crash of the process loses nothing that
 was already logged).
+
+With the real clock a stamp is made from ``time.time_ns()``: the text of the current second
+is formatted once per second and the microseconds are two table look-ups, giving exactly
+the text ``orjson`` writes for the ``datetime`` (``...:17.765370Z``, ``...:17Z`` at a whole
+second); a formatted ``datetime`` per event was a third of the write.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +51,16 @@ def epoch_seconds(value: Any) -> float | None:
 
 
 _now_utc = functools.partial(datetime.now, UTC)  # utcnow without a Python frame: this is the hot path
+_time_ns = time.time_ns
+_DAY = 86400  # seconds of a UTC day in Unix time (no leap seconds)
+_MILLIS = tuple(f"{i:03d}" for i in range(1000))
+_MICROS_Z = tuple(f"{i:03d}Z" for i in range(1000))
+
+
+def _second_of(second: int) -> tuple[int, str, str]:
+    """``(second, "YYYY-MM-DDTHH:MM:SS.", "YYYY-MM-DDTHH:MM:SSZ")`` of a Unix second."""
+    text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return second, text + ".", text + "Z"
 
 
 def log_file_name(day: datetime) -> str:
@@ -65,13 +81,15 @@ class EventWriter:
     def __init__(self, log_dir: Path, *, clock: Callable[[], datetime] = utcnow):
         self.log_dir = Path(log_dir)
         self._clock = _now_utc if clock is utcnow else clock
+        self._real_clock = clock is utcnow
+        self._second = (-1, "", "")  # _second_of the last stamp (one tuple: threads swap it whole)
         self._fd: int | None = None
-        self._day_start = self._day_end = datetime.min.replace(tzinfo=UTC)
+        self._day_start = self._day_end = 0.0  # Unix seconds of the open file's UTC day
         self._pid = _PID[0]
         self._lock = threading.Lock()
         self._retired: list[int] = []
 
-    def _open_for(self, stamp: datetime) -> int:
+    def _open_for(self, second: float) -> int:
         """Open the day's file (a new day, a first write, or a forked child).
 
         The previous day's descriptor is retired, not closed at once: another thread may be
@@ -85,31 +103,41 @@ class EventWriter:
                     pass
         elif self._pid != _PID[0]:
             self._retired = []
-        stamp = stamp.astimezone(UTC) if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        day_start = second // _DAY * _DAY
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        path = self.log_dir / log_file_name(stamp)
+        path = self.log_dir / log_file_name(datetime.fromtimestamp(day_start, UTC))
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        self._day_start = stamp.replace(hour=0, minute=0, second=0, microsecond=0)
-        self._day_end = self._day_start + timedelta(days=1)
+        self._day_start, self._day_end = day_start, day_start + _DAY
         self._pid = _PID[0]
         return self._fd
 
     def write(self, execution_id: str, event_type: str, event_data: dict[str, Any] | None = None,
               *, timestamp: datetime | None = None) -> None:
-        stamp = timestamp or self._clock()
-        if stamp.tzinfo is None:  # a naive time is UTC
-            stamp = stamp.replace(tzinfo=UTC)
+        stamp: datetime | str
+        if timestamp is None and self._real_clock:
+            ns = _time_ns()
+            second = ns // 1_000_000_000
+            text = self._second
+            if text[0] != second:
+                text = self._second = _second_of(second)
+            micro = ns // 1000 % 1_000_000
+            stamp = text[1] + _MILLIS[micro // 1000] + _MICROS_Z[micro % 1000] if micro else text[2]
+        else:
+            stamp = timestamp or self._clock()
+            if stamp.tzinfo is None:  # a naive time is UTC
+                stamp = stamp.replace(tzinfo=UTC)
+            second = stamp.timestamp()
         record = {"timestamp": stamp, "execution_id": execution_id, "event_type": event_type,
                   "event_data": event_data or {}}
         line = orjson.dumps(record, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
         if len(line) > MAX_LINE_BYTES:
             line = self._shrink(record)
         fd = self._fd
-        if fd is None or self._pid != _PID[0] or not (self._day_start <= stamp < self._day_end):
+        if fd is None or self._pid != _PID[0] or not (self._day_start <= second < self._day_end):
             with self._lock:
                 fd = self._fd
-                if fd is None or self._pid != _PID[0] or not (self._day_start <= stamp < self._day_end):
-                    fd = self._open_for(stamp)
+                if fd is None or self._pid != _PID[0] or not (self._day_start <= second < self._day_end):
+                    fd = self._open_for(second)
         written = os.write(fd, line)  # one whole line per write(2) on an O_APPEND file
         if written != len(line):  # a short write on a regular file: disk full or a signal
             view = memoryview(line)[written:]
