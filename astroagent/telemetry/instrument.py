@@ -44,6 +44,7 @@ __all__ = [
     "instrument",
     "current_execution",
     "args_digest",
+    "call_digest",
     "error_location",
 ]
 
@@ -59,11 +60,22 @@ _LIB_DIRS = tuple({str(Path(p).resolve()) for p in (
     sysconfig.get_paths().get("platlib")) if p})
 
 
+_DIGEST_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_BLAKE2B_8 = hashlib.blake2b(digest_size=8)  # copied for each digest: cheaper than making one
+
+
 def args_digest(*args: Any, **kwargs: Any) -> str:
     """A stable hash of call arguments: equal arguments give equal digests across processes."""
-    payload = orjson.dumps([args, sorted(kwargs.items())], default=repr,
-                           option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(payload, digest_size=8).hexdigest()
+    return call_digest(args, kwargs)
+
+
+def call_digest(args: tuple[Any, ...], kwargs: dict[str, Any], default: Callable[[Any], Any] = repr) -> str:
+    """``args_digest(*args, **kwargs)`` without unpacking the call; ``default`` turns an argument
+    JSON cannot hold into something it can (``repr``: the digest's contract)."""
+    payload = orjson.dumps([args, sorted(kwargs.items()) if kwargs else []], default=default, option=_DIGEST_OPTS)
+    digest = _BLAKE2B_8.copy()
+    digest.update(payload)
+    return digest.hexdigest()
 
 
 def _is_under(filename: str, roots: tuple[str, ...]) -> bool:
@@ -262,7 +274,7 @@ def instrument(func: F | None = None, *, name: str | None = None, digest_args: b
             run = ACTIVE_EXECUTION.get()
             if run is None:
                 return target(*args, **kwargs)
-            digest = args_digest(*(args[1:] if skip_self else args), **kwargs) if digest_args else None
+            digest = call_digest(args[1:] if skip_self else args, kwargs) if digest_args else None
             start = perf_counter()
             try:
                 result = target(*args, **kwargs)

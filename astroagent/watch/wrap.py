@@ -20,7 +20,7 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import Any
 
-from astroagent.telemetry import args_digest
+from astroagent.telemetry import call_digest
 from astroagent.watch._session import ACTIVE, MUTED, Session, session
 from astroagent.watch.hook import config
 
@@ -39,7 +39,7 @@ def _hide(exc: BaseException) -> None:
     exc.__traceback__ = tb
 
 
-_NO_ARGS = args_digest()
+_NO_ARGS = call_digest((), {})
 _PLAIN = frozenset({int, float, str, bytes, bool, complex, type(None)})  # serialised without calling their code
 
 
@@ -49,14 +49,14 @@ def _digest(args: tuple[Any, ...], kwargs: dict[str, Any], skip_first: bool) -> 
     if not kwargs:
         if not args:
             return _NO_ARGS
-        if all(map(_PLAIN.__contains__, map(type, args))):
+        if type(args[0]) in _PLAIN if len(args) == 1 else all(map(_PLAIN.__contains__, map(type, args))):
             try:
-                return args_digest(*args)
+                return call_digest(args, kwargs)
             except Exception:  # an int past 64 bits, a lone surrogate: no digest, the call goes on
                 return None
     token = ACTIVE.set(MUTED)  # repr() of an argument may be watched code: not a call of the program
     try:
-        return args_digest(*args, **kwargs)
+        return call_digest(args, kwargs)
     except Exception:
         return None
     finally:
