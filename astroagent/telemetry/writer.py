@@ -28,6 +28,7 @@ __all__ = ["EventWriter", "utcnow", "epoch_seconds", "MAX_LINE_BYTES", "log_file
 
 MAX_LINE_BYTES = 256 * 1024
 _OPTS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
+_LINE_OPTS = _OPTS | orjson.OPT_APPEND_NEWLINE
 
 
 _PID = [os.getpid()]
@@ -115,13 +116,12 @@ class EventWriter:
               *, timestamp: datetime | None = None) -> None:
         stamp: datetime | str
         if timestamp is None and self._real_clock:
-            ns = _time_ns()
-            second = ns // 1_000_000_000
+            second, fraction = divmod(_time_ns(), 1_000_000_000)
             text = self._second
             if text[0] != second:
                 text = self._second = _second_of(second)
-            micro = ns // 1000 % 1_000_000
-            stamp = text[1] + _MILLIS[micro // 1000] + _MICROS_Z[micro % 1000] if micro else text[2]
+            stamp = (text[1] + _MILLIS[fraction // 1_000_000] + _MICROS_Z[fraction // 1000 % 1000]
+                     if fraction >= 1000 else text[2])  # a whole microsecond 0: orjson writes no fraction
         else:
             stamp = timestamp or self._clock()
             if stamp.tzinfo is None:  # a naive time is UTC
@@ -129,7 +129,7 @@ class EventWriter:
             second = stamp.timestamp()
         record = {"timestamp": stamp, "execution_id": execution_id, "event_type": event_type,
                   "event_data": event_data or {}}
-        line = orjson.dumps(record, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
+        line = orjson.dumps(record, default=_fallback, option=_LINE_OPTS)
         if len(line) > MAX_LINE_BYTES:
             line = self._shrink(record)
         fd = self._fd
@@ -157,7 +157,7 @@ class EventWriter:
                     data[key] = f"<{type(value).__name__} of {len(text)} bytes cut>"
         data["truncated"] = True
         shrunk = {**record, "event_data": data}
-        return orjson.dumps(shrunk, default=_fallback, option=_OPTS | orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(shrunk, default=_fallback, option=_LINE_OPTS)
 
     def _close(self) -> None:
         if self._pid == _PID[0]:
