@@ -78,3 +78,45 @@ def test_failures_that_end_the_execution_are_still_critical(tmp_path: Path, monk
     assert frequent["priority"] == "critical" and "6x in fetch_dataset" in frequent["description"]
     assert out["needs_intervention"] is True
     assert "intervention needed: yes" in text and "absorbed by retries" not in text
+
+
+def _versioned(eid: str, t: datetime, version: str, *, failed_attempts: int, recovered: bool) -> bytes:
+    return _execution(eid, t, failed_attempts=failed_attempts, recovered=recovered).replace(
+        b'"code_version":"c0ffee"', b'"code_version":"' + version.encode() + b'"')
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_after_a_retry_the_old_code_s_failures_are_named_as_the_old_code_s(tmp_path: Path, monkeypatch, capsys,
+                                                                            engine: str) -> None:
+    """The user's case: 20 executions of the old code, 7 lost to resets; then 20 of the new code, whose
+    retry absorbs every reset. The window mixes both: it must not call for an intervention over the old."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    old = b"".join(_versioned(f"old{i}", T0 + timedelta(minutes=i), "old", failed_attempts=int(i % 3 == 0),
+                              recovered=i % 3 != 0) for i in range(20))
+    new = b"".join(_versioned(f"new{i}", T0 + timedelta(minutes=30 + i), "new", failed_attempts=i % 3,
+                              recovered=True) for i in range(20))
+    (logs / f"execution_{T0:%Y%m%d}.jsonl").write_bytes(old + new)
+    monkeypatch.setenv("ASTROAGENT_LAB_TECHNICIAN__INGEST_ENGINE", engine)
+    base = ["--data-dir", str(tmp_path / "data"), "labtech", "analyze", "--logs", str(logs)]
+    assert main([*base, "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["executions"] == {"total": 40, "failed": 7, "success_rate": 0.825}
+    [pattern] = out["error_patterns"]
+    assert pattern["failed_versions"] == {"old": 7} and pattern["code_versions"] == {"old": 7, "new": 19}
+    by_type = {o["type"]: o for o in out["opportunities"]}
+    assert by_type["frequent_error"]["priority"] == "low"
+    assert "none in the current code version new (20 executions): older code only" in \
+        by_type["frequent_error"]["description"]
+    assert by_type["low_success_rate"]["priority"] == "low"
+    assert "the current code version new succeeds 100.0% over 20 executions" in \
+        by_type["low_success_rate"]["description"]
+    assert out["needs_intervention"] is False
+    # the same old failures with too few executions of the new code to tell: still an intervention
+    few = old + b"".join(_versioned(f"few{i}", T0 + timedelta(minutes=30 + i), "new", failed_attempts=1,
+                                    recovered=True) for i in range(5))
+    (logs / f"execution_{T0:%Y%m%d}.jsonl").write_bytes(few)
+    assert main(["--data-dir", str(tmp_path / "data2"), *base[2:], "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["needs_intervention"] is True
+    assert {o["type"]: o["priority"] for o in out["opportunities"]}["frequent_error"] in ("critical", "high")

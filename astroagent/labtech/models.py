@@ -70,7 +70,8 @@ class ErrorPattern(_Model):
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     examples: tuple[str, ...] = ()      # a few raw messages
-    code_versions: dict[str, int] = Field(default_factory=dict)
+    code_versions: dict[str, int] = Field(default_factory=dict)    # failed calls per version, absorbed ones included
+    failed_versions: dict[str, int] = Field(default_factory=dict)  # per version: the failures no retry absorbed
 
 
 class MethodStats(_Model):

@@ -19,7 +19,7 @@ from astroagent.labtech.analysis._hours import ErrorGroup, HourRow, MethodRow, V
 from astroagent.labtech.models import ErrorPattern, ExecutionStats, Location, MethodStats, SlowMethod, VersionStats
 from astroagent.labtech.analysis.patterns import classify, signature
 
-__all__ = ["WindowStats", "window_keys", "summarize", "trend", "resolve_location", "VERSION_SAMPLES", "percentile"]
+__all__ = ["WindowStats", "window_keys", "summarize", "current_version", "trend", "resolve_location", "VERSION_SAMPLES", "percentile"]
 
 VERSION_SAMPLES = 1000     # per version: execution times and per-method durations kept for verdicts
 
@@ -192,7 +192,7 @@ class _Fold:
         acc = self.groups.get(gkey)
         if acc is None:
             acc = self.groups[gkey] = {"n": 0, "x": 0, "ab": 0, "ax": 0, "first": g.first, "last": g.last, "ex": [],
-                                       "dg": set(), "v": defaultdict(int), "loc": loc}
+                                       "dg": set(), "v": defaultdict(int), "fv": defaultdict(int), "loc": loc}
         acc["n"] += g.count
         acc["x"] += g.executions
         acc["ab"] += g.absorbed
@@ -203,6 +203,15 @@ class _Fold:
         acc["ex"].extend(m for m in g.examples if m not in acc["ex"])
         acc["dg"].update(g.digests)
         acc["v"][g.version] += g.count
+        acc["fv"][g.version] += g.count - g.absorbed
+
+
+def current_version(per_version: Mapping[str, VersionStats]) -> VersionStats | None:
+    """The code version that ran last (after a change the window mixes it with older ones)."""
+    if not per_version:
+        return None
+    return max(per_version.values(), key=lambda v: (v.last_seen is not None, v.last_seen or datetime.min.replace(
+        tzinfo=UTC), v.code_version))
 
 
 def summarize(hours: Iterable[tuple[str, HourRow]], *, slow_method_seconds: float = 2.0,
@@ -279,7 +288,7 @@ def _patterns(groups: Mapping[tuple, dict[str, Any]], digests: Mapping[str, Mapp
             absorbed_executions=g["ax"], method=method, location=loc,
             transient=verdict.transient, deterministic=verdict.deterministic, evidence=verdict.evidence,
             first_seen=_dt(g["first"]), last_seen=_dt(g["last"]), examples=tuple(g["ex"][:3]),
-            code_versions=dict(g["v"])))
+            code_versions=dict(g["v"]), failed_versions={v: n for v, n in g["fv"].items() if n}))
     out.sort(key=lambda p: (p.absorbed - p.count, -p.count, p.signature))   # the most failures for good first
     return out
 

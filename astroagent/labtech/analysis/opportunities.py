@@ -14,12 +14,41 @@ from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext, Detector, pattern_evidence, register,
                                                     share_of_executions, transient_types_at, unabsorbed)
 from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
-from astroagent.labtech.analysis.analytics import WindowStats
+from astroagent.labtech.analysis.analytics import WindowStats, current_version
 from astroagent.labtech.knowledge.exceptions import retry_covers
-from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Opportunity
+from astroagent.labtech.models import PRIORITY_ORDER, ErrorPattern, Opportunity, VersionStats
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opportunities", "needs_intervention",
            "duration_profile"]
+
+
+def _judged_current(stats: WindowStats, config: LabTechnicianConfig) -> VersionStats | None:
+    """The current code version when it ran enough executions to be judged apart from older ones."""
+    current = current_version(stats.per_version)
+    if current is None or current.code_version == "unknown" or len(stats.per_version) < 2 \
+            or current.executions < config.verdict.min_executions:
+        return None
+    return current
+
+
+def recovered_note(stats: WindowStats, config: LabTechnicianConfig) -> str | None:
+    """Words when the window's success rate is low only because of older code: the current version
+    runs at or above the threshold."""
+    current = _judged_current(stats, config)
+    if current is None or current.success_rate < config.improvement_threshold:
+        return None
+    return (f"; the current code version {current.code_version} succeeds {current.success_rate:.1%} over "
+            f"{current.executions} executions: older code only")
+
+
+def older_code_only(p: ErrorPattern, ctx: DetectionContext) -> str | None:
+    """Words when the pattern's failures (none absorbed) all ran on code older than the current
+    version: after a change the window mixes both, and the old code's failures are not the new code's."""
+    current = _judged_current(ctx.stats, ctx.config)
+    if current is None or p.failed_versions.get(current.code_version) or not p.failed_versions:
+        return None
+    return (f"; none in the current code version {current.code_version} ({current.executions} executions): "
+            "older code only")
 
 
 @register
@@ -31,12 +60,13 @@ class LowSuccessRate(Detector):
         if not ex.total or ex.success_rate >= threshold:
             return
         top = ctx.stats.patterns[0] if ctx.stats.patterns else None
+        recovered = recovered_note(ctx.stats, ctx.config)
         yield Opportunity(
-            type=self.type, priority="critical" if ex.success_rate < 0.5 else "high",
+            type=self.type, priority="low" if recovered else "critical" if ex.success_rate < 0.5 else "high",
             score=round((threshold - ex.success_rate) * 100, 3),
             description=f"success rate {ex.success_rate:.1%} over {ex.total} executions is below the "
                         f"{threshold:.0%} threshold" + (f"; most common failure: {top.error_type} in "
-                                                         f"{top.method or '?'}" if top else ""),
+                                                         f"{top.method or '?'}" if top else "") + (recovered or ""),
             target=ctx.target_for_pattern(top) if top else None, fix=None, signature=self.type,
             method=top.method if top else None, error_types=tuple(sorted({p.error_type for p in ctx.stats.patterns})),
             evidence={"success_rate": ex.success_rate, "threshold": threshold, "executions": ex.total,
@@ -70,10 +100,12 @@ class FrequentError(Detector):
                 else "medium"
             kind = "transient" if p.transient else "unclassified"
             absorbed = f" (+{p.absorbed} failed attempts absorbed by retries)" if p.absorbed else ""
+            if older := older_code_only(p, ctx):
+                priority, evidence["note"] = "low", older[2:]
             yield Opportunity(
                 type=self.type, priority=priority, score=round(share * 100 + count / 1000, 3),
                 description=f"{p.error_type} ({kind}) {count}x{absorbed} in {p.method or 'unknown method'}: "
-                            f"{p.template[:120]}",
+                            f"{p.template[:120]}{older or ''}",
                 target=target, fix=ctx.allowed(fix), signature=p.signature, method=p.method,
                 error_types=types, evidence=evidence)
 
@@ -90,11 +122,12 @@ class DeterministicFailure(Detector):
             if not p.deterministic or count < min(2, ctx.config.min_pattern_count):
                 continue
             share = share_of_executions(p, ctx)
+            older = older_code_only(p, ctx)
             yield Opportunity(
-                type=self.type, priority="high" if count >= ctx.config.min_pattern_count else "medium",
-                score=round(share * 100 + count / 1000, 3),
+                type=self.type, priority="low" if older else "high" if count >= ctx.config.min_pattern_count
+                else "medium", score=round(share * 100 + count / 1000, 3),
                 description=f"{p.error_type} in {p.method or 'unknown method'} fails deterministically "
-                            f"({count}x): {p.template[:120]}",
+                            f"({count}x): {p.template[:120]}{older or ''}",
                 target=ctx.target_for_pattern(p), fix=ctx.allowed("llm_rewrite"), signature=p.signature,
                 method=p.method, error_types=(p.error_type,), evidence=pattern_evidence(p, ctx))
 
@@ -317,6 +350,6 @@ def needs_intervention(stats: WindowStats, opportunities: Sequence[Opportunity],
     if force:
         return True
     ex = stats.executions
-    if ex.total and ex.success_rate < config.improvement_threshold:
+    if ex.total and ex.success_rate < config.improvement_threshold and recovered_note(stats, config) is None:
         return True
     return any(o.priority in ("critical", "high") for o in opportunities)

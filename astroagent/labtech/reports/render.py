@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from astroagent.labtech.analysis.analytics import current_version
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.reports.plots import plot_method_times, plot_success_rate
 from astroagent.atomic import atomic_write_bytes
@@ -46,10 +47,10 @@ def _cell(text: Any) -> str:
 def version_split(analysis: Analysis) -> dict[str, Any] | None:
     """The code version that ran last apart from all older ones: after a change, the window mixes
     both, and the old code's failures must not read as the new code's."""
-    if not analysis.per_version:
+    current = current_version(analysis.per_version)
+    if current is None:
         return None
-    versions = sorted(analysis.per_version.values(), key=lambda v: (v.last_seen is not None, v.last_seen))
-    current, older = versions[-1], versions[:-1]
+    older = [v for v in analysis.per_version.values() if v is not current]
     runs, failed = sum(v.executions for v in older), sum(v.failed for v in older)
     return {"current": {"code_version": current.code_version, "executions": current.executions,
                         "failed": current.failed, "success_rate": current.success_rate},
@@ -90,8 +91,8 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
         "avg_execution_time": analysis.avg_execution_time,
         "absorbed_attempts": sum(m.absorbed for m in analysis.methods.values()),
         "error_patterns": [{"error_type": p.error_type, "template": p.template, "count": p.count,
-                            "absorbed": p.absorbed,
-                            "method": p.method, "location": p.location.model_dump() if p.location else None,
+                            "absorbed": p.absorbed, "code_versions": p.code_versions,
+                            "failed_versions": p.failed_versions, "method": p.method, "location": p.location.model_dump() if p.location else None,
                             "transient": p.transient, "deterministic": p.deterministic,
                             "signature": p.signature, "evidence": list(p.evidence)}
                            for p in analysis.error_patterns],
