@@ -396,3 +396,25 @@ def test_a_type_new_since_astroagent_s_retry_widens_it_and_a_hand_written_retry_
                                              "@tenacity.retry(stop=tenacity.stop_after_attempt(2))\n@instrument"))
     [left] = [o for o in _by(_analyse(theirs).opportunities, "frequent_error") if o.error_types == ("HTTPError",)]
     assert left.fix is None and "already retries" in left.evidence["note"]
+
+
+def test_traced_code_is_told_to_add_a_span_not_given_astroagent_s_decorator(workspace: Path) -> None:
+    from astroagent.labtech.analysis.analytics import WindowStats
+    from astroagent.labtech.analysis.opportunities import find_opportunities
+    from astroagent.labtech.models import ErrorPattern, Location, MethodStats
+    a = _analyse(workspace)
+    pattern = ErrorPattern(signature="s", error_type="ValueError", template="bad header", count=4,
+                           location=Location(file="experimenter/stats.py", function="parse_header",
+                                             line=a.static["experimenter/stats.py::parse_header"]["line"] + 1))
+    stats = WindowStats(patterns=[pattern], methods={"spectra.io.read": MethodStats(method="spectra.io.read",
+                                                                                   calls=3, mean=0.1)})
+    for spans, fix, tail in ((False, "add_instrumentation", "never timed"),
+                             (True, None, "never timed; give it a span of its own to time it")):
+        [instr] = _by(find_opportunities(stats, LabTechnicianConfig(), a.static, spans=spans),
+                      "missing_instrumentation")
+        assert instr.fix == fix and instr.target == "experimenter/stats.py::parse_header"
+        assert instr.description.endswith(tail)
+    # timed under its module-qualified name (a span's code.namespace + code.function): nothing to add
+    stats.methods["experimenter.stats.parse_header"] = MethodStats(method="experimenter.stats.parse_header",
+                                                                   calls=4, mean=0.01)
+    assert not _by(find_opportunities(stats, LabTechnicianConfig(), a.static, spans=True), "missing_instrumentation")

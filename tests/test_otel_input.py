@@ -339,3 +339,5 @@ def test_improve_dry_run_proposes_a_retry_for_a_flaky_child_span(project: Path, 
     assert retries and all(i["target"] == "spectra/net.py::connect" and i["status"] == "proposed" for i in retries)
     assert "+@tenacity.retry" in retries[0]["diff"] and "ConnectionError" in retries[0]["reason"]
     assert (project / "spectra" / "net.py").read_text() == before      # a dry run changes nothing
+    # every function here has a span: nothing proposes astroagent's @instrument into traced code
+    assert not [i for i in doc["improvements_made"] if i["fix"] == "add_instrumentation"]

@@ -32,6 +32,7 @@ class DetectionContext:
     stats: WindowStats
     config: LabTechnicianConfig
     static: Mapping[str, Mapping[str, Any]]    # "path::qualname" -> static facts
+    spans: bool = False                        # the logs are OpenTelemetry spans (traced by the program itself)
     _targets: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)  # per signature
 
     def target_for_method(self, method: str | None) -> str | None:

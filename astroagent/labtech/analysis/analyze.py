@@ -129,7 +129,7 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
             "generated_at": now, "needs_intervention": force or cached.needs_intervention,
             "trend": {**cached.trend, "ingest": ingest_info}}), log_dir, now_ts, window)
     current, previous = _windows(config, state, state_dir, now_ts, window, static, workspace)
-    opportunities = find_opportunities(current, config, static)
+    opportunities = find_opportunities(current, config, static, spans=read_dir != log_dir)
     if not targets:
         notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")
     broken = [n for n, e in state["metrics"].items() if e.get("error")]

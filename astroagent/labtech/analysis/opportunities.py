@@ -301,14 +301,18 @@ class MissingInstrumentation(Detector):
                 seen.setdefault(target, []).append(p)
         for target, patterns in seen.items():
             facts, qual = ctx.facts(target), target.split("::", 1)[1]
-            timed = ctx.stats.methods.get(qual) or ctx.stats.methods.get(qual.rsplit(".", 1)[-1])
+            timed = ctx.stats.methods.get(qual) or ctx.stats.methods.get(qual.rsplit(".", 1)[-1]) or next(
+                (m for name, m in ctx.stats.methods.items() if name.endswith("." + qual)), None)  # module.qualname
             if facts.get("instrumented") or (timed is not None and timed.mean > 0):
                 continue
             count = sum(p.count for p in patterns)
+            # a program traced with OpenTelemetry gets a span of its own, not astroagent's decorator
+            how = "; give it a span of its own to time it" if ctx.spans else ""
             yield Opportunity(
                 type=self.type, priority="medium" if count >= ctx.config.min_pattern_count else "low",
-                score=float(count), description=f"{qual} appears in {count} failure(s) but is never timed",
-                target=target, fix=ctx.allowed("add_instrumentation"), signature=f"{self.type}:{target}",
+                score=float(count), description=f"{qual} appears in {count} failure(s) but is never timed{how}",
+                target=target, fix=None if ctx.spans else ctx.allowed("add_instrumentation"),
+                signature=f"{self.type}:{target}",
                 method=qual, error_types=tuple(sorted({p.error_type for p in patterns})),
                 evidence={"failures": count, "patterns": [p.signature for p in patterns]})
 
@@ -334,9 +338,10 @@ class Complexity(Detector):
 
 def find_opportunities(stats: WindowStats, config: LabTechnicianConfig,
                        static: Mapping[str, Mapping[str, Any]] | None = None,
-                       detectors: Sequence[str] | None = None) -> tuple[Opportunity, ...]:
-    """Every registered detector's findings, highest priority and score first."""
-    ctx = DetectionContext(stats=stats, config=config, static=static or {})
+                       detectors: Sequence[str] | None = None, *, spans: bool = False) -> tuple[Opportunity, ...]:
+    """Every registered detector's findings, highest priority and score first (``spans``: the logs
+    are OpenTelemetry spans)."""
+    ctx = DetectionContext(stats=stats, config=config, static=static or {}, spans=spans)
     found: list[Opportunity] = []
     for name, detector in DETECTORS.items():
         if detectors is None or name in detectors:
