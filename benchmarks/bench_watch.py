@@ -72,13 +72,15 @@ def per_call(tmp: Path, calls: int, repeats: int) -> dict[str, float]:
     watched, plain = importlib.import_module("benchwatched"), importlib.import_module("benchplain")
     assert getattr(watched.bare, "__astroagent_instrumented__", False), "the hook did not watch the package"
     tel = Telemetry("reference", tmp / "data")
-    reference = instrument(digest_args=True)(plain.bare)
-    rows: dict[str, list[float]] = {"bare call": [], "@instrument(digest_args=True) (1 event)": [],
+    reference, no_digest = instrument(digest_args=True)(plain.bare), instrument(plain.bare)
+    rows: dict[str, list[float]] = {"bare call": [], "@instrument (1 event)": [],
+                                    "@instrument(digest_args=True) (1 event)": [],
                                     "watched inner call (1 event)": [],
                                     "watched outermost call (1 execution, 3 events)": []}
     for _ in range(repeats):
         rows["bare call"].append(_per_call(plain.loop, calls))
         with tel.execution(code_version="bench"):
+            rows["@instrument (1 event)"].append(_each_call(no_digest, calls))
             rows["@instrument(digest_args=True) (1 event)"].append(_each_call(reference, calls))
         rows["watched inner call (1 event)"].append(_per_call(watched.loop, calls))
         rows["watched outermost call (1 execution, 3 events)"].append(_each_call(watched.bare, calls // 10))
