@@ -30,6 +30,7 @@ _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
 _VERSION_KEYS = ("service.version", "astroagent.code_version", "code.version")
 _HEX_ID = re.compile(r"[0-9a-fA-F]{16}(?:[0-9a-fA-F]{16})?")
 _MAX_STACK = 16 * 1024          # a stacktrace keeps its innermost part (like the contract writer)
+_LAST_SECOND = 253402300799.0  # 9999-12-31T23:59:59Z: a later (or a negative) time is no time
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +107,13 @@ def _export_request(batches: Any) -> tuple[list[Span], int]:
         resource = batch.get("resource") if isinstance(batch.get("resource"), dict) else {}
         res_attrs = _key_values(resource.get("attributes"))
         scopes = _first(batch, "scopeSpans", "scope_spans", "instrumentationLibrarySpans")
-        for scope in scopes if isinstance(scopes, list) else ():
-            for raw in (scope.get("spans") if isinstance(scope, dict) else None) or ():
+        if scopes is not None and not isinstance(scopes, list):
+            bad += 1
+        for scope in _list(scopes):
+            found = scope.get("spans") if isinstance(scope, dict) else []
+            if found is not None and not isinstance(found, list):
+                bad += 1
+            for raw in _list(found):
                 span = _otlp_span(raw, res_attrs)
                 if span is None:
                     bad += 1
@@ -133,7 +139,7 @@ def _otlp_span(raw: Any, resource: Mapping[str, Any]) -> Span | None:
     if trace is None or start is None or end is None or not isinstance(name, str):
         return None
     status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
-    events = [(e.get("name"), _key_values(e.get("attributes"))) for e in raw.get("events") or ()
+    events = [(e.get("name"), _key_values(e.get("attributes"))) for e in _list(raw.get("events"))
               if isinstance(e, dict)]
     message = status.get("message")
     return Span(trace, _id(_first(raw, "parentSpanId", "parent_span_id")), name, start, end,
@@ -146,14 +152,14 @@ def _console_span(raw: dict[str, Any]) -> Span | None:
 
     ctx = raw["context"]
     trace, name = _id(ctx.get("trace_id")), raw.get("name")
-    start, end = epoch_seconds(raw.get("start_time")), epoch_seconds(raw.get("end_time"))
+    start, end = _seconds(epoch_seconds(raw.get("start_time"))), _seconds(epoch_seconds(raw.get("end_time")))
     if trace is None or start is None or end is None or not isinstance(name, str):
         return None
     status = raw.get("status") if isinstance(raw.get("status"), dict) else {}
     resource = raw.get("resource") if isinstance(raw.get("resource"), dict) else {}
     attrs = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
     events = [(e.get("name"), e.get("attributes") if isinstance(e.get("attributes"), dict) else {})
-              for e in raw.get("events") or () if isinstance(e, dict)]
+              for e in _list(raw.get("events")) if isinstance(e, dict)]
     message = status.get("description")
     res_attrs = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
     return Span(trace, _id(raw.get("parent_id")), name, start, end, status.get("status_code") in _ERROR_CODES,
@@ -190,13 +196,23 @@ def _nanos(value: Any) -> float | None:
         return None
     if isinstance(value, str):
         value = int(value) if value.isdigit() else None
-    return value / 1e9 if isinstance(value, (int, float)) and value > 0 else None
+    return _seconds(value / 1e9) if isinstance(value, (int, float)) else None
+
+
+def _seconds(value: float | None) -> float | None:
+    """A time a span can have (after the epoch, before the year 10000), else None."""
+    return value if value is not None and 0 < value <= _LAST_SECOND else None
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array, or nothing for any other value (a broken record is not iterated)."""
+    return value if isinstance(value, list) else []
 
 
 def _key_values(items: Any) -> dict[str, Any]:
     """OTLP's ``[{"key", "value": AnyValue}]`` as a plain dict."""
     out: dict[str, Any] = {}
-    for item in items if isinstance(items, list) else ():
+    for item in _list(items):
         if isinstance(item, dict) and isinstance(item.get("key"), str):
             out[item["key"]] = _any_value(item.get("value"))
     return out
@@ -210,9 +226,9 @@ def _any_value(value: Any) -> Any:
     if kind == "intvalue":
         return int(inner) if isinstance(inner, str) and inner.lstrip("-").isdigit() else inner
     if kind == "arrayvalue":
-        return [_any_value(v) for v in (inner or {}).get("values", ())] if isinstance(inner, dict) else None
+        return [_any_value(v) for v in _list(inner.get("values"))] if isinstance(inner, dict) else None
     if kind == "kvlistvalue":
-        return _key_values((inner or {}).get("values")) if isinstance(inner, dict) else None
+        return _key_values(inner.get("values")) if isinstance(inner, dict) else None
     return inner
 
 
