@@ -200,3 +200,25 @@ def test_args_digest_is_stable_and_distinguishes_arguments() -> None:
     assert args_digest(1, "a", k=2) == "08fd3d609cfab64d"
     assert args_digest() == "450def80253df014"
     assert args_digest(1.5, None, True, b"x", "é", k=[1, 2], j={"a": 1}) == "a547d012db2e2208"
+
+
+def test_arguments_json_cannot_hold_still_digest_and_never_fail_the_call(tmp_path: Path) -> None:
+    big, deep, cyclic = 2 ** 70, [], []
+    node = deep
+    for _ in range(300):            # deeper than orjson writes
+        node.append([])
+        node = node[0]
+    cyclic.append(cyclic)
+    assert args_digest(big) == args_digest(2 ** 70) != args_digest(2 ** 70 + 1)
+    assert len(args_digest(deep)) == 16 and len(args_digest(cyclic)) == 16
+
+    @instrument(digest_args=True)
+    def double(x):
+        return 2 * x
+
+    tel = Telemetry("experimenter", tmp_path / "data")
+    with tel.execution(code_version="v1"):
+        assert double(big) == 2 ** 71          # the call returns as without the decorator
+    [complete] = [e for e in _events(tmp_path / "data" / "logs" / "experimenter")
+                  if e["event_type"] == "method_complete"]
+    assert complete["event_data"]["args_digest"] == args_digest(big)

@@ -72,7 +72,14 @@ def args_digest(*args: Any, **kwargs: Any) -> str:
 def call_digest(args: tuple[Any, ...], kwargs: dict[str, Any], default: Callable[[Any], Any] = repr) -> str:
     """``args_digest(*args, **kwargs)`` without unpacking the call; ``default`` turns an argument
     JSON cannot hold into something it can (``repr``: the digest's contract)."""
-    payload = orjson.dumps([args, sorted(kwargs.items()) if kwargs else []], default=default, option=_DIGEST_OPTS)
+    call = [args, sorted(kwargs.items()) if kwargs else []]
+    try:
+        payload = orjson.dumps(call, default=default, option=_DIGEST_OPTS)
+    except (TypeError, orjson.JSONEncodeError):   # an int beyond 64 bits, nesting too deep, a cycle: by repr
+        try:
+            payload = repr(call).encode("utf-8", "surrogatepass")
+        except Exception:  # noqa: BLE001 - a digest never fails the call it describes
+            payload = b"<unrepresentable>"
     digest = _BLAKE2B_8.copy()
     digest.update(payload)
     return digest.hexdigest()
