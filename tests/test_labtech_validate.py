@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 from _labtech_ws import COMPUTE, make_workspace
 
-from astroagent.labtech.changes.validate import module_name_for, validate_change
+from astroagent.labtech.changes.validate import import_root, module_name_for, package_of, validate_change
 
 
 def _tree_digest(root: Path) -> str:
@@ -206,3 +206,22 @@ def test_a_src_layout_is_validated_on_the_scratch_copy_not_the_installed_origina
     assert not broken.ok and broken.stage == "tests" and "test_width" in broken.detail
     unimportable = validate_change(ws, "src/spectra/lines.py", "import no_such_module_xyz\n")
     assert not unimportable.ok and unimportable.stage == "import" and "spectra.lines" in unimportable.detail
+
+
+def test_a_namespace_package_is_imported_in_its_package(tmp_path: Path) -> None:
+    """A flat package without ``__init__.py`` (PEP 420) whose module imports its sibling relatively:
+    validated as ``spectra.lines`` and versioned as ``spectra``, not as a top-level ``lines``."""
+    ws = tmp_path / "proj"
+    (ws / "spectra").mkdir(parents=True)
+    (ws / "tests").mkdir()
+    (ws / "pyproject.toml").write_text('[project]\nname = "spectra"\nversion = "0.1"\n')
+    (ws / "spectra" / "util.py").write_text("def span(a, b):\n    return b - a\n")
+    (ws / "spectra" / "lines.py").write_text("from . import util\n\n\ndef width(a, b):\n    return util.span(a, b)\n")
+    (ws / "tests" / "test_lines.py").write_text(
+        "from spectra.lines import width\n\n\ndef test_width():\n    assert width(1, 3) == 2\n")
+    assert (import_root(ws, "spectra/lines.py"), package_of(ws, "spectra/lines.py")) == (".", "spectra")
+    good = validate_change(ws, "spectra/lines.py",
+                           "from . import util\n\n\ndef width(a, b):\n    return abs(util.span(a, b))\n")
+    assert good.ok and "imported spectra.lines" in good.detail, good.detail
+    src = _src_layout(tmp_path / "src-proj")
+    assert (import_root(src, "src/spectra/lines.py"), package_of(src, "src/spectra/lines.py")) == ("src", "spectra")

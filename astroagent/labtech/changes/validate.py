@@ -52,13 +52,15 @@ def module_name_for(rel_path: str) -> str:
 
 
 def import_root(workspace: Path, rel_path: str) -> str:
-    """The folder (relative, POSIX) that must be on ``sys.path`` to import ``rel_path``: the first
-    folder above it without ``__init__.py``. ``experimenter/fetch.py`` → ``.``; a src layout's
-    ``src/spectra/net.py`` → ``src`` (then the module is ``spectra.net``, not ``src.spectra.net``)."""
-    parts = PurePosixPath(rel_path).parts[:-1]
-    while parts and (Path(workspace, *parts) / "__init__.py").is_file():
-        parts = parts[:-1]
-    return PurePosixPath(*parts).as_posix() if parts else "."
+    """The folder (relative, POSIX) that must be on ``sys.path`` to import ``rel_path``: ``src`` for a
+    src layout's ``src/spectra/net.py`` (then the module is ``spectra.net``, not ``src.spectra.net``),
+    else the workspace (``.``), so a namespace package without ``__init__.py`` keeps its name
+    (``spectra/net.py`` is ``spectra.net``, its relative imports work) — the two layouts
+    ``workspace_code_version`` looks in."""
+    parts = PurePosixPath(rel_path).parts
+    if len(parts) > 2 and parts[0] == "src" and not (Path(workspace) / "src" / "__init__.py").is_file():
+        return "src"
+    return "."
 
 
 def package_of(workspace: Path, rel_path: str) -> str:
