@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 __all__ = [
     "WORKSPACE_FILE",
@@ -21,6 +21,9 @@ __all__ = [
     "lab_technician_dir",
     "lab_technician_state_dir",
     "workspace_relative",
+    "module_name_for",
+    "import_root",
+    "module_of",
 ]
 
 WORKSPACE_FILE = "astroagent.yaml"
@@ -88,3 +91,31 @@ def workspace_relative(file: Path, workspace: Path | None) -> str:
         except ValueError:
             pass
     return Path(file).as_posix()
+
+
+def module_name_for(rel_path: str) -> str:
+    """``experimenter/fetch.py`` → ``experimenter.fetch``; a package's ``__init__.py`` → the package."""
+    parts = list(PurePosixPath(rel_path).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if not parts:
+        raise ValueError(f"{rel_path}: not a module path")
+    return ".".join(parts)
+
+
+def import_root(workspace: Path, rel_path: str) -> str:
+    """The folder (relative, POSIX) that must be on ``sys.path`` to import ``rel_path``: ``src`` for a
+    src layout's ``src/spectra/net.py`` (then the module is ``spectra.net``, not ``src.spectra.net``),
+    else the workspace (``.``), so a namespace package without ``__init__.py`` keeps its name
+    (``spectra/net.py`` is ``spectra.net``, its relative imports work) — the two layouts
+    ``workspace_code_version`` looks in."""
+    parts = PurePosixPath(rel_path).parts
+    if len(parts) > 2 and parts[0] == "src" and not (Path(workspace) / "src" / "__init__.py").is_file():
+        return "src"
+    return "."
+
+
+def module_of(workspace: Path, rel_path: str) -> str:
+    """The module a workspace file is imported as: ``src/spectra/net.py`` → ``spectra.net``."""
+    root = import_root(workspace, rel_path)
+    return module_name_for(rel_path if root == "." else PurePosixPath(rel_path).relative_to(root).as_posix())

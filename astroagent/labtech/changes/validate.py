@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from astroagent.labtech.changes import sandbox_hook, selftest
+from astroagent.paths import import_root, module_name_for, module_of
 
 __all__ = ["ValidationResult", "validate_change", "module_name_for", "import_root", "package_of", "run_command", "has_tests"]
 
@@ -39,28 +40,6 @@ class ValidationResult:
     stage: str
     detail: str
     duration: float
-
-
-def module_name_for(rel_path: str) -> str:
-    """``experimenter/fetch.py`` → ``experimenter.fetch``; a package's ``__init__.py`` → the package."""
-    parts = list(PurePosixPath(rel_path).with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if not parts:
-        raise ValueError(f"{rel_path}: not a module path")
-    return ".".join(parts)
-
-
-def import_root(workspace: Path, rel_path: str) -> str:
-    """The folder (relative, POSIX) that must be on ``sys.path`` to import ``rel_path``: ``src`` for a
-    src layout's ``src/spectra/net.py`` (then the module is ``spectra.net``, not ``src.spectra.net``),
-    else the workspace (``.``), so a namespace package without ``__init__.py`` keeps its name
-    (``spectra/net.py`` is ``spectra.net``, its relative imports work) — the two layouts
-    ``workspace_code_version`` looks in."""
-    parts = PurePosixPath(rel_path).parts
-    if len(parts) > 2 and parts[0] == "src" and not (Path(workspace) / "src" / "__init__.py").is_file():
-        return "src"
-    return "."
 
 
 def package_of(workspace: Path, rel_path: str) -> str:
@@ -203,7 +182,7 @@ def validate_change(workspace: Path, rel_path: str, new_source: str, *, test_com
             return result(False, "copy", f"cannot build the scratch copy: {exc}")
         root = import_root(workspace, rel_path)
         env = _env(scratch, root)
-        module = module_name_for(rel_path if root == "." else PurePosixPath(rel_path).relative_to(root).as_posix())
+        module = module_of(workspace, rel_path)
         nonce, probe = selftest.new_nonce(), selftest.probe_folder(scratch)
         code, out = run_command([python, "-c", selftest.SCRIPT.format(marker=sandbox_hook.MARKER), module,
                                  str(probe)], cwd=scratch, env=env, timeout=import_timeout,
