@@ -14,6 +14,7 @@ saved state recorded (a run killed half way) is cut off before the next run appe
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import hashlib
 import os
@@ -36,6 +37,7 @@ from astroagent.paths import lab_technician_state_dir
 __all__ = ["otel_source", "detect_format", "translate", "Translation", "span_files"]
 
 STATE_NAME = "otlp_state.json"
+LOCK_NAME = "otlp.lock"
 STATE_FORMAT = 1
 SUFFIXES = ("", ".json", ".jsonl", ".ndjson", ".log", ".txt", ".otlp")   # the files read as spans
 CONTRACT = ("execution_*.jsonl", "outcomes_*.jsonl", "performance_metrics_*.json")
@@ -208,11 +210,21 @@ def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%d")
 
 
-# long: one pass over the new records of every file, then the executions and orphans written in one go
 def translate(log_dir: Path, state_dir: Path, *, now_ts: float, timeout: float) -> Translation:
-    """Bring the translation of ``log_dir``'s spans up to date; returns where it is and what was read."""
+    """Bring the translation of ``log_dir``'s spans up to date; returns where it is and what was read.
+
+    One translation at a time (a lock in its home): two at once, say the pipeline's Lab Technician
+    and a user's ``labtech analyze``, would both append the same new spans, for good."""
     log_dir = Path(log_dir)
     home = _home(log_dir, state_dir)
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK_NAME, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)      # released when the file closes
+        return _translate(log_dir, home, now_ts, timeout)
+
+
+# long: one pass over the new records of every file, then the executions and orphans written in one go
+def _translate(log_dir: Path, home: Path, now_ts: float, timeout: float) -> Translation:
     state = _load(home, log_dir)
     out_dir = home / state["generation"]
     result = Translation(folder=out_dir)
