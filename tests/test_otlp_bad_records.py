@@ -1,4 +1,4 @@
-"""Exported span records of the wrong shape or with impossible times: malformed parts, never a crash."""
+"""Exported span records of the wrong shape or with impossible times (malformed parts, never a crash), and roots whose parent ran elsewhere."""
 
 from __future__ import annotations
 
@@ -62,3 +62,32 @@ def test_a_file_with_broken_records_translates_the_good_ones(tmp_path: Path) -> 
     # the good root, and the three broken-inside roots: all one trace, so one execution
     assert (done.executions, done.malformed) == (1, 6)
     assert done.spans == 4
+
+
+def test_a_service_s_entry_span_whose_parent_is_remote_is_an_execution(tmp_path: Path) -> None:
+    """A request traced elsewhere (a ``traceparent`` header): the real SDK marks the entry span's parent
+    remote in its ``flags``; without that the service's spans never had a root here (0 executions)."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.json.file import FileSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    folder = tmp_path / "spans"
+    folder.mkdir()
+    provider = TracerProvider(resource=Resource.create({"service.version": "v3"}))
+    provider.add_span_processor(SimpleSpanProcessor(FileSpanExporter(str(folder / "spans.jsonl"))))
+    tracer = provider.get_tracer("svc")
+    for i in range(3):
+        caller = SpanContext(trace_id=1000 + i, span_id=77, is_remote=True, trace_flags=TraceFlags(1))
+        with tracer.start_as_current_span("handle", context=trace.set_span_in_context(NonRecordingSpan(caller))):
+            with tracer.start_as_current_span("query"):
+                pass
+    provider.shutdown()
+    done = translate(folder, tmp_path / "lab", now_ts=datetime.now(UTC).timestamp(), timeout=900)
+    assert (done.executions, done.orphans) == (3, 0)
+    events = [orjson.loads(line) for out in done.folder.glob("execution_*.jsonl")
+              for line in out.read_bytes().splitlines()]
+    assert [e["event_data"]["method"] for e in events if e["event_type"] == "method_complete"] == ["query"] * 3
+    assert {e["event_data"].get("code_version") for e in events if e["event_type"] == "execution_start"} == {"v3"}

@@ -8,9 +8,9 @@ Two shapes are read (docs/log-format.md, "OpenTelemetry input"):
 - the Python SDK's ``ConsoleSpanExporter`` output, one pretty-printed object per span
   (``context.trace_id``, ``parent_id``, ISO ``start_time``, ``status.status_code`` ``"ERROR"``).
 
-A root span (no parent) is an execution; its descendants are method calls; an ``exception``
-event gives a failure's type, message and stacktrace (the traceback the contract reads a
-location from).
+A root span (no parent, or in OTLP a parent its ``flags`` mark remote) is an execution; its
+descendants are method calls; an ``exception`` event gives a failure's type, message and
+stacktrace (the traceback the contract reads a location from).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = ["LOG_FORMATS", "Span", "spans_of", "execution_events", "call_event", 
 LOG_FORMATS = ("auto", "contract", "otel")
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
 _VERSION_KEYS = ("service.version", "astroagent.code_version", "code.version")
+_REMOTE_PARENT = 0x300           # flags HAS_IS_REMOTE | IS_REMOTE: the parent ran in another process
 _HEX_ID = re.compile(r"[0-9a-fA-F]{16}(?:[0-9a-fA-F]{16})?")
 _MAX_STACK = 16 * 1024          # a stacktrace keeps its innermost part (like the contract writer)
 _LAST_SECOND = 253402300799.0  # 9999-12-31T23:59:59Z: a later (or a negative) time is no time
@@ -142,7 +143,9 @@ def _otlp_span(raw: Any, resource: Mapping[str, Any]) -> Span | None:
     events = [(e.get("name"), _key_values(e.get("attributes"))) for e in _list(raw.get("events"))
               if isinstance(e, dict)]
     message = status.get("message")
-    return Span(trace, _id(_first(raw, "parentSpanId", "parent_span_id")), name, start, end,
+    flags = raw.get("flags")
+    remote = type(flags) is int and flags & _REMOTE_PARENT == _REMOTE_PARENT   # a service's entry: its root here
+    return Span(trace, None if remote else _id(_first(raw, "parentSpanId", "parent_span_id")), name, start, end,
                 status.get("code") in _ERROR_CODES, message if isinstance(message, str) else None,
                 _key_values(raw.get("attributes")), resource, _exception(events))
 
