@@ -44,6 +44,7 @@ CONTRACT = ("execution_*.jsonl", "outcomes_*.jsonl", "performance_metrics_*.json
 MAX_RECORD = 64 * 1024 * 1024     # a pretty-printed record longer than this is malformed
 _CHUNK = 8 * 1024 * 1024
 _SNIFF = 64 * 1024
+KEEP_DAYS = 30                    # translated days kept before the newest (analysis keeps 14 days or 2 windows)
 
 
 @dataclass
@@ -275,8 +276,26 @@ def _translate(log_dir: Path, home: Path, now_ts: float, timeout: float) -> Tran
     if result.orphans:
         result.notes.append(f"{result.orphans} span(s) whose root never came within {timeout:g} s: "
                             "counted as calls of an unknown code version")
+    _prune(out_dir, state, writes)
     _commit(home, out_dir, state, writes, result)
     return result
+
+
+def _prune(out_dir: Path, state: dict[str, Any], writes: dict[str, list[bytes]]) -> None:
+    """Drop translated days more than ``KEEP_DAYS`` before the newest one (ingest has folded them into
+    its hours long since; the spans stay in the user's files), so the copy does not grow for ever."""
+    days = {p.name[10:18] for p in out_dir.glob("execution_*.jsonl")} | set(writes)
+    if not days:
+        return
+    newest = datetime.strptime(max(days), "%Y%m%d").replace(tzinfo=UTC).timestamp()
+    oldest = _day(newest - KEEP_DAYS * 86400)
+    for path in out_dir.glob("execution_*.jsonl"):
+        if path.name[10:18] < oldest and path.name[10:18] not in writes:
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            state["outputs"].pop(path.name, None)
 
 
 def _commit(home: Path, out_dir: Path, state: dict[str, Any], writes: dict[str, list[bytes]],

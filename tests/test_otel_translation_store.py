@@ -1,5 +1,5 @@
-"""Two translations of one span folder at once (the pipeline's Lab Technician and a user's
-``labtech analyze``) must not both append the same spans: one waits for the other's saved state."""
+"""The translated copy of a span folder: two translations at once (the pipeline's Lab Technician and
+a user's ``labtech analyze``) must not both append the same spans, and old days do not pile up."""
 
 from __future__ import annotations
 
@@ -54,3 +54,28 @@ def test_the_translation_holds_its_lock_from_loading_the_state_to_saving_it(tmp_
     assert seen == [("_load", True), ("_commit", True)]
     assert not _held(done.folder.parent / LOCK_NAME)        # released when it returns
 
+
+
+def _root_at(folder: Path, trace: int, seconds: float) -> None:
+    ns = str(int(seconds * 1e9))
+    span = {"traceId": f"{trace:032x}", "spanId": "cd" * 8, "name": "run", "startTimeUnixNano": ns,
+            "endTimeUnixNano": ns}
+    with open(folder / "spans.jsonl", "ab") as fh:
+        fh.write(orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}) + b"\n")
+
+
+def test_translated_days_long_before_the_newest_are_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "spans"
+    folder.mkdir()
+    newest = datetime(2026, 3, 1, 12, tzinfo=UTC).timestamp()
+    _root_at(folder, 1, newest - (otel_source.KEEP_DAYS + 5) * 86400)     # 2026-01-25
+    _root_at(folder, 2, newest - 2 * 86400)
+    first = translate(folder, tmp_path / "lab", now_ts=newest, timeout=900)
+    assert sorted(p.name for p in first.folder.glob("execution_*.jsonl")) == [
+        "execution_20260125.jsonl", "execution_20260227.jsonl"]          # written this run: kept for ingest
+    _root_at(folder, 3, newest)
+    translate(folder, tmp_path / "lab", now_ts=newest, timeout=900)
+    assert sorted(p.name for p in first.folder.glob("execution_*.jsonl")) == [
+        "execution_20260227.jsonl", "execution_20260301.jsonl"]
+    state = orjson.loads((first.folder.parent / otel_source.STATE_NAME).read_bytes())
+    assert sorted(state["outputs"]) == ["execution_20260227.jsonl", "execution_20260301.jsonl"]
