@@ -91,3 +91,25 @@ def test_a_service_s_entry_span_whose_parent_is_remote_is_an_execution(tmp_path:
               for line in out.read_bytes().splitlines()]
     assert [e["event_data"]["method"] for e in events if e["event_type"] == "method_complete"] == ["query"] * 3
     assert {e["event_data"].get("code_version") for e in events if e["event_type"] == "execution_start"} == {"v3"}
+
+
+def test_an_overlong_line_is_one_malformed_record_and_never_held_whole(tmp_path: Path, monkeypatch) -> None:
+    from astroagent.labtech.analysis import otel_source
+    monkeypatch.setattr(otel_source, "MAX_RECORD", 1000)
+    monkeypatch.setattr(otel_source, "_CHUNK", 256)        # the overlong line spans many reads
+    held: list[int] = []
+    lines = otel_source._lines
+
+    def watched(path, start, end):
+        for line, lo, hi in lines(path, start, end):
+            held.append(len(line))
+            yield line, lo, hi
+
+    monkeypatch.setattr(otel_source, "_lines", watched)
+    folder = tmp_path / "spans"
+    folder.mkdir()
+    good = orjson.dumps(_request([_span()]))
+    (folder / "spans.jsonl").write_bytes(b'{"resourceSpans": "' + b"x" * 5000 + b'"}\n' + good + b"\n")
+    done = translate(folder, tmp_path / "lab", now_ts=datetime.now(UTC).timestamp(), timeout=900)
+    assert (done.executions, done.malformed, done.spans) == (1, 1, 1)
+    assert max(held) <= len(good)          # the 5 kB line came as one marker byte, the good one whole

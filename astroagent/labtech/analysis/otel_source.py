@@ -147,20 +147,31 @@ def _recover(out_dir: Path, outputs: dict[str, int]) -> None:
 # -- reading ----------------------------------------------------------------------------------
 
 def _lines(path: Path, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """Each line of ``path[start:end]`` (``end`` just after a newline) with its start and end offsets."""
+    """Each line of ``path[start:end]`` (``end`` just after a newline) with its start and end offsets.
+    A line longer than ``MAX_RECORD`` is not held: it comes as one NUL byte (a malformed record)."""
     with open(path, "rb") as fh:
         fh.seek(start)
         pos, base, carry = start, start, b""
+        skipping: int | None = None          # the start of an overlong line being passed over
         while pos < end:
             chunk = fh.read(min(_CHUNK, end - pos))
             if not chunk:
                 break
-            pos += len(chunk)
-            buf, i = carry + chunk, 0
+            chunk_start, pos = pos, pos + len(chunk)
+            if skipping is not None:
+                j = chunk.find(b"\n")
+                if j < 0:
+                    continue
+                yield b"\x00", skipping, chunk_start + j + 1
+                skipping, buf, i, base = None, chunk, j + 1, chunk_start
+            else:
+                buf, i = carry + chunk, 0
             while (j := buf.find(b"\n", i)) >= 0:
                 yield buf[i:j], base + i, base + j + 1
                 i = j + 1
             carry, base = buf[i:], base + i
+            if len(carry) > MAX_RECORD:
+                skipping, carry = base, b""
 
 
 def _records(path: Path, start: int, end: int) -> Iterator[tuple[bytes | None, int]]:
