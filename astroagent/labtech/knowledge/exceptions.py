@@ -4,6 +4,10 @@ exactly when a retry can catch it somewhere, and the retry and breaker rules cat
 
     retry_plan(("ConnectionResetError", "HTTPError")) → (["ConnectionError"], ["urllib.error"], True, [])
     retry_plan(("MaxRetryError",), Scope(libraries={"urllib3"})).families → ["urllib3.exceptions.MaxRetryError"]
+
+A type the table does not know may be the program's own class derived from one it does (``derived``:
+class name → its nearest known base, from ``knowledge.hierarchy``): a retry catches that class as the
+module binds it, else its base's family.
 """
 
 from __future__ import annotations
@@ -110,11 +114,31 @@ class RetryPlan(NamedTuple):
     ignored: list[str]      # observed types no family here catches
 
 
-def _families(raw: str) -> tuple[Family, ...]:
-    return FAMILIES.get(raw) or FAMILIES.get(raw.rsplit(".", 1)[-1], ())
+def _short(raw: str) -> str:
+    return raw.rsplit(".", 1)[-1]
 
 
-def retry_plan(error_types: Sequence[str], scope: Scope = Scope()) -> RetryPlan:
+def _base(raw: str, derived: Mapping[str, str]) -> str | None:
+    """The known base of the program's own class ``raw`` (None: the table knows ``raw`` itself, or nothing does)."""
+    if FAMILIES.get(raw) or FAMILIES.get(_short(raw)):
+        return None
+    return derived.get(raw) or derived.get(_short(raw))
+
+
+def _families(raw: str, derived: Mapping[str, str] = {}, scope: Scope | None = None) -> tuple[Family, ...]:
+    """What catches ``raw``: the table's families, else (a derived class) the class itself where ``scope``
+    names it, else its base's families."""
+    base = _base(raw, derived)
+    if base is None:
+        return FAMILIES.get(raw) or FAMILIES.get(_short(raw), ())
+    inherited = () if _short(base) in NEVER_RETRIED else _families(base)
+    inherited = tuple(f for f in inherited if f.expr == base) or inherited   # requests.exceptions.ConnectionError
+    if inherited and not any(f.http for f in inherited) and scope is not None and _short(raw) in scope.names:
+        return (_OWN,)      # HTTP errors stay behind the 5xx/429 predicate (a 404 is an answer)
+    return inherited
+
+
+def retry_plan(error_types: Sequence[str], scope: Scope = Scope(), derived: Mapping[str, str] = {}) -> RetryPlan:
     """The families to retry for ``error_types`` in code that can name ``scope`` — pure.
 
     Builtin and stdlib families first, then each imported client library's, then the program's own
@@ -132,7 +156,7 @@ def retry_plan(error_types: Sequence[str], scope: Scope = Scope()) -> RetryPlan:
             modules.append(module)
 
     for raw in error_types:
-        for family in _families(raw):
+        for family in _families(raw, derived, scope):
             if family.http:
                 http = True
                 handled.add(raw)
@@ -142,26 +166,30 @@ def retry_plan(error_types: Sequence[str], scope: Scope = Scope()) -> RetryPlan:
         modules.append("urllib.error")
     for library in (lib for lib in LIBRARIES if lib in scope.libraries):
         for raw in error_types:
-            for family in _families(raw):
+            for family in _families(raw, derived, scope):
                 if family.library == library:
                     take(raw, family.expr, family.module)
     for raw in error_types:
-        bound = scope.names.get(raw.rsplit(".", 1)[-1])
-        if bound and any(family.own for family in _families(raw)):
+        bound = scope.names.get(_short(raw)) or scope.names.get(_short(_base(raw, derived) or raw))
+        if bound and any(family.own for family in _families(raw, derived, scope)):
             take(raw, bound, "")
     return RetryPlan(families, modules, http, [raw for raw in error_types if raw not in handled])
 
 
-def retry_covers(covers: Sequence[str], error_type: str) -> bool:
-    """Whether a retry catching ``covers`` (family expressions, "HTTP" for 5xx/429) already retries ``error_type``."""
+def retry_covers(covers: Sequence[str], error_type: str, derived: Mapping[str, str] = {}) -> bool:
+    """Whether a retry catching ``covers`` (family expressions, "HTTP" for 5xx/429) already retries ``error_type``
+    (a derived class: the class itself or its base)."""
+    short = _short(error_type)
+    if (base := _base(error_type, derived)) is not None:
+        return any(_short(c) == short for c in covers) or retry_covers(covers, base)
     families, _, http, _ = retry_plan((error_type,))
     if families or http:
         return set(families) <= set(covers) and (not http or "HTTP" in covers)
-    short = error_type.rsplit(".", 1)[-1]
-    return any(f.library and f.expr in covers or f.own and any(c.rsplit(".", 1)[-1] == short for c in covers)
+    return any(f.library and f.expr in covers or f.own and any(_short(c) == short for c in covers)
                for f in _families(error_type))
 
 
-def is_transient_name(name: str) -> bool:
-    """Whether a retry or breaker can catch ``name`` in some code (builtin, stdlib, a client library, its own)."""
-    return bool(_families(name))
+def is_transient_name(name: str, derived: Mapping[str, str] = {}) -> bool:
+    """Whether a retry or breaker can catch ``name`` in some code (builtin, stdlib, a client library, its own,
+    or the program's class derived from one of these)."""
+    return bool(_families(name, derived))
