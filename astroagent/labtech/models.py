@@ -72,6 +72,7 @@ class ErrorPattern(_Model):
     examples: tuple[str, ...] = ()      # a few raw messages
     code_versions: dict[str, int] = Field(default_factory=dict)    # failed calls per version, absorbed ones included
     failed_versions: dict[str, int] = Field(default_factory=dict)  # per version: the failures no retry absorbed
+    derives_from: str | None = None     # error_type is the program's own class; its nearest known base
 
 
 class MethodStats(_Model):

@@ -16,7 +16,7 @@ from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.models import ErrorPattern, Location, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "share_of_executions", "pattern_evidence",
-           "transient_types_at", "unabsorbed"]
+           "transient_types_at", "unabsorbed", "derived_bases"]
 
 DETECTORS: dict[str, "Detector"] = {}
 
@@ -110,3 +110,10 @@ def transient_types_at(ctx: DetectionContext, target: str) -> tuple[str, ...]:
     (a second retry on the same function would be refused, so a rare 5xx would never be retried)."""
     return tuple(sorted({q.error_type for q in ctx.stats.patterns
                          if q.transient and not q.deterministic and ctx.target_for_pattern(q) == target}))
+
+
+def derived_bases(ctx: DetectionContext, types: Iterable[str]) -> dict[str, str]:
+    """The program's own classes among ``types``, each with its nearest known base: what a retry or a
+    breaker catches them by when the target module does not name the class."""
+    wanted = set(types)
+    return {p.error_type: p.derives_from for p in ctx.stats.patterns if p.derives_from and p.error_type in wanted}

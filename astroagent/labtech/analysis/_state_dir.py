@@ -12,11 +12,12 @@ from pathlib import Path
 
 from astroagent.paths import lab_technician_state_dir
 
-__all__ = ["HOURS_FILE", "ANALYSIS_CACHE_FILE", "STATIC_CACHE_FILE", "state_file", "migrate"]
+__all__ = ["HOURS_FILE", "ANALYSIS_CACHE_FILE", "STATIC_CACHE_FILE", "CLASSES_CACHE_FILE", "state_file", "migrate"]
 
 HOURS_FILE = "analysis_hours.json"            # the per-hour aggregates (the bulk of the state)
 ANALYSIS_CACHE_FILE = "analysis_cache.json"   # the last analysis, reused while nothing it depends on changed
 STATIC_CACHE_FILE = "static_cache.json"       # static facts of the target code, by file content
+CLASSES_CACHE_FILE = "classes_cache.json"     # the exception classes the program's code defines, by file content
 _INTERNAL = (HOURS_FILE, ANALYSIS_CACHE_FILE, STATIC_CACHE_FILE)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from astroagent.labtech.analysis._hours import ErrorGroup, HourRow, MethodRow, VersionRow
 from astroagent.labtech.models import ErrorPattern, ExecutionStats, Location, MethodStats, SlowMethod, VersionStats
 from astroagent.labtech.analysis.patterns import classify, signature
+from astroagent.labtech.knowledge.hierarchy import Hierarchy
 
 __all__ = ["WindowStats", "window_keys", "summarize", "current_version", "trend", "resolve_location", "VERSION_SAMPLES", "percentile"]
 
@@ -216,8 +217,9 @@ def current_version(per_version: Mapping[str, VersionStats]) -> VersionStats | N
 
 def summarize(hours: Iterable[tuple[str, HourRow]], *, slow_method_seconds: float = 2.0,
               min_pattern_count: int = 3, targets: Sequence[str] = (), workspace: str | None = None,
-              metrics: Mapping[str, Any] | None = None) -> WindowStats:
-    """Reduce ``(hour_key, hour)`` pairs (oldest first) to the window's statistics."""
+              metrics: Mapping[str, Any] | None = None, classes: Hierarchy | None = None) -> WindowStats:
+    """Reduce ``(hour_key, hour)`` pairs (oldest first) to the window's statistics (``classes``: the
+    program's exception classes, to judge an error type it defines by its base)."""
     fold = _Fold(targets, workspace)
     for key, hour in hours:
         fold.add(key, hour)
@@ -230,7 +232,7 @@ def summarize(hours: Iterable[tuple[str, HourRow]], *, slow_method_seconds: floa
     out.methods = _method_stats(fold.methods, out.digests)
     out.slow_methods = _slow_methods(out.methods, slow_method_seconds)
     out.per_version = {name: v.stats(name) for name, v in fold.versions.items()}
-    out.patterns = _patterns(fold.groups, out.digests, min_pattern_count)
+    out.patterns = _patterns(fold.groups, out.digests, min_pattern_count, classes or Hierarchy())
     return out
 
 
@@ -275,12 +277,13 @@ def _metrics_only(totals: dict[str, MethodRow], metrics: Mapping[str, Any]) -> N
 
 
 def _patterns(groups: Mapping[tuple, dict[str, Any]], digests: Mapping[str, Mapping[str, list[int]]],
-              min_count: int) -> list[ErrorPattern]:
+              min_count: int, classes: Hierarchy) -> list[ErrorPattern]:
     out: list[ErrorPattern] = []
     for (etype, tmpl, method, _file, _func), g in groups.items():
         method_digests = digests.get(method or "", {})
         seen = {d: tuple(method_digests.get(d, (0, 0))) for d in g["dg"]}
-        verdict = classify(etype, g["ex"], seen, min_repeats=2)
+        derived = classes.derivation(etype)
+        verdict = classify(etype, g["ex"], seen, min_repeats=2, derived=derived)
         loc = g["loc"]
         out.append(ErrorPattern(
             signature=signature(etype, tmpl, method, loc.file if loc else None, loc.function if loc else None),
@@ -288,7 +291,8 @@ def _patterns(groups: Mapping[tuple, dict[str, Any]], digests: Mapping[str, Mapp
             absorbed_executions=g["ax"], method=method, location=loc,
             transient=verdict.transient, deterministic=verdict.deterministic, evidence=verdict.evidence,
             first_seen=_dt(g["first"]), last_seen=_dt(g["last"]), examples=tuple(g["ex"][:3]),
-            code_versions=dict(g["v"]), failed_versions={v: n for v, n in g["fv"].items() if n}))
+            code_versions=dict(g["v"]), failed_versions={v: n for v, n in g["fv"].items() if n},
+            derives_from=derived.base if derived else None))
     out.sort(key=lambda p: (p.absorbed - p.count, -p.count, p.signature))   # the most failures for good first
     return out
 

@@ -16,9 +16,11 @@ from astroagent.errors import ConfigError
 from astroagent.labtech.analysis._facts_digest import facts_digest
 from astroagent.labtech.analysis._state_dir import ANALYSIS_CACHE_FILE, STATIC_CACHE_FILE, state_file
 from astroagent.labtech.analysis.analytics import WindowStats, summarize, trend, window_keys
+from astroagent.labtech.analysis.classes import workspace_classes
 from astroagent.labtech.analysis.ingest import ingest, load_hours
 from astroagent.labtech.analysis.otel_source import otel_source
 from astroagent.labtech.analysis.outcomes import with_outcomes
+from astroagent.labtech.knowledge.hierarchy import Hierarchy
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.analysis.opportunities import find_opportunities, needs_intervention
 from astroagent.paths import workspace_relative as _rel
@@ -119,16 +121,17 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     notes.extend(result.notes)
     state = result.state
     static = _static(list(targets), workspace, state_dir)
+    classes = workspace_classes(targets, workspace, state_dir=state_dir)
     now_ts = _window_end(state.get("last_ts"), now.timestamp(), window, notes)
     ingest_info = {"files_read": result.files_read, "bytes_read": result.bytes_read,
                    "new_events": result.new_events, "engines": result.engines}
-    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes)
+    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes, classes.key())
     cached = _cached(state_dir, key)
     if cached is not None:  # nothing new and the same hours in the window: the last answer stands
         return with_outcomes(cached.model_copy(update={
             "generated_at": now, "needs_intervention": force or cached.needs_intervention,
             "trend": {**cached.trend, "ingest": ingest_info}}), log_dir, now_ts, window)
-    current, previous = _windows(config, state, state_dir, now_ts, window, static, workspace)
+    current, previous = _windows(config, state, state_dir, now_ts, window, static, workspace, classes)
     opportunities = find_opportunities(current, config, static, spans=read_dir != log_dir)
     if not targets:
         notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")
@@ -163,10 +166,12 @@ def _window_end(newest: float | None, now_ts: float, window: float, notes: list[
 
 
 def _windows(config: LabTechnicianConfig, state: dict[str, Any], state_dir: Path, now_ts: float, window: float,
-             static: Mapping[str, Any], workspace: Path | None) -> tuple[WindowStats, WindowStats]:
+             static: Mapping[str, Any], workspace: Path | None, classes: Hierarchy
+             ) -> tuple[WindowStats, WindowStats]:
     """Statistics of the window ending at ``now_ts`` and of the one before it (for the trend)."""
     hours = load_hours(state, state_dir)
     common = {"slow_method_seconds": config.slow_method_seconds, "min_pattern_count": config.min_pattern_count,
+              "classes": classes,
               "targets": sorted({k.split("::", 1)[0] for k in static}),
               "workspace": str(Path(workspace).resolve()) if workspace is not None else None}
     current = summarize(((k, hours[k]) for k in window_keys(hours, now_ts, window)),
@@ -177,7 +182,7 @@ def _windows(config: LabTechnicianConfig, state: dict[str, Any], state_dir: Path
 
 
 def _cache_key(state: Mapping[str, Any], config: LabTechnicianConfig, now_ts: float, window: float,
-               static: Mapping[str, Any], has_targets: bool, notes: Sequence[str]) -> str:
+               static: Mapping[str, Any], has_targets: bool, notes: Sequence[str], classes: Sequence[Any] = ()) -> str:
     """What an analysis depends on besides the clock: the data generation and which hours with data
     fall in the current and the previous window (an idle clock moving on changes neither)."""
     if state.get("hour_keys") is not None:
@@ -188,7 +193,7 @@ def _cache_key(state: Mapping[str, Any], config: LabTechnicianConfig, now_ts: fl
     days = [datetime.fromtimestamp(now_ts - window * 3600, UTC).strftime("%Y%m%d"),
             datetime.fromtimestamp(now_ts, UTC).strftime("%Y%m%d")]
     parts = [state.get("generation"), state.get("log_dir"), span, days, window, config.model_dump(mode="json"),
-             sorted(static), has_targets,
+             sorted(static), has_targets, classes,
              list(notes), sorted((n, e.get("size"), e.get("mtime_ns")) for n, e in state["metrics"].items()),
              hashlib.blake2b(orjson.dumps(static, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()]
     return hashlib.blake2b(orjson.dumps(parts, default=str), digest_size=16).hexdigest()

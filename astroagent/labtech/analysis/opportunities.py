@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from astroagent.config.models import LabTechnicianConfig
-from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext, Detector, pattern_evidence, register,
-                                                    share_of_executions, transient_types_at, unabsorbed)
+from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext, Detector, derived_bases,
+                                                    pattern_evidence, register, share_of_executions,
+                                                    transient_types_at, unabsorbed)
 from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
 from astroagent.labtech.analysis.analytics import WindowStats, current_version
 from astroagent.labtech.knowledge.exceptions import retry_covers
@@ -49,6 +50,12 @@ def older_code_only(p: ErrorPattern, ctx: DetectionContext) -> str | None:
         return None
     return (f"; none in the current code version {current.code_version} ({current.executions} executions): "
             "older code only")
+
+
+def _derived(ctx: DetectionContext, types: Iterable[str]) -> dict[str, Any]:
+    """``{"derives_from": {class: base}}`` for the program's own classes among ``types`` (the fixes read it)."""
+    bases = derived_bases(ctx, types)
+    return {"derives_from": bases} if bases else {}
 
 
 @register
@@ -93,9 +100,11 @@ class FrequentError(Detector):
             facts = ctx.facts(target)
             if fix and facts.get("retries") and not facts.get("own_retry"):
                 fix, evidence["note"] = None, "the function already retries; see dependency_outage"
-            elif fix and facts.get("own_retry") and retry_covers(facts.get("own_retry_covers", ()), p.error_type):
+            elif fix and facts.get("own_retry") and retry_covers(facts.get("own_retry_covers", ()), p.error_type,
+                                                                 derived_bases(ctx, (p.error_type,))):
                 fix, evidence["note"] = None, "astroagent's retry on this function already covers it"
             types = transient_types_at(ctx, target) if fix and target else (p.error_type,)
+            evidence.update(_derived(ctx, types))
             priority = "critical" if share >= 0.3 else "high" if share >= 0.1 or count >= 10 * ctx.config.min_pattern_count \
                 else "medium"
             kind = "transient" if p.transient else "unclassified"
@@ -151,7 +160,8 @@ class DependencyOutage(Detector):
                 method=method, error_types=tuple(sorted({p.error_type for p in transient})),
                 evidence={"longest_failure_streak": streak, "threshold": ctx.config.outage_streak,
                           "patterns": [p.signature for p in transient],
-                          **breaker_cooldown(ctx.stats.streak_spans.get(method))})
+                          **breaker_cooldown(ctx.stats.streak_spans.get(method)),
+                          **_derived(ctx, (p.error_type for p in transient))})
 
 
 @register
@@ -261,7 +271,8 @@ class MissingTimeout(Detector):
                                         "success_rate": stats.success_rate if stats else None, "why": why,
                                         "already_retries": bool(facts.get("retries")),
                                         "own_retry": bool(facts.get("own_retry")),
-                                        "transient_types": list(transient_types_at(ctx, target))}
+                                        "transient_types": list(transient_types_at(ctx, target)),
+                                        **_derived(ctx, transient_types_at(ctx, target))}
             evidence.update({k: v for k, v in profile.items() if v is not None})
             yield Opportunity(
                 type=self.type, priority=priority,

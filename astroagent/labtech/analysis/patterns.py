@@ -6,6 +6,7 @@ regular expressions valid in both Python ``re`` and RE2, so the DuckDB ingest pa
 (``MASKS`` inside SQL) and the pure-Python path produce byte-identical templates.
 
 Which types are transient is ``knowledge.exceptions``' table: exactly the types a retry can catch.
+A class the program defines is judged by its nearest known base (``knowledge.hierarchy``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from astroagent.labtech.knowledge.exceptions import DETERMINISTIC_TYPES, TRANSIENT_TYPES
+from astroagent.labtech.knowledge.hierarchy import Derivation
 
 __all__ = [
     "MASKS",
@@ -91,15 +93,16 @@ class Classification:
 
 
 def classify(error_type: str, messages: Iterable[str], digests: Mapping[str, Sequence[int]] = {},
-             min_repeats: int = 2) -> Classification:
+             min_repeats: int = 2, derived: Derivation | None = None) -> Classification:
     """Transient (retry may help) or deterministic (same input fails every time), with the words why.
 
     ``digests`` maps each args_digest this pattern failed with to ``(successes, failures)`` of
     that digest in the same method: a digest that both failed and succeeded is a failure that
     comes and goes; one that only ever failed (at least ``min_repeats`` times) is deterministic.
+    ``derived``: ``error_type`` is the program's own class, judged as its nearest known base.
     """
-    evidence: list[str] = []
-    base = error_type.rsplit(".", 1)[-1]
+    evidence: list[str] = [derived.words()] if derived else []
+    base = (derived.base if derived else error_type).rsplit(".", 1)[-1]
     text = " ".join(m for m in messages if m)[:4000]
     flaky = [d for d, (ok, bad) in digests.items() if ok > 0 and bad > 0]
     stuck = [d for d, (ok, bad) in digests.items() if ok == 0 and bad >= min_repeats]

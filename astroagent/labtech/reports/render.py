@@ -94,6 +94,7 @@ def analyze_json(analysis: Analysis) -> dict[str, Any]:
                             "absorbed": p.absorbed, "code_versions": p.code_versions,
                             "failed_versions": p.failed_versions, "method": p.method, "location": p.location.model_dump() if p.location else None,
                             "transient": p.transient, "deterministic": p.deterministic,
+                            "derives_from": p.derives_from,
                             "signature": p.signature, "evidence": list(p.evidence)}
                            for p in analysis.error_patterns],
         "slow_methods": [{"method": s.method, "calls": s.calls, "mean": s.mean, "p50": s.p50, "p95": s.p95}

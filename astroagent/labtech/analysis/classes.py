@@ -1,0 +1,133 @@
+"""The program's exception classes, read from its code: the analysed files, and the workspace modules
+their classes' bases come from (``from .errors import ArchiveError``), each parsed once per content.
+
+An error type telemetry logs by name (``FetchError``) is judged by what the class derives from
+(``knowledge.hierarchy``); this module only finds and reads the files. Modules are named as
+validation imports them (``astroagent.paths.module_of``); nothing outside the workspace is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from astroagent.atomic import atomic_write_bytes
+from astroagent.labtech.analysis._facts_digest import facts_digest
+from astroagent.labtech.analysis._state_dir import CLASSES_CACHE_FILE, state_file
+from astroagent.labtech.knowledge.hierarchy import Hierarchy, ModuleClasses, known_type, module_classes
+from astroagent.paths import module_of
+
+__all__ = ["workspace_classes", "MAX_FOLLOWED"]
+
+MAX_FOLLOWED = 64     # workspace modules read beyond the given files, to find where bases are defined
+
+
+class _Reader:
+    def __init__(self, workspace: Path | None, cache: dict[str, Any], sources: Mapping[Path, str]) -> None:
+        self.workspace = workspace.resolve() if workspace is not None else None
+        self.cache, self.sources = cache, {Path(p).resolve(): s for p, s in sources.items()}
+        self.modules: dict[str, ModuleClasses] = {}
+        self.read: set[Path] = set()
+        self.used: set[str] = set()      # cache entries of the files read this time (the rest is dropped)
+
+    def rel(self, file: Path) -> str | None:
+        if self.workspace is None:
+            return None
+        try:
+            return file.relative_to(self.workspace).as_posix()
+        except ValueError:
+            return None
+
+    def add(self, file: Path) -> None:
+        file = Path(file).resolve()
+        if file in self.read:
+            return
+        self.read.add(file)
+        rel = self.rel(file)
+        try:
+            data = self.sources[file].encode("utf-8") if file in self.sources else file.read_bytes()
+            module = module_of(self.workspace, rel) if rel is not None else file.stem  # type: ignore[arg-type]
+        except (OSError, ValueError, UnicodeError):
+            return
+        key, digest = rel or file.as_posix(), facts_digest(data)
+        self.used.add(key)
+        hit = self.cache.get(key)
+        if isinstance(hit, dict) and hit.get("hash") == digest and hit.get("module") == module:
+            try:
+                self.modules[module] = ModuleClasses.from_json(hit["classes"])
+                return
+            except (KeyError, TypeError, ValueError):
+                pass
+        found = module_classes(data.decode("utf-8", "replace"), module, key, package=file.name == "__init__.py")
+        self.modules[module] = found
+        if file not in self.sources:
+            self.cache[key] = {"hash": digest, "module": module, "classes": found.to_json()}
+
+    def file_of(self, module: str) -> Path | None:
+        """The workspace file imported as ``module`` (flat or src layout), if there is one."""
+        if self.workspace is None:
+            return None
+        path = module.replace(".", "/")
+        for root in ("", "src/"):
+            for rel in (f"{root}{path}.py", f"{root}{path}/__init__.py"):
+                file = self.workspace / rel
+                if file.is_file() and module_of(self.workspace, rel) == module:
+                    return file
+        return None
+
+    def wanted(self, hierarchy: Hierarchy) -> list[Path]:
+        """Files defining a base that no read module defines (through a package's re-exports)."""
+        out: list[Path] = []
+        for cls in hierarchy.classes.values():
+            for ref in cls.bases:
+                if hierarchy.own(ref) is not None or known_type(ref) is not None:
+                    continue
+                for _ in range(8):   # follow what read modules re-export to where it is defined
+                    module, _, name = ref.rpartition(".")
+                    if module not in self.modules or name not in self.modules[module].imports:
+                        break
+                    ref = self.modules[module].imports[name]
+                parts = ref.split(".")[:-1]
+                for n in range(len(parts), 0, -1):
+                    file = self.file_of(".".join(parts[:n]))
+                    if file is not None and file.resolve() not in self.read:
+                        out.append(file)
+                        break
+        return out
+
+
+def workspace_classes(files: Iterable[Path], workspace: Path | None, *, state_dir: Path | None = None,
+                      sources: Mapping[Path, str] | None = None) -> Hierarchy:
+    """The exception classes of ``files`` and of the workspace modules their bases come from.
+
+    ``sources`` replaces the text of some files (a proposal not yet written); ``state_dir`` keeps a
+    cache of each file's classes by content."""
+    cache_path = state_file(state_dir, CLASSES_CACHE_FILE) if state_dir is not None else None
+    cache: dict[str, Any] = {}
+    if cache_path is not None:
+        try:
+            loaded = orjson.loads(cache_path.read_bytes())
+            cache = loaded if isinstance(loaded, dict) else {}
+        except (OSError, orjson.JSONDecodeError):
+            pass
+    before = dict(cache)
+    reader = _Reader(workspace, cache, sources or {})
+    for file in files:
+        reader.add(Path(file))
+    hierarchy = Hierarchy(reader.modules.values())
+    followed = 0
+    while followed < MAX_FOLLOWED and (more := reader.wanted(hierarchy)):
+        for file in more[: MAX_FOLLOWED - followed]:
+            reader.add(file)
+            followed += 1
+        hierarchy = Hierarchy(reader.modules.values())
+    kept = {k: v for k, v in cache.items() if k in reader.used}
+    if cache_path is not None and kept != before:
+        try:
+            atomic_write_bytes(cache_path, orjson.dumps(kept))
+        except OSError:
+            pass    # a cache: the next run parses again
+    return hierarchy
