@@ -26,6 +26,7 @@ __all__ = [
     "run_codemod",
     "normalize_qualname",
     "decorator_names",
+    "derives_from",
     "insert_decorator",
     "is_generator",
     "module_helpers_insert_index",
@@ -123,6 +124,15 @@ def run_codemod(fix: str, source: str, make: Any) -> FixOutcome:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def derives_from(opportunity: Opportunity) -> dict[str, str]:
+    """The program's own exception classes among the opportunity's types, each with its nearest known base
+    (analysis' ``derives_from`` evidence; anything else there is ignored)."""
+    found = opportunity.evidence.get("derives_from")
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def decorator_names(node: cst.FunctionDef) -> list[str]:

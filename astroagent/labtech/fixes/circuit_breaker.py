@@ -20,6 +20,7 @@ from astroagent.labtech.fixes.base import (
     Refuse,
     TargetedCodemod,
     decorator_names,
+    derives_from,
     insert_decorator,
     insert_module_helpers,
 )
@@ -90,7 +91,7 @@ class AddCircuitBreakerCommand(TargetedCodemod):
         if original.asynchronous is not None:
             raise Refuse(f"{self.qualname} is async: the generated breaker guards plain functions only")
         families, modules, http, _ = retry_plan(self.opportunity.error_types or ("ConnectionError", "TimeoutError"),
-                                                exception_scope(self.module))
+                                                exception_scope(self.module), derives_from(self.opportunity))
         if http:
             families.append("urllib.error.URLError")
         if not families:
@@ -124,6 +125,7 @@ class AddCircuitBreaker(FixRule):
     def applicable(self, opportunity: Opportunity) -> str | None:
         if (reason := super().applicable(opportunity)) is not None:
             return reason
-        if opportunity.error_types and not any(is_transient_name(t) for t in opportunity.error_types):
+        if opportunity.error_types and not any(is_transient_name(t, derives_from(opportunity))
+                                               for t in opportunity.error_types):
             return f"no transient exception types among {', '.join(opportunity.error_types)}"
         return None

@@ -20,6 +20,7 @@ from astroagent.labtech.fixes.base import (
     Refuse,
     TargetedCodemod,
     decorator_names,
+    derives_from,
     insert_decorator,
     is_generator,
     insert_module_helpers,
@@ -58,8 +59,8 @@ class AddRetryCommand(TargetedCodemod):
     jitter: ClassVar[float] = 0.2
 
     def change(self, original: cst.FunctionDef, updated: cst.FunctionDef, kind: str) -> cst.FunctionDef:
-        types = self.opportunity.error_types
-        families, modules, http, ignored = retry_plan(types, exception_scope(self.module))
+        types, derived = self.opportunity.error_types, derives_from(self.opportunity)
+        families, modules, http, ignored = retry_plan(types, exception_scope(self.module), derived)
         if is_generator(original):
             raise Refuse(f"{self.qualname} is a generator: retrying it would not re-run its body")
         ours: list[tuple[int, OwnRetry]] = []
@@ -73,7 +74,7 @@ class AddRetryCommand(TargetedCodemod):
         if ours:
             return self._widen(updated, ours[0][0], ours[0][1], families, modules, http)
         if not families and not http:
-            transient = [t for t in types if is_transient_name(t)]
+            transient = [t for t in types if is_transient_name(t, derived)]
             if transient:
                 raise Refuse(f"{', '.join(transient)}: transient, but nothing this module imports or defines "
                              "names their class, so no retry here can catch them")
@@ -140,8 +141,10 @@ class AddRetryMechanism(FixRule):
             return reason
         if not opportunity.error_types:
             return "no observed exception types: nothing to limit a retry to"
-        if not any(is_transient_name(t) for t in opportunity.error_types):
-            bad = [t for t in opportunity.error_types if t.rsplit(".", 1)[-1] in NEVER_RETRIED]
+        derived = derives_from(opportunity)
+        if not any(is_transient_name(t, derived) for t in opportunity.error_types):
+            bad = [t for t in opportunity.error_types if t.rsplit(".", 1)[-1] in NEVER_RETRIED
+                   or derived.get(t, "").rsplit(".", 1)[-1] in NEVER_RETRIED]
             if bad:
                 return f"programming errors ({', '.join(bad)}) are deterministic: no retry"
             return f"no transient exception types among {', '.join(opportunity.error_types)}"

@@ -15,6 +15,11 @@ from astroagent.labtech.knowledge.exceptions import Scope
 __all__ = ["module_aliases", "qualified_names", "dotted", "uses_name", "exception_scope"]
 
 
+def _bound(alias: cst.ImportAlias, default: str) -> str:
+    """The name an import binds: its ``as`` name, else ``default``."""
+    return alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else default
+
+
 def module_aliases(module: cst.Module) -> dict[str, str]:
     """Local name → the module or object it was imported as (``np`` → ``numpy``), module level only."""
     names: dict[str, str] = {}
@@ -25,17 +30,13 @@ def module_aliases(module: cst.Module) -> dict[str, str]:
             if isinstance(small, cst.Import):
                 for alias in small.names:
                     full = get_full_name_for_node(alias.name) or ""
-                    local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) \
-                        else full.split(".")[0]
-                    names[local] = full if alias.asname else full.split(".")[0]
+                    names[_bound(alias, full.split(".")[0])] = full if alias.asname else full.split(".")[0]
             elif isinstance(small, cst.ImportFrom) and small.module and not small.relative \
                     and not isinstance(small.names, cst.ImportStar):
                 base = get_full_name_for_node(small.module) or ""
                 for alias in small.names:
                     name = get_full_name_for_node(alias.name) or ""
-                    local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) \
-                        else name
-                    names[local] = f"{base}.{name}"
+                    names[_bound(alias, name)] = f"{base}.{name}"
     return names
 
 
@@ -80,5 +81,11 @@ def exception_scope(module: cst.Module) -> Scope:
     """The packages ``module`` imports and the classes it defines or imports by name (what a retry there can name)."""
     aliases = module_aliases(module)
     names = {full.rsplit(".", 1)[-1]: local for local, full in aliases.items() if "." in full}
+    for stmt in module.body:      # ``from .errors import FetchError``: the program's own class, bound here too
+        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
+            if isinstance(small, cst.ImportFrom) and small.relative and not isinstance(small.names, cst.ImportStar):
+                for alias in small.names:
+                    name = get_full_name_for_node(alias.name) or ""
+                    names.setdefault(name, _bound(alias, name))
     names.update({stmt.name.value: stmt.name.value for stmt in module.body if isinstance(stmt, cst.ClassDef)})
     return Scope(frozenset(full.split(".")[0] for full in aliases.values()), names)
