@@ -19,10 +19,12 @@ from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.analysis.opportunities import find_opportunities
 from astroagent.labtech.analysis.patterns import classify
 from astroagent.labtech.analysis.static import analyze_source
+from astroagent.labtech.changes.guard import check_change
 from astroagent.labtech.fixes import apply_fix
 from astroagent.labtech.knowledge.decorators import own_retry
 from astroagent.labtech.knowledge.exceptions import DETERMINISTIC_TYPES, FAMILIES, TRANSIENT_TYPES, Family, \
     retry_covers
+from astroagent.labtech.knowledge.hierarchy import Hierarchy, module_classes
 from astroagent.labtech.knowledge.network import NETWORK_CALLS
 from astroagent.labtech.models import ErrorPattern, MethodStats, Opportunity
 
@@ -69,11 +71,14 @@ def _real_error(name: str, family: Family, namespace: dict[str, Any]) -> BaseExc
 
 
 def _proposal(name: str, source: str) -> Opportunity:
-    """What analysis proposes for ten failures of ``name`` in ``fetch`` (the real detector, real classifier)."""
+    """What analysis proposes for ten failures of ``name`` in ``fetch`` (the real detector, real classifier,
+    the classes ``source`` defines read as analysis reads the workspace's)."""
     message = "HTTP Error 503: Service Unavailable" if name == "HTTPError" else "the archive went away"
-    verdict = classify(name, [message])
+    derived = Hierarchy([module_classes(source, "prog", "prog.py")]).derivation(name)
+    verdict = classify(name, [message], derived=derived)
     pattern = ErrorPattern(signature=f"sig-{name}", error_type=name, template=message, count=10, executions=10,
-                           method="fetch", transient=verdict.transient, deterministic=verdict.deterministic)
+                           method="fetch", transient=verdict.transient, deterministic=verdict.deterministic,
+                           derives_from=derived.base if derived else None)
     static = {k: f.to_json() for k, f in analyze_source(source, "prog.py").items()}
     stats = WindowStats(patterns=[pattern], methods={"fetch": MethodStats(method="fetch", calls=20, errors=10)})
     found = find_opportunities(stats, LabTechnicianConfig(), static, detectors=["frequent_error"])
@@ -94,6 +99,9 @@ def test_every_transient_type_is_retried_by_the_retry_analysis_proposes(name: st
     assert written is not None
     assert (written.http if family.http else family.expr in written.families or family.own and name in
             written.families), (name, family, written)
+    guard = check_change(source, outcome.new_source, path="prog.py", kind="rule:add_retry_mechanism",
+                         functions=["fetch"])
+    assert guard.ok, guard.violations
     # analysis, reading the new code, sees its own retry covering the type: no second proposal
     facts = analyze_source(outcome.new_source, "prog.py")["prog.py::fetch"]
     assert facts.own_retry and retry_covers(facts.own_retry_covers, name)
@@ -109,6 +117,79 @@ def test_every_transient_type_is_retried_by_the_retry_analysis_proposes(name: st
     with pytest.raises(type(error)):
         fetch(box)
     assert box["calls"] == 5
+
+
+# the program's own class, derived from a known type: (its bases as written, imports they need, a retry names)
+DERIVED = {
+    "ConnectionError": ("ConnectionError", ""),
+    "ConnectionResetError": ("ConnectionResetError", ""),
+    "TimeoutError": ("TimeoutError", ""),
+    "socket.timeout": ("socket.timeout", "import socket\n"),
+    "http.client.IncompleteRead": ("http.client.IncompleteRead", "import http.client\n"),
+    "through an own class": ("ArchiveError", "\n\nclass ArchiveError(ConnectionError):\n    pass\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DERIVED))
+def test_a_class_of_the_program_derived_from_a_transient_type_is_retried_by_the_retry_analysis_proposes(
+        case: str) -> None:
+    bases, header = DERIVED[case]
+    source = f"{header}\n\nclass FetchError({bases}):\n    pass\n\n\ndef fetch(box):\n    box['calls'] += 1\n" \
+             "    raise box['error']\n"
+    opportunity = _proposal("FetchError", source)
+    assert opportunity.fix == "add_retry_mechanism", opportunity
+    outcome = apply_fix(source, "fetch", opportunity)
+    assert outcome.status == "applied", outcome.reason
+    written = own_retry(cst.parse_module(outcome.new_source).body[-1].decorators[0])
+    assert written is not None and written.families == ["FetchError"]      # the class itself, as the module binds it
+    guard = check_change(source, outcome.new_source, path="prog.py", kind="rule:add_retry_mechanism",
+                         functions=["fetch"])
+    assert guard.ok, guard.violations
+    assert _proposal("FetchError", outcome.new_source).fix is None     # analysis sees it covered
+    namespace: dict[str, Any] = {}
+    exec(compile(outcome.new_source, "prog.py", "exec"), namespace)
+    box = {"calls": 0, "error": namespace["FetchError"]("down")}
+    with pytest.raises(namespace["FetchError"]):
+        namespace["fetch"].retry_with(sleep=lambda seconds: None)(box)
+    assert box["calls"] == 5
+
+
+def test_a_class_the_target_module_cannot_name_is_caught_by_its_base() -> None:
+    """``fetch`` calls a client whose module raises FetchError(ConnectionError); fetch's module never imports it."""
+    client = "class FetchError(ConnectionError):\n    pass\n\n\ndef get(box):\n    box['calls'] += 1\n" \
+             "    raise FetchError('down')\n"
+    source = "import client\n\n\ndef fetch(box):\n    return client.get(box)\n"
+    opp = Opportunity(type="frequent_error", priority="high", description="d", fix="add_retry_mechanism",
+                      signature="s", error_types=("FetchError",),
+                      evidence={"derives_from": {"FetchError": "ConnectionError"}})
+    outcome = apply_fix(source, "fetch", opp)
+    assert outcome.status == "applied", outcome.reason
+    assert own_retry(cst.parse_module(outcome.new_source).body[-1].decorators[0]).families == ["ConnectionError"]
+    assert check_change(source, outcome.new_source, path="prog.py", kind="rule:add_retry_mechanism").ok
+    module = type(sys)("client")
+    exec(compile(client, "client.py", "exec"), module.__dict__)
+    namespace: dict[str, Any] = {}
+    sys.modules["client"] = module
+    try:
+        exec(compile(outcome.new_source, "prog.py", "exec"), namespace)
+    finally:
+        del sys.modules["client"]
+    box = {"calls": 0}
+    with pytest.raises(module.FetchError):
+        namespace["fetch"].retry_with(sleep=lambda seconds: None)(box)
+    assert box["calls"] == 5
+
+
+@pytest.mark.parametrize("bases", ["ValueError", "KeyError", "ConnectionError, ValueError", "Exception"])
+def test_a_class_of_the_program_derived_from_a_programming_error_or_nothing_known_is_never_retried(bases) -> None:
+    source = f"class FetchError({bases}):\n    pass\n\n\ndef fetch(box):\n    raise box['error']\n"
+    derived = Hierarchy([module_classes(source, "prog", "prog.py")]).derivation("FetchError")
+    assert not classify("FetchError", ["the archive went away"], derived=derived).transient
+    forced = Opportunity(type="frequent_error", priority="high", description="d", fix="add_retry_mechanism",
+                         signature="s", error_types=("FetchError",),
+                         evidence={"derives_from": {"FetchError": derived.base}} if derived else {})
+    outcome = apply_fix(source, "fetch", forced)
+    assert outcome.status == "rejected" and ("deterministic" in outcome.reason or "no transient" in outcome.reason)
 
 
 def test_every_type_the_classifier_calls_transient_by_type_has_a_family_and_no_programming_error_is_retried() -> None:

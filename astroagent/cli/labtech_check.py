@@ -52,7 +52,7 @@ def check_command(target: Path, proposed: Path, kind: str, functions: tuple[str,
     """
     from astroagent.config import load_config
     from astroagent.labtech import check_change, parse_kind  # loaded only when a check runs
-    from astroagent.paths import find_workspace
+    from astroagent.paths import find_project, find_workspace
 
     try:
         parse_kind(kind)
@@ -60,9 +60,10 @@ def check_command(target: Path, proposed: Path, kind: str, functions: tuple[str,
         fail(f"--kind: {exc}", EXIT_USAGE)
     old = read_source(target, "--target")
     new = read_source(proposed, "--proposed")
-    allowed = load_config(find_workspace(target.parent)).lab_technician.llm.allowed_imports
+    workspace = find_workspace(target.parent)
+    allowed = load_config(workspace).lab_technician.llm.allowed_imports
     report = check_change(old, new, path=str(target), kind=kind, functions=functions or None,
-                          allowed_imports=allowed)
+                          allowed_imports=allowed, workspace=workspace or find_project([target]))
     if as_json:
         emit_json({"ok": report.ok, "violations": list(report.violations)})
     else:

@@ -78,30 +78,31 @@ class _Reader:
                     return file
         return None
 
-    def wanted(self, hierarchy: Hierarchy) -> list[Path]:
-        """Files defining a base that no read module defines (through a package's re-exports)."""
+    def wanted(self, hierarchy: Hierarchy, names: Iterable[str]) -> list[Path]:
+        """Files defining a base (or one of ``names``) that no read module defines (through a package's
+        re-exports)."""
         out: list[Path] = []
-        for cls in hierarchy.classes.values():
-            for ref in cls.bases:
-                if hierarchy.own(ref) is not None or known_type(ref) is not None:
-                    continue
-                for _ in range(8):   # follow what read modules re-export to where it is defined
-                    module, _, name = ref.rpartition(".")
-                    if module not in self.modules or name not in self.modules[module].imports:
-                        break
-                    ref = self.modules[module].imports[name]
-                parts = ref.split(".")[:-1]
-                for n in range(len(parts), 0, -1):
-                    file = self.file_of(".".join(parts[:n]))
-                    if file is not None and file.resolve() not in self.read:
-                        out.append(file)
-                        break
+        for ref in [*names, *(ref for cls in hierarchy.classes.values() for ref in cls.bases)]:
+            if hierarchy.own(ref) is not None or known_type(ref) is not None:
+                continue
+            for _ in range(8):   # follow what read modules re-export to where it is defined
+                module, _, name = ref.rpartition(".")
+                if module not in self.modules or name not in self.modules[module].imports:
+                    break
+                ref = self.modules[module].imports[name]
+            parts = ref.split(".")[:-1]
+            for n in range(len(parts), 0, -1):
+                file = self.file_of(".".join(parts[:n]))
+                if file is not None and file.resolve() not in self.read:
+                    out.append(file)
+                    break
         return out
 
 
 def workspace_classes(files: Iterable[Path], workspace: Path | None, *, state_dir: Path | None = None,
-                      sources: Mapping[Path, str] | None = None) -> Hierarchy:
-    """The exception classes of ``files`` and of the workspace modules their bases come from.
+                      sources: Mapping[Path, str] | None = None, names: Iterable[str] = ()) -> Hierarchy:
+    """The exception classes of ``files`` and of the workspace modules their bases come from, or where
+    the qualified ``names`` are defined.
 
     ``sources`` replaces the text of some files (a proposal not yet written); ``state_dir`` keeps a
     cache of each file's classes by content."""
@@ -119,7 +120,8 @@ def workspace_classes(files: Iterable[Path], workspace: Path | None, *, state_di
         reader.add(Path(file))
     hierarchy = Hierarchy(reader.modules.values())
     followed = 0
-    while followed < MAX_FOLLOWED and (more := reader.wanted(hierarchy)):
+    names = list(names)
+    while followed < MAX_FOLLOWED and (more := reader.wanted(hierarchy, names)):
         for file in more[: MAX_FOLLOWED - followed]:
             reader.add(file)
             followed += 1

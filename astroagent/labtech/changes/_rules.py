@@ -11,9 +11,11 @@ import ast
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 from astroagent.labtech.changes._align import align, same
 from astroagent.labtech.changes._names import Resolver
+from astroagent.labtech.changes._own_classes import OwnClasses, maybe_own
 from astroagent.labtech.fixes.caching import GUARDED_SOURCE
 from astroagent.labtech.fixes.circuit_breaker import BREAKER_SOURCE, BREAKER_CLASS
 from astroagent.labtech.fixes.retry import PREDICATE_SOURCE
@@ -25,7 +27,6 @@ __all__ = ["SHAPES", "rule_findings"]
 Finding = tuple[str, str]
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _FAMILY_EXPRS = frozenset(f.expr for fams in FAMILIES.values() for f in fams if f.expr and not f.http)
-_OWN_NAMES = frozenset(name for name, fams in FAMILIES.items() if any(f.own for f in fams))
 _CLIENT_MODULES = frozenset({"urllib.error", *(f.module for fams in FAMILIES.values() for f in fams if f.module)})
 
 
@@ -61,7 +62,7 @@ def _call(node: ast.AST, name: str) -> ast.Call | None:
 def _transient(name: str, *, breaker: bool = False) -> bool:
     if breaker and name == "urllib.error.URLError":
         return True
-    return name in _FAMILY_EXPRS or name.rsplit(".", 1)[-1] in _OWN_NAMES
+    return name in _FAMILY_EXPRS or maybe_own(name)     # the program's class: resolved() says which
 
 
 def _family_tuple(node: ast.AST, *, breaker: bool = False) -> list[str] | None:
@@ -201,12 +202,14 @@ def _strip_timeouts(tree: ast.AST) -> None:
 
 
 class _RuleCheck:
-    def __init__(self, fix: str, old: ast.Module, new: ast.Module, functions: Collection[str] | None) -> None:
+    def __init__(self, fix: str, old: ast.Module, new: ast.Module, functions: Collection[str] | None,
+                 own: tuple[str | None, Path | None, str | None]) -> None:
         self.fix, self.shape = fix, SHAPES[fix]
         if self.shape.timeouts:
             _strip_timeouts(old)
             _strip_timeouts(new)
         self.new_r = Resolver(new)
+        self.own = OwnClasses(new, self.new_r, *own)
         self.functions = set(functions) if functions is not None else None
         self.helpers = {name: dump for src in self.shape.helpers for name, dump in _helpers(src).items()}
         self.out: list[Finding] = []
@@ -297,6 +300,9 @@ class _RuleCheck:
                 self.out.append(("shape", f"{self.fix} changed {qual} in a way it never does"))
             return
         if len(news) == len(olds) and self.shape.widen and self.widened(olds, news):
+            for a, b in zip(olds, news):
+                if not same(a, b):
+                    self.resolved(b, qual)
             return
         index = self.shape.index(_short_names(olds))
         expected = len(news) == len(olds) + 1 and all(same(a, b) for a, b in zip(olds, news[:index] + news[index + 1:]))
@@ -324,7 +330,8 @@ class _RuleCheck:
             refs = self.new_r.name_refs(node.id, self.new_r.module)
             wanted = self.shape.names.get(node.id)
             ok = refs == {wanted} if wanted else (refs == {node.id} and node.id in self.new_r.modules) or \
-                refs == {f"builtins.{node.id}"} or (refs == {f"local:{node.id}"} and node.id in self.helpers)
+                refs == {f"builtins.{node.id}"} or (refs == {f"local:{node.id}"} and node.id in self.helpers) \
+                or self.own.transient(node.id, refs)
             if not ok:
                 self.out.append(("wrapping", f"{node.id} in the decorator of {qual} does not refer to what "
                                  f"{self.fix} means by it"))
@@ -363,6 +370,8 @@ def _same_body(a: list[ast.stmt], b: list[ast.stmt]) -> bool:
     return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
 
 
-def rule_findings(fix: str, old: ast.Module, new: ast.Module, functions: Collection[str] | None) -> list[Finding]:
-    """Why ``new`` is not ``old`` plus exactly what ``fix`` adds (empty: it is)."""
-    return _RuleCheck(fix, old, new, functions).run(old, new)
+def rule_findings(fix: str, old: ast.Module, new: ast.Module, functions: Collection[str] | None, *,
+                  path: str | None = None, workspace: Path | None = None, source: str | None = None) -> list[Finding]:
+    """Why ``new`` is not ``old`` plus exactly what ``fix`` adds (empty: it is). ``path`` in ``workspace``
+    with the new ``source``: where the program's own exception classes a retry names are looked up."""
+    return _RuleCheck(fix, old, new, functions, (path, workspace, source)).run(old, new)

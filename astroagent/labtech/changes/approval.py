@@ -79,7 +79,7 @@ def _recheck(change: dict[str, Any], workspace: Path, new_source: str, config: A
     from astroagent.labtech.changes.validate import validate_change
 
     rel = change["file"]
-    guard = check_change((workspace / rel).read_text(encoding="utf-8"), new_source, path=rel)
+    guard = check_change((workspace / rel).read_text(encoding="utf-8"), new_source, path=rel, workspace=workspace)
     if not guard.ok:
         return "guard: " + "; ".join(guard.violations)
     safety = config.lab_technician.safety_constraints

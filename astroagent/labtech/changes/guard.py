@@ -24,6 +24,8 @@ import io
 import tokenize
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 __all__ = ["GuardReport", "check_change", "kind_for", "parse_kind", "RULES"]
 
@@ -107,19 +109,20 @@ def compile_as_python(data: bytes, label: str, *, utf8_only: bool) -> ast.Module
 
 
 def _findings(old: bytes, new: bytes, old_tree: ast.Module, kind: str | None, functions: Collection[str] | None,
-              allowed_imports: Collection[str]) -> list[tuple[str, str]]:
+              allowed_imports: Collection[str], where: dict[str, Any]) -> list[tuple[str, str]]:
     from astroagent.labtech.changes._llm import LLMShape
     from astroagent.labtech.changes._rules import SHAPES, rule_findings
 
     def fresh(data: bytes) -> ast.Module:   # each judge gets its own trees (rule shapes normalise them)
         return compile_as_python(data, "proposed" if data is new else "original", utf8_only=data is new)
 
+    where = {**where, "source": new.decode("utf-8-sig")}
     if kind is not None and kind != "llm":
-        return rule_findings(parse_kind(kind)[1], old_tree, fresh(new), functions)
+        return rule_findings(parse_kind(kind)[1], old_tree, fresh(new), functions, **where)
     found = LLMShape(old_tree, fresh(new), functions, allowed_imports).findings()
     if kind is None and found:    # no kind given: any shape the guard knows will do
         for fix in SHAPES:
-            if not rule_findings(fix, fresh(old), fresh(new), functions):
+            if not rule_findings(fix, fresh(old), fresh(new), functions, **where):
                 return []
     return found
 
@@ -141,9 +144,10 @@ def _lines(findings: list[tuple[str, str]], prefix: str) -> tuple[str, ...]:
 
 def check_change(old_source: str | bytes, new_source: str | bytes, *, path: str | None = None,
                  kind: str | None = None, functions: Collection[str] | None = None,
-                 allowed_imports: Collection[str] | None = None) -> GuardReport:
+                 allowed_imports: Collection[str] | None = None, workspace: Path | None = None) -> GuardReport:
     """Judge ``new_source`` against ``old_source`` as a change of ``kind`` (``llm``, ``rule:<fix>``, or
-    None for any known shape); ``functions`` are the qualnames it may change (None: every function)."""
+    None for any known shape); ``functions`` are the qualnames it may change (None: every function).
+    ``workspace`` (with ``path``): where a retry's own exception classes are read, when imported."""
     prefix = f"{path}: " if path else ""
     findings: list[tuple[str, str]] = []
     try:
@@ -164,7 +168,8 @@ def check_change(old_source: str | bytes, new_source: str | bytes, *, path: str 
             findings.append(("parse", f"{exc.message}; judged against an empty file"))
             old, old_tree = b"", ast.Module(body=[], type_ignores=[])
         if old != new:
-            findings += _findings(old, new, old_tree, kind, functions, tuple(allowed_imports))
+            findings += _findings(old, new, old_tree, kind, functions, tuple(allowed_imports),
+                                  {"path": path, "workspace": workspace})
     except _Unreadable as exc:
         findings = [(exc.rule, exc.message)]
     except ValueError as exc:

@@ -204,7 +204,7 @@ class _Run:
             record["adds_dependencies"] = added
             reason += dependency_note(added, self.workspace)
         guard = check_change(source, new_source, path=rel, kind=kind_for(engine, opp.fix), functions=(qualname,),
-                             allowed_imports=self.config.lab_technician.llm.allowed_imports)
+                             allowed_imports=self.config.lab_technician.llm.allowed_imports, workspace=self.workspace)
         if not guard.ok:
             return self.finish(record, "rejected", "guard: " + "; ".join(guard.violations))
         safety = self.config.lab_technician.safety_constraints
