@@ -5,10 +5,15 @@ unclassified. The classes are read from the workspace's code, following imports 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pytest
+from _labtech_ws import TEST_FETCH, FlakyArchive, make_workspace, run_workload
+
+from astroagent.cli import main
 
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analysis.analyze import default_targets, run_analysis
@@ -129,3 +134,66 @@ def test_a_changed_base_changes_the_answer_even_when_the_logs_did_not(tmp_path: 
     assert again.deterministic and again.derives_from == "KeyError"
     cache = orjson.loads((ws / "state/state/classes_cache.json").read_bytes())
     assert set(cache) == {"spectra/__init__.py", "spectra/errors.py", "spectra/net.py"}
+
+
+# -- end to end: a flaky archive behind the program's own FetchError ---------------------------------
+
+WS_ERRORS = '''\
+"""The archive client's errors."""
+
+
+class ArchiveError(ConnectionError):
+    """The archive could not be reached."""
+'''
+WS_FETCH = '''\
+"""Fetch a dataset from the archive."""
+
+import urllib.request
+
+from astroagent.telemetry import instrument
+from experimenter.errors import ArchiveError
+
+
+class FetchError(ArchiveError):
+    """One dataset did not arrive."""
+
+
+@instrument
+def fetch_dataset(url):
+    """The raw bytes at url."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read()
+    except OSError as exc:
+        raise FetchError("no dataset from the archive") from exc
+'''
+
+
+def test_a_flaky_fetch_raising_the_programs_own_error_is_classified_and_healed_by_a_retry_on_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = make_workspace(tmp_path / "ws", {"experimenter/errors.py": WS_ERRORS, "experimenter/fetch.py": WS_FETCH,
+                                          "tests/test_fetch.py": TEST_FETCH})
+    with FlakyArchive(reset_rate=1 / 3, seed=11) as archive:
+        before, _, _ = run_workload(ws, archive.url, 30)
+        assert before <= 26
+        monkeypatch.chdir(ws)
+        assert main(["labtech", "analyze", "--json"]) == 0
+        [pattern] = [p for p in json.loads(capsys.readouterr().out)["error_patterns"]
+                     if p["error_type"] == "FetchError"]
+        assert pattern["transient"] and pattern["derives_from"] == "ConnectionError"
+        assert pattern["evidence"][0] == \
+            "FetchError derives from ConnectionError through ArchiveError (experimenter/fetch.py:9)"
+        assert main(["labtech", "improve", "--dry-run", "--json"]) == 0
+        dry = json.loads(capsys.readouterr().out)
+        [proposed] = [i for i in dry["improvements_made"] if i["target"].endswith("::fetch_dataset")]
+        assert proposed["status"] == "proposed", proposed["reason"]      # guard and validation passed
+        assert proposed["fix"] == "add_retry_mechanism"
+        assert "+    retry=tenacity.retry_if_exception_type(FetchError)," in proposed["diff"]
+        assert (ws / "experimenter/fetch.py").read_text() == WS_FETCH
+        assert main(["labtech", "improve", "--json"]) == 0
+        [applied] = [i for i in json.loads(capsys.readouterr().out)["improvements_made"]
+                     if i["target"].endswith("::fetch_dataset")]
+        assert applied["status"] == "applied", applied["reason"]
+        after, _, _ = run_workload(ws, archive.url, 30)
+    print(f"\nown FetchError: success {before}/30 before, {after}/30 after the retry on it")
+    assert after >= 29
