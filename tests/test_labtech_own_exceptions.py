@@ -101,6 +101,10 @@ def test_classes_are_read_where_the_bases_live_and_nowhere_outside_the_workspace
     assert only_net.derivation("FetchError").words() == \
         "FetchError derives from ConnectionError through ArchiveError (spectra/net.py:6)"
     assert set(only_net.modules) == {"spectra.net", "spectra.errors"}
+    raised_here = _workspace(tmp_path / "ws2", net="from spectra.errors import ArchiveError\n\n\n"
+                                                 "def fetch(url):\n    raise ArchiveError(url)\n")
+    assert workspace_classes([raised_here / "spectra/net.py"], raised_here).derivation("ArchiveError").base == \
+        "ConnectionError"    # imported, not subclassed, by the one file analysed
     src = _workspace(tmp_path / "src_ws" / "src")
     (tmp_path / "src_ws" / "pyproject.toml").write_text("[project]\nname = 'spectra'\n")
     in_src = workspace_classes([src / "spectra/net.py"], tmp_path / "src_ws")

@@ -1,5 +1,6 @@
-"""The program's exception classes, read from its code: the analysed files, and the workspace modules
-their classes' bases come from (``from .errors import ArchiveError``), each parsed once per content.
+"""The program's exception classes, read from its code: the analysed files, the workspace modules they
+import (a class they raise may be defined there) and those their classes' bases come from
+(``from .errors import ArchiveError``), each parsed once per content.
 
 An error type telemetry logs by name (``FetchError``) is judged by what the class derives from
 (``knowledge.hierarchy``); this module only finds and reads the files. Modules are named as
@@ -90,8 +91,8 @@ class _Reader:
                 if module not in self.modules or name not in self.modules[module].imports:
                     break
                 ref = self.modules[module].imports[name]
-            parts = ref.split(".")[:-1]
-            for n in range(len(parts), 0, -1):
+            parts = ref.split(".")
+            for n in range(len(parts), 0, -1):     # a module itself, else the module defining the name
                 file = self.file_of(".".join(parts[:n]))
                 if file is not None and file.resolve() not in self.read:
                     out.append(file)
@@ -101,8 +102,8 @@ class _Reader:
 
 def workspace_classes(files: Iterable[Path], workspace: Path | None, *, state_dir: Path | None = None,
                       sources: Mapping[Path, str] | None = None, names: Iterable[str] = ()) -> Hierarchy:
-    """The exception classes of ``files`` and of the workspace modules their bases come from, or where
-    the qualified ``names`` are defined.
+    """The exception classes of ``files``, of the workspace modules they import, and of those their bases
+    (or the qualified ``names``) come from.
 
     ``sources`` replaces the text of some files (a proposal not yet written); ``state_dir`` keeps a
     cache of each file's classes by content."""
@@ -120,7 +121,8 @@ def workspace_classes(files: Iterable[Path], workspace: Path | None, *, state_di
         reader.add(Path(file))
     hierarchy = Hierarchy(reader.modules.values())
     followed = 0
-    names = list(names)
+    # what the files import from the workspace: a class they raise may be defined there
+    names = [*names, *(target for m in reader.modules.values() for target in m.imports.values())]
     while followed < MAX_FOLLOWED and (more := reader.wanted(hierarchy, names)):
         for file in more[: MAX_FOLLOWED - followed]:
             reader.add(file)
