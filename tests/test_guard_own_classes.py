@@ -86,3 +86,17 @@ def test_widening_the_rules_retry_with_the_programs_class_is_judged_the_same_way
     wrong = wider.replace("(TimeoutError, ArchiveError)", "(TimeoutError, BadSpectrum)")
     report = check_change(first, wrong, path="spectra/net.py", kind=KIND, workspace=ws)
     assert not report.ok and "BadSpectrum in the decorator of fetch" in report.violations[0]
+
+
+def test_a_breaker_counts_the_programs_transient_class_and_the_guard_accepts_it() -> None:
+    source = "class FetchError(ConnectionError):\n    pass\n\n\ndef fetch(url):\n    raise FetchError(url)\n"
+    opp = Opportunity(type="dependency_outage", priority="high", description="d", fix="add_circuit_breaker",
+                      signature="s", error_types=("FetchError",), evidence={"derives_from": {"FetchError":
+                                                                                           "ConnectionError"}})
+    outcome = apply_fix(source, "fetch", opp)
+    assert outcome.status == "applied" and "failures=(FetchError,))" in outcome.new_source
+    assert check_change(source, outcome.new_source, path="prog.py", kind="rule:add_circuit_breaker").ok
+    bad = source.replace("ConnectionError", "ValueError")
+    report = check_change(bad, outcome.new_source.replace("(ConnectionError)", "(ValueError)"), path="prog.py",
+                          kind="rule:add_circuit_breaker")
+    assert not report.ok and "FetchError in the decorator of fetch" in report.violations[0]
