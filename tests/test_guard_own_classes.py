@@ -96,7 +96,8 @@ def test_a_breaker_counts_the_programs_transient_class_and_the_guard_accepts_it(
     outcome = apply_fix(source, "fetch", opp)
     assert outcome.status == "applied" and "failures=(FetchError,))" in outcome.new_source
     assert check_change(source, outcome.new_source, path="prog.py", kind="rule:add_circuit_breaker").ok
-    bad = source.replace("ConnectionError", "ValueError")
-    report = check_change(bad, outcome.new_source.replace("(ConnectionError)", "(ValueError)"), path="prog.py",
+    mine, bad = "class FetchError(ConnectionError)", "class FetchError(ValueError)"
+    report = check_change(source.replace(mine, bad), outcome.new_source.replace(mine, bad), path="prog.py",
                           kind="rule:add_circuit_breaker")
-    assert not report.ok and "FetchError in the decorator of fetch" in report.violations[0]
+    assert report.violations == ("prog.py: wrapping: FetchError in the decorator of fetch does not refer to what "
+                                 "add_circuit_breaker means by it",)
