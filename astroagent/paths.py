@@ -119,3 +119,11 @@ def module_of(workspace: Path, rel_path: str) -> str:
     """The module a workspace file is imported as: ``src/spectra/net.py`` → ``spectra.net``."""
     root = import_root(workspace, rel_path)
     return module_name_for(rel_path if root == "." else PurePosixPath(rel_path).relative_to(root).as_posix())
+
+
+def package_of(workspace: Path, rel_path: str) -> str:
+    """The top-level package (or module file) ``rel_path`` belongs to, below its import root:
+    ``experimenter/fetch.py`` → ``experimenter``, ``src/spectra/net.py`` → ``spectra``, ``flaky.py`` → itself."""
+    root = import_root(workspace, rel_path)
+    inner = PurePosixPath(rel_path) if root == "." else PurePosixPath(rel_path).relative_to(root)
+    return inner.parts[0]

@@ -120,3 +120,29 @@ def test_after_a_retry_the_old_code_s_failures_are_named_as_the_old_code_s(tmp_p
     out = orjson.loads(capsys.readouterr().out)
     assert out["needs_intervention"] is True
     assert {o["type"]: o["priority"] for o in out["opportunities"]}["frequent_error"] in ("critical", "high")
+
+
+@pytest.mark.parametrize("last", ["disk", "other"])
+def test_the_current_code_version_is_the_one_on_disk_when_a_canary_interleaves(tmp_path: Path, last: str) -> None:
+    """A canary and its baseline alternate: whichever ran last, the current code is what is on disk."""
+    from _labtech_ws import make_workspace
+    from astroagent.config.models import LabTechnicianConfig
+    from astroagent.labtech.analysis.analyze import default_targets, run_analysis
+    from astroagent.labtech.reports.render import version_split
+    from astroagent.telemetry import workspace_code_version
+    ws = make_workspace(tmp_path / "ws")
+    disk = workspace_code_version(ws, "experimenter")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    body = b""
+    for i in range(40):     # the baseline ("base") loses a third to resets, the canary (on disk) none
+        version = disk if (i % 2 == 0) == (last == "other") else "base"
+        body += _versioned(f"r{i}", T0 + timedelta(minutes=i), version, failed_attempts=int(version == "base"
+                           and i % 3 == 0), recovered=not (version == "base" and i % 3 == 0))
+    (logs / f"execution_{T0:%Y%m%d}.jsonl").write_bytes(body)
+    config = LabTechnicianConfig()
+    analysis = run_analysis(config, logs, tmp_path / "state", workspace=ws, targets=default_targets(config, ws))
+    assert analysis.on_disk == (disk,)
+    assert version_split(analysis)["current"]["code_version"] == disk
+    [frequent] = [o for o in analysis.opportunities if o.type == "frequent_error"]
+    assert frequent.priority == "low" and f"none in the current code version {disk}" in frequent.description

@@ -153,6 +153,7 @@ class Analysis(_Model):
     slow_methods: tuple[SlowMethod, ...] = ()
     methods: dict[str, MethodStats] = Field(default_factory=dict)
     per_version: dict[str, VersionStats] = Field(default_factory=dict)
+    on_disk: tuple[str, ...] = ()       # the analysed packages' code versions on disk (the current code)
     trend: dict[str, Any] = Field(default_factory=dict)
     static: dict[str, Any] = Field(default_factory=dict)     # path::qualname -> static facts
     opportunities: tuple[Opportunity, ...] = ()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +96,7 @@ class WindowStats:
     streaks: dict[str, int] = field(default_factory=dict)
     streak_spans: dict[str, list[float]] = field(default_factory=dict)   # method -> [n, first_ts, last_ts] of the longest
     hourly: dict[str, dict[str, list[int]]] = field(default_factory=dict)   # version -> [[hour, n, failed], ...]
+    on_disk: tuple[str, ...] = ()     # code versions of the analysed packages as they are on disk now
 
 
 @dataclass(slots=True)
@@ -207,12 +208,14 @@ class _Fold:
         acc["fv"][g.version] += g.count - g.absorbed
 
 
-def current_version(per_version: Mapping[str, VersionStats]) -> VersionStats | None:
-    """The code version that ran last (after a change the window mixes it with older ones)."""
+def current_version(per_version: Mapping[str, VersionStats], on_disk: Collection[str] = ()) -> VersionStats | None:
+    """The current code version: the one on disk now when it ran in the window (with a canary,
+    baseline and canary alternate as the last to run), else the one that ran last."""
     if not per_version:
         return None
-    return max(per_version.values(), key=lambda v: (v.last_seen is not None, v.last_seen or datetime.min.replace(
-        tzinfo=UTC), v.code_version))
+    pool = [v for v in per_version.values() if v.code_version in on_disk] or list(per_version.values())
+    return max(pool, key=lambda v: (v.last_seen is not None, v.last_seen or datetime.min.replace(tzinfo=UTC),
+                                    v.code_version))
 
 
 def summarize(hours: Iterable[tuple[str, HourRow]], *, slow_method_seconds: float = 2.0,

@@ -23,7 +23,7 @@ from astroagent.labtech.analysis.outcomes import with_outcomes
 from astroagent.labtech.knowledge.hierarchy import Hierarchy
 from astroagent.labtech.models import Analysis
 from astroagent.labtech.analysis.opportunities import find_opportunities, needs_intervention
-from astroagent.paths import workspace_relative as _rel
+from astroagent.paths import package_of, workspace_relative as _rel
 from astroagent.atomic import atomic_write_bytes
 
 __all__ = ["run_analysis", "default_targets", "STATIC_CACHE_FILE"]
@@ -125,13 +125,15 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     now_ts = _window_end(state.get("last_ts"), now.timestamp(), window, notes)
     ingest_info = {"files_read": result.files_read, "bytes_read": result.bytes_read,
                    "new_events": result.new_events, "engines": result.engines}
-    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes, classes.key())
+    on_disk = _on_disk(targets, workspace)
+    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes, [classes.key(), on_disk])
     cached = _cached(state_dir, key)
     if cached is not None:  # nothing new and the same hours in the window: the last answer stands
         return with_outcomes(cached.model_copy(update={
             "generated_at": now, "needs_intervention": force or cached.needs_intervention,
             "trend": {**cached.trend, "ingest": ingest_info}}), log_dir, now_ts, window)
     current, previous = _windows(config, state, state_dir, now_ts, window, static, workspace, classes)
+    current.on_disk = on_disk
     opportunities = find_opportunities(current, config, static, spans=read_dir != log_dir)
     if not targets:
         notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")
@@ -142,7 +144,7 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
         executions=current.executions, avg_execution_time=round(current.avg_execution_time, 6),
         execution_time_p50=round(current.p50, 6), execution_time_p95=round(current.p95, 6),
         error_patterns=tuple(current.patterns), slow_methods=tuple(current.slow_methods),
-        methods=current.methods, per_version=current.per_version,
+        methods=current.methods, per_version=current.per_version, on_disk=on_disk,
         trend={**trend(current, previous), "hourly": current.hourly,
                "ingest": ingest_info},
         static=static, opportunities=opportunities,
@@ -154,6 +156,16 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
         pass  # a cache: the next run computes again
     analysis = with_outcomes(analysis, log_dir, now_ts, window)    # the supervisor's record, never cached
     return analysis.model_copy(update={"needs_intervention": True}) if force else analysis
+
+
+def _on_disk(targets: Sequence[Path], workspace: Path | None) -> tuple[str, ...]:
+    """The code versions of the targets' packages as they are on disk (what runs next)."""
+    if workspace is None or not targets:
+        return ()
+    from astroagent.telemetry.code_version import workspace_code_version  # not at the CLI's start
+    rels = [rel for t in targets if not Path(rel := _rel(Path(t), workspace)).is_absolute()]   # inside it only
+    packages = {package_of(workspace, rel) for rel in rels}
+    return tuple(sorted(v for p in packages if (v := workspace_code_version(workspace, p))))
 
 
 def _window_end(newest: float | None, now_ts: float, window: float, notes: list[str]) -> float:

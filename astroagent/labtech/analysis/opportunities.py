@@ -25,7 +25,7 @@ __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "find_opport
 
 def _judged_current(stats: WindowStats, config: LabTechnicianConfig) -> VersionStats | None:
     """The current code version when it ran enough executions to be judged apart from older ones."""
-    current = current_version(stats.per_version)
+    current = current_version(stats.per_version, stats.on_disk)
     if current is None or current.code_version == "unknown" or len(stats.per_version) < 2 \
             or current.executions < config.verdict.min_executions:
         return None

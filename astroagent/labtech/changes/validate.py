@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from astroagent.labtech.changes import sandbox_hook, selftest
-from astroagent.paths import import_root, module_name_for, module_of
+from astroagent.paths import import_root, module_name_for, module_of, package_of
 
 __all__ = ["ValidationResult", "validate_change", "module_name_for", "import_root", "package_of", "run_command", "has_tests"]
 
@@ -40,14 +40,6 @@ class ValidationResult:
     stage: str
     detail: str
     duration: float
-
-
-def package_of(workspace: Path, rel_path: str) -> str:
-    """The top-level package (or module file) ``rel_path`` belongs to, below its import root:
-    ``experimenter/fetch.py`` → ``experimenter``, ``src/spectra/net.py`` → ``spectra``, ``flaky.py`` → itself."""
-    root = import_root(workspace, rel_path)
-    inner = PurePosixPath(rel_path) if root == "." else PurePosixPath(rel_path).relative_to(root)
-    return inner.parts[0]
 
 
 def _tail(text: str) -> str:

@@ -47,7 +47,7 @@ def _cell(text: Any) -> str:
 def version_split(analysis: Analysis) -> dict[str, Any] | None:
     """The code version that ran last apart from all older ones: after a change, the window mixes
     both, and the old code's failures must not read as the new code's."""
-    current = current_version(analysis.per_version)
+    current = current_version(analysis.per_version, analysis.on_disk)
     if current is None:
         return None
     older = [v for v in analysis.per_version.values() if v is not current]
