@@ -146,3 +146,19 @@ def test_the_current_code_version_is_the_one_on_disk_when_a_canary_interleaves(t
     assert version_split(analysis)["current"]["code_version"] == disk
     [frequent] = [o for o in analysis.opportunities if o.type == "frequent_error"]
     assert frequent.priority == "low" and f"none in the current code version {disk}" in frequent.description
+
+
+def test_old_failures_are_not_called_old_when_the_new_code_never_reaches_the_method(tmp_path: Path, monkeypatch,
+                                                                                     capsys) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    old = b"".join(_versioned(f"old{i}", T0 + timedelta(minutes=i), "old", failed_attempts=int(i % 3 == 0),
+                              recovered=i % 3 != 0) for i in range(20))
+    new = b"".join(_line(T0 + timedelta(minutes=30 + i), f"new{i}", "execution_start", {"code_version": "new"})
+                   + _line(T0 + timedelta(minutes=30 + i, seconds=1), f"new{i}", "execution_complete",
+                           {"success": True, "duration": 1.0}) for i in range(20))   # fetch_dataset never called
+    (logs / f"execution_{T0:%Y%m%d}.jsonl").write_bytes(old + new)
+    assert main(["--data-dir", str(tmp_path / "data"), "labtech", "analyze", "--logs", str(logs), "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    [frequent] = [o for o in out["opportunities"] if o["type"] == "frequent_error"]
+    assert "older code only" not in frequent["description"] and frequent["priority"] != "low"

@@ -48,6 +48,8 @@ def older_code_only(p: ErrorPattern, ctx: DetectionContext) -> str | None:
     current = _judged_current(ctx.stats, ctx.config)
     if current is None or p.failed_versions.get(current.code_version) or not p.failed_versions:
         return None
+    if p.method and not current.method_calls.get(p.method):   # the new code never got that far: no evidence
+        return None
     return (f"; none in the current code version {current.code_version} ({current.executions} executions): "
             "older code only")
 
