@@ -7,20 +7,6 @@ runs both for hours.
 
 __version__ = "0.1.0"
 
-from astroagent.errors import (  # noqa: E402
-    ArchiveError,
-    AstroAgentError,
-    ConfigError,
-    DataError,
-    LLMError,
-    LogFormatError,
-    PatchRejected,
-    RollbackFailed,
-    UnknownAgentError,
-    UsageError,
-    ValidationFailed,
-)
-
 __all__ = [
     "__version__",
     "AstroAgentError",
@@ -35,3 +21,13 @@ __all__ = [
     "RollbackFailed",
     "LLMError",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The error types, imported on first use: ``astroagent watch`` imports this package at every
+    watched interpreter's start, where nothing needs them."""
+    if name in __all__ and name != "__version__":
+        from astroagent import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'astroagent' has no attribute {name!r}")
