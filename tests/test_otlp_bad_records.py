@@ -59,7 +59,7 @@ def test_a_file_with_broken_records_translates_the_good_ones(tmp_path: Path) -> 
     lines = [orjson.dumps(good)] + [orjson.dumps(record) for record, _, _ in BROKEN.values()]
     (folder / "spans.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     done = translate(folder, tmp_path / "lab", now_ts=datetime.now(UTC).timestamp(), timeout=900)
-    # the good root, and the three broken-inside roots: all one trace, so one execution
+    # the good root, and the three broken-inside roots: all one span (same trace and span ids), so one execution
     assert (done.executions, done.malformed) == (1, 6)
     assert done.spans == 4
 

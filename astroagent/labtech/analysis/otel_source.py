@@ -5,9 +5,9 @@ Each span file has a byte checkpoint like ingest's; a run translates only what w
 its ``}`` line) into ``execution_YYYYMMDD.jsonl`` files below the Lab Technician's state, which
 ``ingest`` then reads as any contract log — both ingest engines stay as they are and agree.
 
-A span is exported when it ends, so children come before their root: they wait in the state
-until the root (and its code version) arrives, and are written as calls of an unknown version
-when it has not come ``timeout`` seconds after they ended. Records that are not spans are
+A span is exported when it ends, so children come before their entry span: they wait in the state
+until the entry (an execution, and its code version) arrives, and are written as calls of an unknown
+version when it has not come ``timeout`` seconds after they ended (``_span_tree``). Records that are not spans are
 written as lines the contract reader counts as malformed. Output beyond the sizes the last
 saved state recorded (a run killed half way) is cut off before the next run appends.
 """
@@ -31,6 +31,7 @@ import orjson
 from astroagent.atomic import atomic_write_bytes
 from astroagent.labtech.analysis._metrics_files import regular_files
 from astroagent.labtech.analysis.ingest import _new_ranges
+from astroagent.labtech.analysis._span_tree import ANY_ENTRY, Key, attribute, expire, row_of
 from astroagent.labtech.analysis.otlp import Span, call_event, execution_events, looks_like_otlp, spans_of
 from astroagent.paths import lab_technician_state_dir
 
@@ -38,7 +39,7 @@ __all__ = ["otel_source", "detect_format", "translate", "Translation", "span_fil
 
 STATE_NAME = "otlp_state.json"
 LOCK_NAME = "otlp.lock"
-STATE_FORMAT = 1
+STATE_FORMAT = 2                  # 2: executions by entry span, children waiting with their ids (1: by trace)
 SUFFIXES = ("", ".json", ".jsonl", ".ndjson", ".log", ".txt", ".otlp")   # the files read as spans
 CONTRACT = ("execution_*.jsonl", "outcomes_*.jsonl", "performance_metrics_*.json")
 MAX_RECORD = 64 * 1024 * 1024     # a pretty-printed record longer than this is malformed
@@ -117,11 +118,11 @@ def _load(home: Path, log_dir: Path) -> dict[str, Any]:
     """The saved state; a missing, broken or foreign one starts afresh in a new output folder (so the
     ingest state of the old one, keyed by its path, is not added to)."""
     try:
-        state = orjson.loads((home / STATE_NAME).read_bytes())
+        state = _upgrade(orjson.loads((home / STATE_NAME).read_bytes()))
         if isinstance(state, dict) and state.get("format") == STATE_FORMAT and state.get("source") == str(log_dir) \
                 and isinstance(state.get("generation"), str) and (home / state["generation"]).is_dir():
             return state
-    except (OSError, orjson.JSONDecodeError):
+    except (OSError, orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
         pass
     for old in home.glob("*") if home.is_dir() else ():
         if old.is_dir():
@@ -130,6 +131,16 @@ def _load(home: Path, log_dir: Path) -> dict[str, Any]:
     (home / generation).mkdir(parents=True, exist_ok=True)
     return {"format": STATE_FORMAT, "source": str(log_dir), "generation": generation, "files": {},
             "outputs": {}, "pending": {}}
+
+
+def _upgrade(state: Any) -> Any:
+    """A format-1 state goes on in its folder (its executions keep their trace ids): the calls it kept
+    waiting for their trace's root go to the first entry span of the trace, as that release did."""
+    if isinstance(state, dict) and state.get("format") == 1:
+        state["pending"] = {trace: [[None, ANY_ENTRY, float(entry["end"]), call] for call in entry["calls"]]
+                            for trace, entry in state["pending"].items()}
+        state["format"] = STATE_FORMAT
+    return state
 
 
 def _recover(out_dir: Path, outputs: dict[str, int]) -> None:
@@ -241,8 +252,8 @@ def _translate(log_dir: Path, home: Path, now_ts: float, timeout: float) -> Tran
     out_dir = home / state["generation"]
     result = Translation(folder=out_dir)
     _recover(out_dir, state["outputs"])
-    pending: dict[str, dict[str, Any]] = state["pending"]
-    roots: dict[str, Span] = {}
+    pending: dict[str, list[list[Any]]] = state["pending"]
+    entries: dict[Key, Span] = {}
     writes: dict[str, list[bytes]] = {}
     for path, start, end, _size in _new_ranges(log_dir, state, result, span_files(log_dir)):
         consumed, bad = start, 0
@@ -257,15 +268,10 @@ def _translate(log_dir: Path, home: Path, now_ts: float, timeout: float) -> Tran
                     writes.setdefault(_day(now_ts), []).append(
                         orjson.dumps({"otlp_malformed": f"{path.name}@{consumed}", "parts": broken}))
                 for span in spans:
-                    if span.parent is None:
-                        roots.setdefault(span.trace, span)
-                        continue
-                    entry = pending.setdefault(span.trace, {"end": span.end, "calls": [], "failures": []})
-                    event = call_event(span)
-                    entry["calls"].append(event)
-                    entry["end"] = max(entry["end"], span.end)
-                    if event["event_type"] == "method_failed":
-                        entry["failures"].append([event["event_data"]["error_type"], event["event_data"]["error"]])
+                    if span.parent is None:     # the same span exported twice is one execution
+                        entries.setdefault((span.trace, span.span_id), span)
+                    else:
+                        pending.setdefault(span.trace, []).append(row_of(span, call_event(span)))
                 result.spans += len(spans)
                 consumed = after
         except OSError as exc:
@@ -275,16 +281,14 @@ def _translate(log_dir: Path, home: Path, now_ts: float, timeout: float) -> Tran
         result.malformed += bad
         if bad:
             result.notes.append(f"{path.name}: {bad} record(s) that are not OTLP spans, counted as malformed")
-    for trace, root in roots.items():
-        entry = pending.pop(trace, None) or {"calls": [], "failures": []}
-        events = execution_events(root, entry["calls"], [tuple(f) for f in entry["failures"]])
-        writes.setdefault(_day(root.start), []).extend(orjson.dumps(e) for e in events)
+    for key, calls in attribute(entries, pending).items():
+        root = entries[key]
+        writes.setdefault(_day(root.start), []).extend(orjson.dumps(e) for e in execution_events(root, calls))
         result.executions += 1
-    for trace in [t for t, e in pending.items() if now_ts - e["end"] > timeout]:
-        calls = pending.pop(trace)["calls"]
-        writes.setdefault(_day(now_ts), []).extend(orjson.dumps(e) for e in calls)
-        result.orphans += len(calls)
-    if result.orphans:
+    orphans = expire(pending, now_ts, timeout)
+    if orphans:
+        writes.setdefault(_day(now_ts), []).extend(orjson.dumps(e) for e in orphans)
+        result.orphans = len(orphans)
         result.notes.append(f"{result.orphans} span(s) whose root never came within {timeout:g} s: "
                             "counted as calls of an unknown code version")
     _prune(out_dir, state, writes)

@@ -8,9 +8,10 @@ Two shapes are read (docs/log-format.md, "OpenTelemetry input"):
 - the Python SDK's ``ConsoleSpanExporter`` output, one pretty-printed object per span
   (``context.trace_id``, ``parent_id``, ISO ``start_time``, ``status.status_code`` ``"ERROR"``).
 
-A root span (no parent, or in OTLP a parent its ``flags`` mark remote) is an execution; its
-descendants are method calls; an ``exception`` event gives a failure's type, message and
-stacktrace (the traceback the contract reads a location from).
+An entry span (no parent, or in OTLP a parent its ``flags`` mark remote) is an execution, however
+many a trace has (a client loop calling a service: one entry span per request); the spans below it
+are its method calls (``_span_tree`` finds each one's nearest entry); an ``exception`` event gives a
+failure's type, message and stacktrace (the traceback the contract reads a location from).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,12 @@ class Span:
     attrs: Mapping[str, Any]
     resource: Mapping[str, Any]
     exception: tuple[str, str, str | None] | None = None   # (type, message, stacktrace) of the last one
+    span_id: str | None = None    # None: the span can be no one's parent
+
+    @property
+    def execution_id(self) -> str:
+        """The contract's id of the execution this span enters: one trace can hold several."""
+        return f"{self.trace}-{self.span_id}" if self.span_id is not None else self.trace
 
     @property
     def version(self) -> str | None:
@@ -147,7 +154,7 @@ def _otlp_span(raw: Any, resource: Mapping[str, Any]) -> Span | None:
     remote = type(flags) is int and flags & _REMOTE_PARENT == _REMOTE_PARENT   # a service's entry: its root here
     return Span(trace, None if remote else _id(_first(raw, "parentSpanId", "parent_span_id")), name, start, end,
                 status.get("code") in _ERROR_CODES, message if isinstance(message, str) else None,
-                _key_values(raw.get("attributes")), resource, _exception(events))
+                _key_values(raw.get("attributes")), resource, _exception(events), _id(_first(raw, "spanId", "span_id")))
 
 
 def _console_span(raw: dict[str, Any]) -> Span | None:
@@ -166,7 +173,8 @@ def _console_span(raw: dict[str, Any]) -> Span | None:
     message = status.get("description")
     res_attrs = resource.get("attributes") if isinstance(resource.get("attributes"), dict) else {}
     return Span(trace, _id(raw.get("parent_id")), name, start, end, status.get("status_code") in _ERROR_CODES,
-                message if isinstance(message, str) else None, attrs, res_attrs, _exception(events))
+                message if isinstance(message, str) else None, attrs, res_attrs, _exception(events),
+                _id(ctx.get("span_id")))
 
 
 def _exception(events: Iterable[tuple[Any, Mapping[str, Any]]]) -> tuple[str, str, str | None] | None:
@@ -241,8 +249,8 @@ def _stamp(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
 
 
-def _event(trace: str, event_type: str, ts: float, data: dict[str, Any]) -> dict[str, Any]:
-    return {"timestamp": _stamp(ts), "execution_id": trace, "event_type": event_type, "event_data": data}
+def _event(execution_id: str, event_type: str, ts: float, data: dict[str, Any]) -> dict[str, Any]:
+    return {"timestamp": _stamp(ts), "execution_id": execution_id, "event_type": event_type, "event_data": data}
 
 
 def failure_of(span: Span) -> dict[str, Any] | None:
@@ -277,7 +285,7 @@ def _code_location(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def call_event(span: Span) -> dict[str, Any]:
-    """A child span as ``method_complete`` or ``method_failed`` (at its end)."""
+    """A child span as ``method_complete`` or ``method_failed`` (at its end), of the trace until its entry is known."""
     duration = max(0.0, span.end - span.start)
     failure = failure_of(span)
     if failure is None:
@@ -286,25 +294,27 @@ def call_event(span: Span) -> dict[str, Any]:
     return _event(span.trace, "method_failed", span.end, {"method": span.method, "duration": duration, **failure})
 
 
-def execution_events(root: Span, calls: Sequence[dict[str, Any]],
-                     failures: Iterator[tuple[str, str]] | Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-    """One execution: ``execution_start`` (the code version), its calls, ``execution_complete``.
+def execution_events(root: Span, calls: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One execution: ``execution_start`` (the code version), its calls (``call_event``s), ``execution_complete``.
 
     An exception on the root that no call failed with is an ``execution_error`` (as ``Telemetry``
-    logs an exception no instrumented method logged); ``failures`` are the calls' (type, error).
+    logs an exception no instrumented method logged).
     """
+    eid = root.execution_id
+    failures = {(c["event_data"].get("error_type"), c["event_data"].get("error"))
+                for c in calls if c["event_type"] == "method_failed"}
     start: dict[str, Any] = {"span": root.name}
     if root.version is not None:
         start["code_version"] = root.version
     if isinstance(root.resource.get("service.name"), str):
         start["agent"] = root.resource["service.name"]
-    out = [_event(root.trace, "execution_start", root.start, start), *calls]
+    out = [_event(eid, "execution_start", root.start, start), *({**c, "execution_id": eid} for c in calls)]
     done: dict[str, Any] = {"success": not root.error, "duration": max(0.0, root.end - root.start)}
     failure = failure_of(root)
     if failure is not None:
         done.update(failure_type=failure["error_type"], failure=failure["error"][:2000])
-        if root.exception is not None and (failure["error_type"], failure["error"]) not in set(failures):
-            out.append(_event(root.trace, "execution_error", root.end,
+        if root.exception is not None and (failure["error_type"], failure["error"]) not in failures:
+            out.append(_event(eid, "execution_error", root.end,
                               {"method": "execution", "duration": done["duration"], **failure}))
-    out.append(_event(root.trace, "execution_complete", root.end, done))
+    out.append(_event(eid, "execution_complete", root.end, done))
     return out
