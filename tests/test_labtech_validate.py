@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 from _labtech_ws import COMPUTE, make_workspace
 
-from astroagent.labtech.changes.validate import import_root, module_name_for, package_of, validate_change
+from astroagent.labtech.changes.validate import validate_change
+from astroagent.paths import import_root, module_name_for, package_of
 
 
 def _tree_digest(root: Path) -> str:

@@ -125,15 +125,16 @@ def run_analysis(config: LabTechnicianConfig, log_dir: Path, state_dir: Path, *,
     now_ts = _window_end(state.get("last_ts"), now.timestamp(), window, notes)
     ingest_info = {"files_read": result.files_read, "bytes_read": result.bytes_read,
                    "new_events": result.new_events, "engines": result.engines}
-    on_disk = _on_disk(targets, workspace)
-    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes, [classes.key(), on_disk])
+    key = _cache_key(state, config, now_ts, window, static, bool(targets), notes, classes.key())
     cached = _cached(state_dir, key)
     if cached is not None:  # nothing new and the same hours in the window: the last answer stands
         return with_outcomes(cached.model_copy(update={
             "generated_at": now, "needs_intervention": force or cached.needs_intervention,
             "trend": {**cached.trend, "ingest": ingest_info}}), log_dir, now_ts, window)
     current, previous = _windows(config, state, state_dir, now_ts, window, static, workspace, classes)
-    current.on_disk = on_disk
+    # the packages' versions on disk, read only when the logs gave something new to analyse: code
+    # changed since is the current version only once it has run (then its events are new)
+    current.on_disk = on_disk = _on_disk(targets, workspace)
     opportunities = find_opportunities(current, config, static, spans=read_dir != log_dir)
     if not targets:
         notes.append("no target code: opportunities are listed, nothing maps to a file the Lab Technician may change")

@@ -27,11 +27,11 @@ from astroagent.labtech.changes.ledger import Ledger, bar_note, new_change_id
 from astroagent.labtech.models import PRIORITY_ORDER, Analysis, Opportunity
 from astroagent.labtech.changes.rollback import rollback_change
 from astroagent.labtech.changes.targets import refuse_target, protected_reason, resolve_targets
-from astroagent.labtech.changes.validate import package_of, validate_change
+from astroagent.labtech.changes.validate import validate_change
 from astroagent.labtech.changes.canary import judge_concurrent
 from astroagent.labtech.changes.record import BEFORE_AFTER, CONCURRENT
 from astroagent.labtech.changes.verdicts import Verdict, baseline_of, judge, tampering_verdict
-from astroagent.paths import agent_log_dir, lab_technician_dir
+from astroagent.paths import agent_log_dir, lab_technician_dir, package_of
 from astroagent.telemetry import workspace_code_version
 from astroagent.telemetry.writer import utcnow
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from astroagent.labtech.changes import sandbox_hook, selftest
-from astroagent.paths import import_root, module_name_for, module_of, package_of
+from astroagent.paths import import_root, module_of
 
-__all__ = ["ValidationResult", "validate_change", "module_name_for", "import_root", "package_of", "run_command", "has_tests"]
+__all__ = ["ValidationResult", "validate_change", "run_command", "has_tests"]
 
 _COPY_FILES = ("astroagent.yaml", "conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".hypothesis", ".git", "data")
