@@ -88,7 +88,7 @@ def _print_tables(analysis: Analysis, paths: dict) -> None:
         for p in analysis.error_patterns[:15]:
             kind = "transient" if p.transient else "deterministic" if p.deterministic else "?"
             loc = f"{p.location.file}:{p.location.line or ''}" if p.location else "—"
-            table.add_row(str(p.count - p.absorbed), str(p.absorbed), p.error_type, kind, p.method or "—", loc,
+            table.add_row(str(p.unabsorbed), str(p.absorbed), p.error_type, kind, p.method or "—", loc,
                           p.template[:160])
         console.print(table)
     if analysis.slow_methods:

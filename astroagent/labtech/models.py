@@ -74,6 +74,11 @@ class ErrorPattern(_Model):
     failed_versions: dict[str, int] = Field(default_factory=dict)  # per version: the failures no retry absorbed
     derives_from: str | None = None     # error_type is the program's own class; its nearest known base
 
+    @property
+    def unabsorbed(self) -> int:
+        """Failures no retry absorbed (the method did not succeed later in the same execution)."""
+        return self.count - self.absorbed
+
 
 class MethodStats(_Model):
     method: str
@@ -87,6 +92,11 @@ class MethodStats(_Model):
     total: float = 0.0
     repeated_args: float = 0.0          # fraction of calls whose args_digest was seen before
     distinct_args: int = 0
+
+    @property
+    def unabsorbed(self) -> int:
+        """Failed calls no retry absorbed."""
+        return self.errors - self.absorbed
 
 
 class SlowMethod(_Model):

@@ -16,7 +16,7 @@ from astroagent.labtech.analysis.analytics import WindowStats
 from astroagent.labtech.models import ErrorPattern, Location, Opportunity
 
 __all__ = ["Detector", "DETECTORS", "register", "DetectionContext", "share_of_executions", "pattern_evidence",
-           "transient_types_at", "unabsorbed", "derived_bases"]
+           "transient_types_at", "derived_bases"]
 
 DETECTORS: dict[str, "Detector"] = {}
 
@@ -84,20 +84,15 @@ class Detector:
         raise NotImplementedError
 
 
-def unabsorbed(p: ErrorPattern) -> int:
-    """Failures no retry absorbed (the method did not succeed later in the same execution)."""
-    return p.count - p.absorbed
-
-
 def share_of_executions(p: ErrorPattern, ctx: DetectionContext) -> float:
     """The share of executions the pattern failed for good (absorbed failures left out)."""
     total = ctx.stats.executions.total
-    hit = p.executions - p.absorbed_executions if p.executions else unabsorbed(p)
+    hit = p.executions - p.absorbed_executions if p.executions else p.unabsorbed
     return hit / total if total else 0.0
 
 
 def pattern_evidence(p: ErrorPattern, ctx: DetectionContext) -> dict[str, Any]:
-    return {"count": unabsorbed(p), "absorbed_by_retries": p.absorbed, "executions": p.executions,
+    return {"count": p.unabsorbed, "absorbed_by_retries": p.absorbed, "executions": p.executions,
             "share_of_executions": round(share_of_executions(p, ctx), 4),
             "template": p.template, "why": list(p.evidence), "examples": list(p.examples),
             "location": p.location.model_dump() if p.location else None,

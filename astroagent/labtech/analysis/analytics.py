@@ -296,7 +296,7 @@ def _patterns(groups: Mapping[tuple, dict[str, Any]], digests: Mapping[str, Mapp
             first_seen=_dt(g["first"]), last_seen=_dt(g["last"]), examples=tuple(g["ex"][:3]),
             code_versions=dict(g["v"]), failed_versions={v: n for v, n in g["fv"].items() if n},
             derives_from=derived.base if derived else None))
-    out.sort(key=lambda p: (p.absorbed - p.count, -p.count, p.signature))   # the most failures for good first
+    out.sort(key=lambda p: (-p.unabsorbed, -p.count, p.signature))   # the most failures for good first
     return out
 
 

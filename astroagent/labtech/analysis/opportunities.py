@@ -13,7 +13,7 @@ from typing import Any
 from astroagent.config.models import LabTechnicianConfig
 from astroagent.labtech.analysis._detection import (DETECTORS, DetectionContext, Detector, derived_bases,
                                                     pattern_evidence, register, share_of_executions,
-                                                    transient_types_at, unabsorbed)
+                                                    transient_types_at)
 from astroagent.labtech.analysis._evidence import breaker_cooldown, duration_profile
 from astroagent.labtech.analysis.analytics import WindowStats, current_version
 from astroagent.labtech.knowledge.exceptions import retry_covers
@@ -91,7 +91,7 @@ class FrequentError(Detector):
 
     def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
         for p in ctx.stats.patterns:
-            count = unabsorbed(p)
+            count = p.unabsorbed
             if count < ctx.config.min_pattern_count or p.deterministic or p.method == "execution" and \
                     p.error_type == "ExecutionNotClosed":
                 continue
@@ -129,7 +129,7 @@ class DeterministicFailure(Detector):
 
     def detect(self, ctx: DetectionContext) -> Iterable[Opportunity]:
         for p in ctx.stats.patterns:
-            count = unabsorbed(p)
+            count = p.unabsorbed
             if not p.deterministic or count < min(2, ctx.config.min_pattern_count):
                 continue
             share = share_of_executions(p, ctx)

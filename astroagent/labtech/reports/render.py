@@ -157,7 +157,7 @@ def _performance(analysis: Analysis) -> list[str]:
         lines += ["| method | calls | errors | absorbed by retries | success | mean | p50 | p95 | total |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for m in sorted(analysis.methods.values(), key=lambda m: -m.total):
-            lines.append(f"| {_cell(m.method)} | {m.calls} | {m.errors - m.absorbed} | {m.absorbed} | "
+            lines.append(f"| {_cell(m.method)} | {m.calls} | {m.unabsorbed} | {m.absorbed} | "
                          f"{_pct(m.success_rate)} | {_s(m.mean)} | {_s(m.p50)} | {_s(m.p95)} | {_s(m.total)} |")
     else:
         lines.append("No method timings in this window.")
@@ -184,7 +184,7 @@ def _error_patterns(analysis: Analysis) -> list[str]:
     for p in analysis.error_patterns[:25]:
         kind = "transient" if p.transient else "deterministic" if p.deterministic else "unclassified"
         loc = f"{p.location.file}:{p.location.line or ''} {p.location.function or ''}" if p.location else None
-        lines.append(f"| {p.count - p.absorbed} | {p.absorbed} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | "
+        lines.append(f"| {p.unabsorbed} | {p.absorbed} | {_cell(p.error_type)} | {kind} | {_cell(p.method)} | "
                      f"{_cell(loc)} | {_cell(p.template[:140])} |")
     return lines + [""] + [f"- `{p.error_type}` in `{p.method}`: " + "; ".join(p.evidence)
                            for p in analysis.error_patterns[:10]]
