@@ -43,22 +43,17 @@ _NO_ARGS = call_digest((), {})
 _PLAIN = frozenset({int, float, str, bytes, bool, complex, type(None)})  # serialised without calling their code
 
 
-def _digest(args: tuple[Any, ...], kwargs: dict[str, Any], skip_first: bool) -> str | None:
+def _digest(args: tuple[Any, ...], kwargs: dict[str, Any], skip_first: bool) -> str:
     if skip_first:
         args = args[1:]
     if not kwargs:
         if not args:
             return _NO_ARGS
         if type(args[0]) in _PLAIN if len(args) == 1 else all(map(_PLAIN.__contains__, map(type, args))):
-            try:
-                return call_digest(args, kwargs)
-            except Exception:  # an int past 64 bits, a lone surrogate: no digest, the call goes on
-                return None
+            return call_digest(args, kwargs)      # never raises: what JSON cannot hold is digested by repr
     token = ACTIVE.set(MUTED)  # repr() of an argument may be watched code: not a call of the program
     try:
         return call_digest(args, kwargs)
-    except Exception:
-        return None
     finally:
         ACTIVE.reset(token)
 
