@@ -21,6 +21,7 @@ from astroagent.labtech.fixes.circuit_breaker import BREAKER_SOURCE, BREAKER_CLA
 from astroagent.labtech.fixes.retry import PREDICATE_SOURCE
 from astroagent.labtech.knowledge.decorators import CACHE_DECORATORS, GUARDED_CACHE, HTTP_PREDICATE, INSTRUMENT
 from astroagent.labtech.knowledge.exceptions import FAMILIES
+from astroagent.labtech.knowledge.hierarchy import dotted_name as _dotted
 
 __all__ = ["SHAPES", "rule_findings"]
 
@@ -33,17 +34,6 @@ _CLIENT_MODULES = frozenset({"urllib.error", *(f.module for fams in FAMILIES.val
 @cache
 def _helpers(source: str) -> dict[str, str]:
     return {stmt.name: ast.dump(stmt) for stmt in ast.parse(source).body}
-
-
-def _dotted(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
 
 
 def _short_names(decorators: list[ast.expr]) -> list[str]:

@@ -25,7 +25,7 @@ from astroagent.labtech.knowledge.capabilities import exception_parents
 from astroagent.labtech.knowledge.exceptions import FAMILIES, NEVER_RETRIED
 
 __all__ = ["OwnClass", "ModuleClasses", "Derivation", "Hierarchy", "module_classes", "resolve_relative",
-           "known_type"]
+           "known_type", "dotted_name"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ def _statements(body: Iterable[ast.stmt]) -> Iterable[ast.stmt]:
                                     *(s for h in stmt.handlers for s in h.body)])
 
 
-def _dotted(node: ast.AST) -> str:
+def dotted_name(node: ast.AST) -> str:
+    """``a.b.c`` for a name or attribute chain, else ""."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -114,7 +115,7 @@ def module_classes(source: str | ast.Module, module: str, path: str, *, package:
     top = {s.name for s in _statements(tree.body) if isinstance(s, ast.ClassDef)}
 
     def resolve(expr: ast.AST) -> str:
-        dotted = _dotted(expr)
+        dotted = dotted_name(expr)
         head, _, rest = dotted.partition(".")
         if not dotted:
             return ""
