@@ -19,7 +19,7 @@ from astroagent.atomic import atomic_write_bytes
 from astroagent.labtech.analysis._facts_digest import facts_digest
 from astroagent.labtech.analysis._state_dir import CLASSES_CACHE_FILE, state_file
 from astroagent.labtech.knowledge.hierarchy import Hierarchy, ModuleClasses, known_type, module_classes
-from astroagent.paths import module_of
+from astroagent.paths import module_of, workspace_relative
 
 __all__ = ["workspace_classes", "MAX_FOLLOWED"]
 
@@ -35,12 +35,9 @@ class _Reader:
         self.used: set[str] = set()      # cache entries of the files read this time (the rest is dropped)
 
     def rel(self, file: Path) -> str | None:
-        if self.workspace is None:
-            return None
-        try:
-            return file.relative_to(self.workspace).as_posix()
-        except ValueError:
-            return None
+        """``file`` relative to the workspace, None outside it."""
+        rel = workspace_relative(file, self.workspace)
+        return None if self.workspace is None or Path(rel).is_absolute() else rel
 
     def add(self, file: Path) -> None:
         file = Path(file).resolve()
