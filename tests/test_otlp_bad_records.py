@@ -113,3 +113,35 @@ def test_an_overlong_line_is_one_malformed_record_and_never_held_whole(tmp_path:
     done = translate(folder, tmp_path / "lab", now_ts=datetime.now(UTC).timestamp(), timeout=900)
     assert (done.executions, done.malformed, done.spans) == (1, 1, 1)
     assert max(held) <= len(good)          # the 5 kB line came as one marker byte, the good one whole
+
+
+def test_a_status_only_failure_is_typed_as_the_contract_reader_types_an_error(tmp_path: Path) -> None:
+    """The status message's type before ':' (dotted too), else SpanError; code.* attributes locate a
+    failure whose stacktrace has no Python frame (a Java one here)."""
+    from astroagent.config.models import LabTechnicianConfig
+    from astroagent.labtech import run_analysis
+
+    java = [{"name": "exception", "attributes": [
+        {"key": "exception.type", "value": {"stringValue": "java.io.IOException"}},
+        {"key": "exception.message", "value": {"stringValue": "closed"}},
+        {"key": "exception.stacktrace", "value": {"stringValue": "java.io.IOException: closed\n\tat Fetch.run(File \"x\")"}}]}]
+    code = [{"key": "code.filepath", "value": {"stringValue": "spectra/net.py"}},
+            {"key": "code.lineno", "value": {"intValue": "12"}},
+            {"key": "code.function", "value": {"stringValue": "fetch"}}]
+    children = [
+        _span(spanId="01" * 8, parentSpanId="cd" * 8, name="get",
+              status={"code": 2, "message": "requests.exceptions.HTTPError: 503 from the archive"}),
+        _span(spanId="02" * 8, parentSpanId="cd" * 8, name="parse", status={"code": 2}),
+        _span(spanId="03" * 8, parentSpanId="cd" * 8, name="fetch", status={"code": 2}, events=java,
+              attributes=code),
+    ]
+    folder = tmp_path / "spans"
+    folder.mkdir()
+    (folder / "spans.jsonl").write_bytes(orjson.dumps(_request([*children, _span()])) + b"\n")
+    analysis = run_analysis(LabTechnicianConfig(min_pattern_count=1), folder, tmp_path / "lab", log_format="otel",
+                            now=datetime(2023, 11, 14, 23, tzinfo=UTC))
+    found = {p.method: p for p in analysis.error_patterns}
+    assert {m: p.error_type for m, p in found.items()} == {
+        "get": "requests.exceptions.HTTPError", "parse": "SpanError", "fetch": "java.io.IOException"}
+    loc = found["fetch"].location
+    assert (loc.file, loc.line, loc.function) == ("spectra/net.py", 12, "fetch")

@@ -257,18 +257,20 @@ def failure_of(span: Span) -> dict[str, Any] | None:
     """What an ERROR span says of its failure (``error_type``, ``error``, ``traceback``/``location``); else None."""
     if not span.error:
         return None
+    from astroagent.labtech.analysis.patterns import split_error, traceback_frames   # not at the CLI's start
+
     if span.exception is not None:
         etype, msg, stack = span.exception
         data: dict[str, Any] = {"error_type": etype, "error": f"{etype}: {msg}" if msg else etype}
     else:
         text = span.message or "span ended with status ERROR"
-        head = text.split(":", 1)[0]
-        data = {"error_type": head if ":" in text and head.isidentifier() else "SpanError", "error": text}
+        etype, rest = split_error(None, text)      # the type a contract reader sees before the ':'
+        data = {"error_type": etype if rest != text else "SpanError", "error": text}
         stack = None
     if stack:
         data["traceback"] = stack
     location = _code_location(span.attrs)
-    if location is not None and (not stack or 'File "' not in stack):
+    if location is not None and not traceback_frames(stack):     # a location given wins over the frames
         data["location"] = location
     return data
 
