@@ -32,8 +32,8 @@ from astroagent.atomic import atomic_write_bytes
 from astroagent.labtech.analysis._metrics_files import regular_files
 from astroagent.labtech.analysis.ingest import _new_ranges
 from astroagent.labtech.analysis._span_tree import ANY_ENTRY, Key, attribute, expire, row_of
+from astroagent.labtech.analysis._state_dir import state_file
 from astroagent.labtech.analysis.otlp import Span, call_event, execution_events, looks_like_otlp, spans_of
-from astroagent.paths import lab_technician_state_dir
 
 __all__ = ["otel_source", "detect_format", "translate", "Translation", "span_files"]
 
@@ -111,7 +111,7 @@ def otel_source(log_dir: Path, state_dir: Path, log_format: str, *, now_ts: floa
 
 def _home(log_dir: Path, state_dir: Path) -> Path:
     digest = hashlib.blake2b(str(log_dir).encode(), digest_size=6).hexdigest()
-    return lab_technician_state_dir(Path(state_dir)) / "otel" / digest
+    return state_file(state_dir, "otel") / digest
 
 
 def _load(home: Path, log_dir: Path) -> dict[str, Any]:
