@@ -66,13 +66,16 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int | None = None, tmp:
     fsync_dir(path.parent)
 
 
-def append_whole(path: Path, data: bytes) -> None:
+def append_whole(path: Path, data: bytes, *, fsync: bool = False) -> None:
     """Append ``data`` (whole lines) to ``path`` with one ``write(2)`` on an ``O_APPEND`` descriptor,
-    so several writers sharing the file never interleave inside a line."""
+    so several writers sharing the file never interleave inside a line; ``fsync``: on disk before
+    returning (when a checkpoint saved next must never run ahead of the data)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)

@@ -49,7 +49,7 @@ _HOME = {
     "version_line": "reports.render", "absorbed_line": "reports.render",
     "parse_kind": "changes.guard",
     "ANALYSIS_RESULTS": "reports.render",
-    "LOG_FORMATS": "analysis.otlp",
+    "LOG_FORMATS": "analysis.log_formats",
 }
 
 

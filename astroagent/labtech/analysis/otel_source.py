@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from astroagent.atomic import atomic_write_bytes
+from astroagent.atomic import append_whole, atomic_write_bytes
 from astroagent.labtech.analysis._metrics_files import regular_files
 from astroagent.labtech.analysis.ingest import _new_ranges
 from astroagent.labtech.analysis._span_tree import ANY_ENTRY, Key, attribute, expire, row_of
@@ -319,14 +319,7 @@ def _commit(home: Path, out_dir: Path, state: dict[str, Any], writes: dict[str, 
     try:
         for day, lines in sorted(writes.items()):
             path = out_dir / f"execution_{day}.jsonl"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                data = memoryview(b"\n".join(lines) + b"\n")
-                while data:
-                    data = data[os.write(fd, data):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            append_whole(path, b"\n".join(lines) + b"\n", fsync=True)   # on disk before the checkpoint moves
             state["outputs"][path.name] = path.stat().st_size
         atomic_write_bytes(home / STATE_NAME, orjson.dumps(state))
     except OSError as exc:   # the next run cuts the outputs back and translates the same records again

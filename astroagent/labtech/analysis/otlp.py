@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["LOG_FORMATS", "Span", "spans_of", "execution_events", "call_event", "failure_of", "looks_like_otlp"]
+__all__ = ["Span", "spans_of", "execution_events", "call_event", "failure_of", "looks_like_otlp"]
 
-LOG_FORMATS = ("auto", "contract", "otel")
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
 _VERSION_KEYS = ("service.version", "astroagent.code_version", "code.version")
 _REMOTE_PARENT = 0x300           # flags HAS_IS_REMOTE | IS_REMOTE: the parent ran in another process
