@@ -33,6 +33,7 @@ class _Reader:
         self.modules: dict[str, ModuleClasses] = {}
         self.read: set[Path] = set()
         self.used: set[str] = set()      # cache entries of the files read this time (the rest is dropped)
+        self.files: dict[str, Path | None] = {}     # module → its workspace file (file_of)
 
     def rel(self, file: Path) -> str | None:
         """``file`` relative to the workspace, None outside it."""
@@ -65,22 +66,23 @@ class _Reader:
             self.cache[key] = {"hash": digest, "module": module, "classes": found.to_json()}
 
     def file_of(self, module: str) -> Path | None:
-        """The workspace file imported as ``module`` (flat or src layout), if there is one."""
+        """The workspace file imported as ``module`` (flat or src layout), if there is one (looked up once:
+        every round of ``wanted`` asks again for every import of every module read)."""
         if self.workspace is None:
             return None
-        path = module.replace(".", "/")
-        for root in ("", "src/"):
-            for rel in (f"{root}{path}.py", f"{root}{path}/__init__.py"):
-                file = self.workspace / rel
-                if file.is_file() and module_of(self.workspace, rel) == module:
-                    return file
-        return None
+        if module not in self.files:
+            path, self.files[module] = module.replace(".", "/"), None
+            for rel in (f"{root}{path}{end}" for root in ("", "src/") for end in (".py", "/__init__.py")):
+                if (self.workspace / rel).is_file() and module_of(self.workspace, rel) == module:
+                    self.files[module] = (self.workspace / rel).resolve()
+                    break
+        return self.files[module]
 
     def wanted(self, hierarchy: Hierarchy, names: Iterable[str]) -> list[Path]:
         """Files defining a base (or one of ``names``) that no read module defines (through a package's
         re-exports)."""
         out: list[Path] = []
-        for ref in [*names, *(ref for cls in hierarchy.classes.values() for ref in cls.bases)]:
+        for ref in dict.fromkeys([*names, *(ref for cls in hierarchy.classes.values() for ref in cls.bases)]):
             if hierarchy.own(ref) is not None or known_type(ref) is not None:
                 continue
             for _ in range(8):   # follow what read modules re-export to where it is defined
@@ -91,8 +93,9 @@ class _Reader:
             parts = ref.split(".")
             for n in range(len(parts), 0, -1):     # a module itself, else the module defining the name
                 file = self.file_of(".".join(parts[:n]))
-                if file is not None and file.resolve() not in self.read:
-                    out.append(file)
+                if file is not None:      # read already: the name is no class there, its package is not asked
+                    if file not in self.read and file not in out:
+                        out.append(file)
                     break
         return out
 
